@@ -1,0 +1,81 @@
+"""Seeding, device selection and the reproducibility record written beside every run's metrics."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed python, numpy and torch (CPU and CUDA); set cuDNN to deterministic mode if asked."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def select_device(device: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is not valid; choose one of {list(DEVICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable name: the GPU model, or the CPU architecture and core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.machine()} x{os.cpu_count()} ({platform.processor() or 'unknown'})"
+
+
+_PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "skorch", "transformers", "pandas")
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """The git commit of the checkout holding ``path`` (or course_lib), ``None`` outside git."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment_record(device: torch.device, seed: int) -> dict:
+    """Package versions, python, device name, seed and git commit, for ``run_record.json``."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "device": str(device),
+        "device_name": device_name(device),
+        "seed": seed,
+        "git_commit": git_commit(),
+    }
