@@ -7,6 +7,7 @@ renamed into place only after the size and checksum match; on any error the part
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
@@ -74,7 +75,7 @@ def download(
     except DownloadError:
         part.unlink(missing_ok=True)
         raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         part.unlink(missing_ok=True)
         raise DownloadError(f"{url}: download failed ({exc}); nothing kept") from exc
     except BaseException:
