@@ -7,6 +7,8 @@ import platform
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -38,6 +40,26 @@ def select_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+@contextmanager
+def cpu_threads(n: int | None, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run the block with ``n`` intra-op torch threads on the CPU, then restore the setting.
+
+    ``None`` (or a CUDA device) leaves torch alone. One thread makes CPU results independent of the
+    core count, and small models (MLPs, LSTMs on short sequences) run fastest single-threaded.
+    """
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"cpu_threads must be >= 1 or None, got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def device_name(device: torch.device) -> str:

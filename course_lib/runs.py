@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import torch
 
 from course_lib.assignments import Assignment, check_profile, get_assignment
@@ -47,6 +48,18 @@ class Run:
         """A path inside ``output_dir``."""
         return self.output_dir / name
 
+    def show_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
+        """Save ``fig`` like :meth:`save_figure`, display the PNG in the notebook and close ``fig``.
+
+        Displaying the saved file shows the same image under any matplotlib backend (also Agg).
+        """
+        from IPython.display import Image, display
+
+        path = self.save_figure(fig, name, dpi=dpi)
+        plt.close(fig)
+        display(Image(filename=str(path)))
+        return path
+
     def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``output_dir/<name>.png`` (atomically) and return the path."""
         path = self.path(name if name.endswith(".png") else f"{name}.png")
@@ -75,7 +88,8 @@ def start_run(
     """Validate the notebook parameters, seed, choose the device and prepare ``output_dir``.
 
     ``overrides`` are notebook parameters that replace the profile's values when not ``None``.
-    Writes ``run_record.json`` (package versions, device name, seed, git commit, settings).
+    Writes ``run_record.json`` (package versions, device name, seed, git commit, settings). A
+    profile setting ``cpu_threads`` sets torch's intra-op thread count for the run on the CPU.
     Raises ``ValueError`` naming the valid values for a bad ``profile`` or ``device``.
     """
     spec = get_assignment(assignment)
@@ -85,6 +99,8 @@ def start_run(
     out = Path(output_dir) if output_dir is not None else default_output_dir(spec)
     out.mkdir(parents=True, exist_ok=True)
     config = spec.settings(profile, overrides)
+    if dev.type == "cpu" and config.get("cpu_threads"):
+        torch.set_num_threads(int(config["cpu_threads"]))
     run = Run(spec, profile, config, dev, resolve_data_root(data_dir), out.resolve(), seed)
     stale = run.path(METRICS_FILE)
     if stale.exists():  # a re-run starts its metrics afresh; caches in output_dir are kept

@@ -25,6 +25,9 @@ Batch = Any
 LossFn = Callable[[nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, int]"]
 
 
+SCHEDULER_INTERVALS = ("epoch", "step")
+
+
 class TrainingDiverged(RuntimeError):
     """The training loss became non-finite or exploded; the message says when and what to try."""
 
@@ -50,6 +53,16 @@ class History:
         import pandas as pd
 
         return pd.DataFrame(self.epochs).set_index("epoch")
+
+
+def progress_enabled(progress: bool | None = None) -> bool:
+    """``progress`` if given, else ``True`` unless the environment sets ``TQDM_DISABLE=1``.
+
+    Read here because tqdm's notebook bars (``tqdm.auto`` in Jupyter) ignore that variable.
+    """
+    if progress is not None:
+        return progress
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes")
 
 
 def move_to(batch: Batch, device: torch.device) -> Batch:
@@ -104,9 +117,10 @@ def fit(
     scheduler: Any = None,
     grad_clip: float | None = None,
     checkpoint_path: str | os.PathLike | None = None,
+    scheduler_interval: str = "epoch",
     amp: bool = False,
     explode_factor: float = 1e3,
-    progress: bool = True,
+    progress: bool | None = None,
     desc: str = "train",
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
@@ -114,14 +128,19 @@ def fit(
     ``loss_fn(model, batch)`` returns the mean loss of a batch already moved to ``device``, or
     ``(loss, n_items)`` where ``n_items`` counts what throughput is measured in (tokens, images).
     ``evaluate(model)`` returns metrics added to each epoch's record (called in eval mode, no grad).
-    ``scheduler.step()`` is called once per epoch. With ``checkpoint_path``, an existing checkpoint
+    ``scheduler.step()`` is called once per epoch, or after every optimizer step with
+    ``scheduler_interval="step"`` (e.g. OneCycleLR). With ``checkpoint_path``, an existing checkpoint
     is resumed from and a new one is written atomically after every epoch.
-    ``amp`` uses bfloat16 autocast on CUDA (ignored on CPU).
+    ``amp`` uses bfloat16 autocast on CUDA (ignored on CPU). ``progress=None`` shows a progress bar
+    unless the environment sets ``TQDM_DISABLE=1`` (as the tests do).
     Raises :class:`TrainingDiverged` when a batch loss is non-finite or exceeds ``explode_factor``
     times the first batch's loss.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if scheduler_interval not in SCHEDULER_INTERVALS:
+        raise ValueError(f"scheduler_interval={scheduler_interval!r} is not valid; "
+                         f"choose one of {list(SCHEDULER_INTERVALS)}")
     device = torch.device(device)
     model.to(device)
     history = History()
@@ -143,7 +162,8 @@ def fit(
             torch.cuda.reset_peak_memory_stats(device)
         started = time.perf_counter()
         total, count, items = 0.0, 0, 0
-        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, disable=not progress)
+        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False,
+                   disable=not progress_enabled(progress))
         for step, batch in enumerate(bar):
             batch = move_to(batch, device)
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
@@ -163,6 +183,8 @@ def fit(
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            if scheduler is not None and scheduler_interval == "step":
+                scheduler.step()
             total += value * n
             count += n
             items += n
@@ -185,7 +207,7 @@ def fit(
             model.eval()
             with torch.no_grad():
                 record.update(evaluate(model))
-        if scheduler is not None:
+        if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
         history.epochs.append(record)
         if checkpoint_path is not None:

@@ -56,8 +56,11 @@ def test_start_run_validates_and_records(tmp_path):
         start_run("02", device="tpu", output_dir=tmp_path)
     with pytest.raises(KeyError, match="02_cnn"):
         start_run("99", output_dir=tmp_path)
+    threads = torch.get_num_threads()
     run = start_run("02", profile="smoke", device="cpu", output_dir=tmp_path, seed=7,
-                    overrides={"epochs": 5, "lr": None})
+                    overrides={"epochs": 5, "lr": None, "cpu_threads": 1})
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads)
     assert run.config["epochs"] == 5
     assert run.config["lr"] == ASSIGNMENTS["02"].profiles["smoke"]["lr"]
     record = json.loads((tmp_path / "run_record.json").read_text())
@@ -162,3 +165,15 @@ def test_fit_resumes_from_checkpoint_identically(tmp_path):
     np.testing.assert_allclose(resumed.column("train_loss"), straight.column("train_loss"),
                                rtol=1e-6)
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_fit_steps_scheduler_per_batch_or_per_epoch():
+    for interval, expected in [("step", 3 * 8), ("epoch", 3)]:
+        model = nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1000)
+        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=3, scheduler=sched,
+            scheduler_interval=interval, progress=False)
+        assert sched.last_epoch == expected, interval
+    with pytest.raises(ValueError, match=r"'batch'.*\['epoch', 'step'\]"):
+        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=1, scheduler_interval="batch")

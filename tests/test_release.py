@@ -47,10 +47,13 @@ def test_unpaired_markers_name_the_line(src, message):
 
 
 def _functions(path: Path) -> dict[str, str | None]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    """Signature -> docstring of module-level functions and methods (helpers nested in a solution
+    may go with it)."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    nodes = body + [n for c in body if isinstance(c, ast.ClassDef) for n in c.body]
     return {
         f"{node.name}({ast.unparse(node.args)})": ast.get_docstring(node)
-        for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
 
 

@@ -59,9 +59,9 @@ def file_digest(path: str | os.PathLike, length: int = 12) -> str:
 
 
 def files_digest(paths: list[Path], length: int = 12) -> str:
-    """Fingerprint of several files (e.g. a folder of images), from names, sizes and mtimes."""
+    """Fingerprint of several files (e.g. a folder of images), from their folder/name, size and mtime."""
     h = hashlib.sha256()
     for p in sorted(paths):
         st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        h.update(f"{p.parent.name}/{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()[:length]

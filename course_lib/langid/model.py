@@ -1,0 +1,155 @@
+"""The skorch model: one configurable MLP, a seeded classifier, and the vectorizer -> cast -> net pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from skorch import NeuralNetClassifier
+from skorch.dataset import ValidSplit
+from torch import nn
+
+NONLINEARITIES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+ANALYZERS = ("char", "char_wb", "word")
+
+
+class LangIdMLP(nn.Module):
+    """``depth`` hidden layers of ``width`` units: (B, n_features) -> logits (B, n_classes).
+
+    ``n_features`` and ``n_classes`` come from the data (:class:`LangIdClassifier` sets them).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        width: int = 64,
+        depth: int = 2,
+        nonlinearity: str = "relu",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if nonlinearity not in NONLINEARITIES:
+            valid = list(NONLINEARITIES)
+            raise ValueError(f"nonlinearity={nonlinearity!r} is not valid; choose one of {valid}")
+        if depth < 1 or width < 1 or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"need depth >= 1, width >= 1, 0 <= dropout < 1; got depth={depth}, "
+                             f"width={width}, dropout={dropout}")
+        sizes = [n_features] + [width] * depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.act = NONLINEARITIES[nonlinearity]()
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(width, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features) float32 features -> (B, n_classes) logits."""
+        ### BEGIN SOLUTION
+        for layer in self.hidden:
+            x = self.dropout(self.act(layer(x)))
+        return self.output(x)
+        ### END SOLUTION
+
+
+class LangIdClassifier(NeuralNetClassifier):
+    """skorch's ``NeuralNetClassifier`` sized from the data and seeded at every ``fit``.
+
+    ``module__n_features`` is taken from ``X.shape[1]`` and ``module__n_classes`` from ``y`` (integer
+    labels 0..K-1), so no size is hard-coded; ``random_state`` seeds torch before the weights are
+    drawn, so each fit (also inside GridSearchCV) is reproducible on its own.
+    """
+
+    def __init__(self, module=LangIdMLP, *, random_state: int = 0, **kwargs: Any):
+        kwargs.setdefault("criterion", nn.CrossEntropyLoss)
+        kwargs.setdefault("train_split", ValidSplit(0.2, stratified=True, random_state=random_state))
+        kwargs.setdefault("verbose", 0)
+        super().__init__(module, **kwargs)
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray | sparse.csr_matrix, y: np.ndarray, **fit_params: Any) -> LangIdClassifier:
+        """Set the module's input/output sizes from ``X`` (N, F) and ``y`` (N,), seed, then train."""
+        y = np.asarray(y)
+        n_classes = len(self.classes) if self.classes is not None else int(y.max()) + 1
+        self.set_params(module__n_features=int(X.shape[1]), module__n_classes=n_classes)
+        torch.manual_seed(self.random_state)
+        return super().fit(X, y, **fit_params)
+
+
+def to_float32(X) -> np.ndarray | sparse.csr_matrix:
+    """Cast a count matrix (N, F) to float32 for torch: dense stays dense, sparse stays CSR."""
+    ### BEGIN SOLUTION
+    if sparse.issparse(X):
+        return sparse.csr_matrix(X, dtype=np.float32)
+    return np.asarray(X, dtype=np.float32)
+    ### END SOLUTION
+
+
+def make_vectorizer(
+    analyzer: str = "char",
+    ngram_range: Sequence[int] = (2, 2),
+    max_features: int | None = 100,
+    *,
+    binary: bool = True,
+    tfidf: bool = False,
+) -> CountVectorizer:
+    """Character (or word) n-gram features: binary counts by default, TF-IDF with ``tfidf=True``.
+
+    The course's baseline is ``make_vectorizer("char", (2, 2), 100)``: does each of the 100 most
+    frequent character bigrams occur in the text?
+    """
+    if analyzer not in ANALYZERS:
+        raise ValueError(f"analyzer={analyzer!r} is not valid; choose one of {list(ANALYZERS)}")
+    lo, hi = ngram_range
+    if not 1 <= lo <= hi:
+        raise ValueError(f"ngram_range must be (lo, hi) with 1 <= lo <= hi, got {tuple(ngram_range)}")
+    ### BEGIN SOLUTION
+    options = dict(analyzer=analyzer, ngram_range=(lo, hi), max_features=max_features, lowercase=True)
+    if tfidf:
+        return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
+    return CountVectorizer(binary=binary, dtype=np.float32, **options)
+    ### END SOLUTION
+
+
+def make_net(
+    *,
+    width: int = 64,
+    depth: int = 2,
+    nonlinearity: str = "relu",
+    dropout: float = 0.0,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    max_epochs: int = 10,
+    batch_size: int = 128,
+    validation: bool = True,
+    callbacks: list | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> LangIdClassifier:
+    """A :class:`LangIdClassifier` around :class:`LangIdMLP`; ``optimizer`` is ``"sgd"`` or ``"adam"``.
+
+    ``validation=False`` trains on everything it is given (as inside GridSearchCV, whose folds validate).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {list(OPTIMIZERS)}")
+    split = ValidSplit(0.2, stratified=True, random_state=seed) if validation else None
+    return LangIdClassifier(
+        module__width=width, module__depth=depth, module__nonlinearity=nonlinearity,
+        module__dropout=dropout, optimizer=OPTIMIZERS[optimizer], lr=lr, max_epochs=max_epochs,
+        batch_size=batch_size, train_split=split, callbacks=callbacks, device=str(device),
+        iterator_train__shuffle=True, random_state=seed,
+    )
+
+
+def make_pipeline(vectorizer: CountVectorizer, net: LangIdClassifier) -> Pipeline:
+    """``texts -> vectorizer -> float32 -> net``: fit and predict on raw strings."""
+    return Pipeline([
+        ("vectorizer", vectorizer),
+        ("cast", FunctionTransformer(to_float32, accept_sparse=True)),
+        ("net", net),
+    ])

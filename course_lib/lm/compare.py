@@ -1,0 +1,210 @@
+"""The twelve configurations, running them, and comparing finished runs from their files.
+
+A run folder holds ``args.json``, ``history.json`` and ``metrics.json``; :func:`compare_runs` reads
+only those, so it serves the notebook's tiny grid and ``nox -s sweep -- lm`` alike.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+from tqdm.auto import tqdm
+
+from course_lib.assignments import get_assignment
+from course_lib.lm.data import LMCorpus
+from course_lib.lm.embeddings import VocabEmbeddings
+from course_lib.lm.train import LMSettings, train_language_model
+from course_lib.recording import atomic_write_json, atomic_write_text, read_json
+
+SWEEP = "lm"
+
+
+def sweep_configs() -> list[dict[str, Any]]:
+    """The twelve configurations of the ``lm`` sweep (notebook parameters, from the assignment entry):
+    both models with adam, adamw, sgd and momentum at one layer, and with adamw at two and four
+    layers. Each sets ``grid=False``: a sweep run trains only itself."""
+    return [dict(c) for c in get_assignment("03").sweeps[SWEEP]["configs"]]
+
+
+def run_grid(configs: list[dict[str, Any]], base: dict[str, Any], corpus: LMCorpus,
+             embeddings: VocabEmbeddings, *, device, runs_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """Train every configuration (``base`` settings overridden by the config) into
+    ``runs_dir/<exp_id>/`` (args.json, history.json, metrics.json); returns ``runs_dir``."""
+    runs_dir = Path(runs_dir)
+    for config in tqdm(configs, desc="grid"):
+        settings = LMSettings.from_config({**base, **config})
+        result = train_language_model(settings, corpus, embeddings, device=device,
+                                      run_dir=runs_dir / config["exp_id"], seed=seed, progress=False)
+        atomic_write_json(runs_dir / config["exp_id"] / "metrics.json", result.metrics)
+    return runs_dir
+
+
+@dataclass
+class RunFiles:
+    """One finished run read back from its folder."""
+
+    exp_id: str
+    args: dict[str, Any]
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+def load_runs(runs_dir: str | os.PathLike) -> list[RunFiles]:
+    """Every sub-folder of ``runs_dir`` holding args.json, history.json and metrics.json."""
+    runs = []
+    for folder in sorted(Path(runs_dir).iterdir()):
+        names = ("args.json", "metrics.json", "history.json")
+        if folder.is_dir() and all((folder / n).exists() for n in names):
+            args, metrics, history = (read_json(folder / n) for n in names)
+            runs.append(RunFiles(folder.name, args, metrics, history))
+    return runs
+
+
+def comparison_table(runs: list[RunFiles]) -> pd.DataFrame:
+    """One row per run, sorted by architecture, layers, optimizer."""
+    rows = [{
+        "exp_id": r.exp_id, "model": r.args["model"], "layers": r.args["num_layers"],
+        "optimizer": r.args["optimizer"], "lr": r.args["learning_rate"], "parameters": r.args["parameters"],
+        "epochs": r.metrics["epochs"], "valid_ppl": r.metrics["valid_ppl"],
+        "best_valid_ppl": r.metrics["best_valid_ppl"], "test_ppl": r.metrics["test_ppl"],
+        "train_time_s": r.metrics["train_time_s"], "tokens_per_s": r.metrics["tokens_per_s"],
+        "peak_gpu_memory_mb": r.metrics["peak_gpu_memory_mb"],
+    } for r in runs]
+    return pd.DataFrame(rows).sort_values(["model", "layers", "optimizer"], ignore_index=True)
+
+
+def best_configurations(table: pd.DataFrame) -> dict[str, Any]:
+    """The best run by validation perplexity, the fastest, and the lightest on GPU memory."""
+    best = {"best_valid_ppl_exp": table.loc[table["best_valid_ppl"].idxmin(), "exp_id"],
+            "fastest_exp": table.loc[table["train_time_s"].idxmin(), "exp_id"]}
+    memory = table["peak_gpu_memory_mb"].dropna()
+    best["least_memory_exp"] = table.loc[memory.idxmin(), "exp_id"] if len(memory) else None
+    return best
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if column == "train_time_s":
+        return f"{value:.1f} s"
+    if column == "tokens_per_s":
+        return f"{value:.0f} tokens/s"
+    if column == "peak_gpu_memory_mb":
+        return f"{value:.0f} MB"
+    if column == "lr":
+        return f"{value:g}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+HISTORY_COLUMNS = {"epoch": "epoch", "train_loss": "train loss", "train_ppl": "train ppl",
+                   "valid_loss": "valid loss", "valid_ppl": "valid ppl", "epoch_time_s": "time",
+                   "items_per_s": "throughput", "peak_gpu_memory_mb": "peak GPU memory"}
+
+
+def history_markdown(history: list[dict[str, Any]]) -> str:
+    """Per-epoch records as a Markdown table (losses to 3 decimals, perplexities to 1, units on times)."""
+    units = {"epoch_time_s": "train_time_s", "items_per_s": "tokens_per_s"}
+    lines = ["| " + " | ".join(HISTORY_COLUMNS.values()) + " |", "|" + "---|" * len(HISTORY_COLUMNS)]
+    for record in history:
+        cells = [f"{record[k]:.3f}" if k.endswith("_loss") else _cell(units.get(k, k), record[k])
+                 for k in HISTORY_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The table as Markdown with units (times as '1.2 s', rates as '123 tokens/s', 'n/a' for none)."""
+    columns = [c for c in table.columns if c != "exp_id"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()]
+    return "\n".join(lines)
+
+
+def plot_comparison(runs: list[RunFiles]):
+    """Validation loss and perplexity against epoch and against wall-clock time, one line per run."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharey="row")
+    ordered = sorted(runs, key=lambda r: (r.args["model"], r.args["num_layers"], r.args["optimizer"]))
+    colors = plt.get_cmap("tab20").colors
+    for i, r in enumerate(ordered):
+        lstm = r.args["model"] == "lstm"
+        style = dict(ls="-" if lstm else "--", marker="o" if lstm else "s", ms=4, color=colors[i % 20],
+                     label=r.exp_id)
+        epochs = [e["epoch"] for e in r.history]
+        wall = [e["wall_time_s"] for e in r.history]
+        for row, key in enumerate(("valid_loss", "valid_ppl")):
+            values = [e[key] for e in r.history]
+            axes[row, 0].plot(epochs, values, **style)
+            axes[row, 1].plot(wall, values, **style)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    for row, label in enumerate(("validation loss (nats/token)", "validation perplexity")):
+        axes[row, 0].set_ylabel(label)
+    axes[1, 0].set_yscale("log")
+    axes[1, 0].set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    axes[1, 1].set_xlabel("wall-clock training time (s)")
+    axes[0, 1].legend(fontsize=7, ncol=2)
+    fig.suptitle("Validation curves (LSTM: solid, circles; GPT: dashed, squares)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cost(table: pd.DataFrame):
+    """Best validation perplexity against training time (and tokens/s as a bar chart)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for model, marker in (("lstm", "o"), ("gpt1", "s")):
+        part = table[table["model"] == model]
+        ax1.scatter(part["train_time_s"], part["best_valid_ppl"], marker=marker, label=model)
+        for _, row in part.iterrows():
+            ax1.annotate(f"{row['optimizer']} L{row['layers']}", (row["train_time_s"], row["best_valid_ppl"]),
+                         fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax1.set(xlabel="training time (s)", ylabel="best validation perplexity", yscale="log",
+            title="quality against cost")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    colors = ["C0" if m == "lstm" else "C1" for m in table["model"]]
+    ax2.barh(table["exp_id"], table["tokens_per_s"], color=colors)
+    ax2.set(xlabel="training tokens/s", title="throughput")
+    ax2.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare_runs`: the sorted table, the best runs and the figures."""
+
+    table: pd.DataFrame
+    best: dict[str, Any]
+    figures: dict[str, Any]
+
+
+def compare_runs(runs_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Comparison:
+    """Compare the finished runs in ``runs_dir``: write comparison.csv / .md, best.json and the
+    figures (curves.png, cost.png) into ``out_dir``. The sweep engine's ``compare`` hook."""
+    runs = load_runs(runs_dir)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs (args.json + history.json + metrics.json) in {runs_dir}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = comparison_table(runs)
+    best = best_configurations(table)
+    atomic_write_text(out_dir / "comparison.csv", table.to_csv(index=False))
+    atomic_write_text(out_dir / "comparison.md", markdown_table(table) + "\n")
+    atomic_write_json(out_dir / "best.json", best)
+    figures = {"curves": plot_comparison(runs), "cost": plot_cost(table)}
+    for name, fig in figures.items():
+        tmp = out_dir / f".{name}.tmp.png"
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, out_dir / f"{name}.png")
+    return Comparison(table, best, figures)

@@ -1,0 +1,207 @@
+"""WikiText-2 for language modelling: splits, vocabulary and next-token windows.
+
+Two splits are offered, each by name, and never substituted for one another:
+
+- ``"official"``: train / valid / test as published (needs the official train file).
+- ``"offline"``: for machines holding only the official valid and test files: train on official
+  *valid*, validate on the first half of official *test*, test on its second half (cut at a line
+  boundary). Numbers from it are not comparable with published WikiText-2 results.
+
+Tokens follow the usual recipe: whitespace split, one ``<eos>`` per line. The vocabulary comes from
+the train part only; other parts map unseen words to ``<unk>``. Encoded corpora are cached as .npy
+keyed by the source files' checksums.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from course_lib.data import MissingDataError, cache_dir, require
+from course_lib.data.root import file_digest
+from course_lib.recording import atomic_write_json, read_json
+
+EOS, UNK = "<eos>", "<unk>"
+LAYOUTS = {  # part -> file names, first match wins
+    "train": ("train.txt", "wiki.train.tokens"),
+    "valid": ("valid.txt", "wiki.valid.tokens"),
+    "test": ("test.txt", "wiki.test.tokens"),
+}
+SPLITS = {
+    "official": "official WikiText-2 train / valid / test",
+    "offline": "offline split: train = official valid; valid = first half of official test; "
+    "test = second half of official test (cut at a line boundary)",
+}
+
+
+def check_split(split: str) -> str:
+    """Return ``split`` if it is a known split name, else raise listing the valid names."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not valid; choose one of {list(SPLITS)}")
+    return split
+
+
+def tokenize_lines(lines: list[str]) -> list[str]:
+    """Whitespace tokens of every line, each line closed by ``<eos>``."""
+    return [tok for line in lines for tok in (*line.split(), EOS)]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Token strings in id order; ``<unk>`` is always present."""
+
+    itos: tuple[str, ...]
+
+    @classmethod
+    def from_tokens(cls, tokens: list[str], max_size: int | None = None) -> Vocabulary:
+        """Every distinct token in order of first appearance (``<unk>`` added if absent); with
+        ``max_size``, only the most frequent ``max_size - 1`` tokens plus ``<unk>``."""
+        if max_size is None:
+            itos = list(dict.fromkeys(tokens))
+        else:
+            if max_size < 2:
+                raise ValueError(f"max_vocab must be >= 2 (room for <unk>), got {max_size}")
+            counts = Counter(t for t in tokens if t != UNK)
+            keep = {t for t, _ in counts.most_common(max_size - 1)}
+            itos = [t for t in dict.fromkeys(tokens) if t in keep]
+        if UNK not in itos:
+            itos.append(UNK)
+        return cls(tuple(itos))
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    @cached_property
+    def stoi(self) -> dict[str, int]:
+        """Token -> id."""
+        return {t: i for i, t in enumerate(self.itos)}
+
+    def encode(self, tokens: list[str]) -> np.ndarray:
+        """Ids (N,) int64; unknown tokens become ``<unk>``."""
+        stoi = self.stoi
+        unk = stoi[UNK]
+        return np.fromiter((stoi.get(t, unk) for t in tokens), dtype=np.int64, count=len(tokens))
+
+    def decode(self, ids) -> list[str]:
+        """Token strings of ids (any int sequence)."""
+        return [self.itos[int(i)] for i in ids]
+
+
+@dataclass
+class LMCorpus:
+    """An encoded corpus: ``train``/``valid``/``test`` are 1-D int64 tensors of token ids."""
+
+    split: str
+    vocab: Vocabulary
+    train: torch.Tensor
+    valid: torch.Tensor
+    test: torch.Tensor
+
+    @property
+    def description(self) -> str:
+        return SPLITS[self.split]
+
+    def stats(self) -> dict[str, int | float | str]:
+        """Token counts per part, vocabulary size and the share of ``<unk>`` per part."""
+        unk = self.vocab.stoi[UNK]
+        out: dict[str, int | float | str] = {"split": self.split, "vocab_size": len(self.vocab)}
+        for part in ("train", "valid", "test"):
+            ids = getattr(self, part)
+            out[f"{part}_tokens"] = int(ids.numel())
+            out[f"{part}_unk_rate"] = float((ids == unk).float().mean()) if ids.numel() else 0.0
+        return out
+
+
+def find_files(folder: Path) -> dict[str, Path]:
+    """The parts present in ``folder`` under either standard layout: part -> file."""
+    found = {}
+    for part, names in LAYOUTS.items():
+        for name in names:
+            if (folder / name).exists():
+                found[part] = folder / name
+                break
+    return found
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _split_texts(split: str, files: dict[str, Path], folder: Path) -> dict[str, list[str]]:
+    if split == "official":
+        missing = [p for p in ("train", "valid", "test") if p not in files]
+        if missing:
+            raise MissingDataError(
+                f"split='official' needs WikiText-2 {missing} in {folder} (as "
+                f"{' or '.join(LAYOUTS[missing[0]])}); offline, choose split='offline' "
+                f"({SPLITS['offline']})"
+            )
+        return {p: _read_lines(files[p]) for p in ("train", "valid", "test")}
+    for part in ("valid", "test"):
+        if part not in files:
+            raise MissingDataError(f"split='offline' needs the official {part} file in {folder}")
+    test_lines = _read_lines(files["test"])
+    half = len(test_lines) // 2
+    return {"train": _read_lines(files["valid"]), "valid": test_lines[:half], "test": test_lines[half:]}
+
+
+def load_wikitext2(split: str, data_dir: str | os.PathLike | None = None, *, max_vocab: int | None = None,
+                   folder: Path | None = None, use_cache: bool = True) -> LMCorpus:
+    """Load WikiText-2 as ``split`` ("official" or "offline"; see the module docstring).
+
+    ``max_vocab`` keeps only the most frequent train tokens (the rest become ``<unk>``): a smaller,
+    easier task for quick runs. ``folder`` points at the files directly (else the data root's
+    ``wikitext-2/``). Encoded ids and vocabulary are cached, keyed by the source files' checksums.
+    """
+    check_split(split)
+    folder = Path(folder) if folder is not None else require("wikitext-2", data_dir)
+    files = find_files(folder)
+    used = sorted(files[p] for p in (("train", "valid", "test") if split == "official" else ("valid", "test"))
+                  if p in files)
+    key = "-".join([split, f"v{max_vocab or 'all'}", *(file_digest(p) for p in used)])
+    cache = cache_dir("wikitext-2")
+    vocab_path, ids_paths = cache / f"{key}.vocab.json", {p: cache / f"{key}.{p}.npy" for p in LAYOUTS}
+    if use_cache and vocab_path.exists() and all(p.exists() for p in ids_paths.values()):
+        vocab = Vocabulary(tuple(read_json(vocab_path)))
+        ids = {p: np.load(path, allow_pickle=False) for p, path in ids_paths.items()}
+    else:
+        tokens = {p: tokenize_lines(lines) for p, lines in _split_texts(split, files, folder).items()}
+        vocab = Vocabulary.from_tokens(tokens["train"], max_vocab)
+        ids = {p: vocab.encode(t) for p, t in tokens.items()}
+        if use_cache:
+            for part, path in ids_paths.items():
+                tmp = path.with_name(f".{path.stem}.tmp.npy")
+                np.save(tmp, ids[part])
+                os.replace(tmp, path)
+            atomic_write_json(vocab_path, list(vocab.itos))
+    return LMCorpus(split, vocab, *(torch.from_numpy(ids[p]) for p in ("train", "valid", "test")))
+
+
+class NextTokenWindows(Dataset):
+    """Non-overlapping windows of a token stream: item i is ``(x, y)``, both (T,), y = x shifted by one.
+
+    A DataLoader with batch size B yields ``(x, y)`` of shape (B, T).
+    """
+
+    def __init__(self, ids: torch.Tensor, seq_len: int):
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        if ids.numel() < seq_len + 1:
+            raise ValueError(f"a stream of {ids.numel()} tokens is too short for seq_len={seq_len}")
+        self.ids, self.seq_len = ids, seq_len
+        self.n = (ids.numel() - 1) // seq_len
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        start = i * self.seq_len
+        chunk = self.ids[start : start + self.seq_len + 1]
+        return chunk[:-1], chunk[1:]

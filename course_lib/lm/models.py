@@ -1,0 +1,214 @@
+"""The two language models: an LSTM and a mini GPT-1, one configurable class each.
+
+Both map tokens (B, T) to next-token logits (B, T, V). Input embeddings may start from pretrained
+vectors (e.g. GloVe 50d); when the model width differs, a linear projection maps them to it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+MODELS = ("lstm", "gpt1")
+
+
+class TokenEmbedding(nn.Module):
+    """Token ids (B, T) -> vectors (B, T, D): an (optionally pretrained) table of width E, projected
+    to D when E != D."""
+
+    def __init__(self, vocab_size: int, dim: int, pretrained: torch.Tensor | None = None,
+                 table_dim: int | None = None):
+        super().__init__()
+        if pretrained is not None:
+            if pretrained.shape[0] != vocab_size:
+                raise ValueError(f"pretrained has {pretrained.shape[0]} rows but vocab_size={vocab_size}")
+            table_dim = int(pretrained.shape[1])
+        table_dim = table_dim or dim
+        self.table = nn.Embedding(vocab_size, table_dim)
+        if pretrained is not None:
+            with torch.no_grad():
+                self.table.weight.copy_(torch.as_tensor(pretrained, dtype=torch.float32))
+        else:
+            nn.init.normal_(self.table.weight, std=0.1)
+        self.project = nn.Linear(table_dim, dim, bias=False) if table_dim != dim else nn.Identity()
+
+    @property
+    def table_dim(self) -> int:
+        return self.table.embedding_dim
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.project(self.table(tokens))
+
+
+class OutputLayer(nn.Module):
+    """Hidden states (B, T, D) -> logits (B, T, V); with ``tie`` the decoder reuses the embedding
+    table (D is first projected to the table's width)."""
+
+    def __init__(self, dim: int, vocab_size: int, embedding: TokenEmbedding, tie: bool):
+        super().__init__()
+        self.tied = embedding if tie else None
+        width = embedding.table_dim if tie else dim
+        self.pre = nn.Linear(dim, width) if width != dim else nn.Identity()
+        self.decoder = nn.Linear(width, vocab_size)
+        if tie:
+            self.decoder.weight = embedding.table.weight
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.pre(h))
+
+
+class LSTMLanguageModel(nn.Module):
+    """Embedding -> dropout -> ``num_layers`` LSTM layers of width ``hidden`` -> dropout -> logits."""
+
+    def __init__(self, vocab_size: int, num_layers: int = 1, *, hidden: int = 512, dropout: float = 0.5,
+                 tie_weights: bool = False, pretrained: torch.Tensor | None = None, emb_dim: int = 50):
+        super().__init__()
+        self.embed = TokenEmbedding(vocab_size, emb_dim if pretrained is None else int(pretrained.shape[1]),
+                                    pretrained)
+        self.drop = nn.Dropout(dropout)
+        # nn.LSTM's own dropout acts between layers only (it warns when there is just one).
+        self.lstm = nn.LSTM(self.embed.table_dim, hidden, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.head = OutputLayer(hidden, vocab_size, self.embed, tie_weights)
+
+    def forward(self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """tokens (B, T) -> (logits (B, T, V), (h, c) each (num_layers, B, hidden))."""
+        ### BEGIN SOLUTION
+        x = self.drop(self.embed(tokens))
+        out, state = self.lstm(x, state)
+        return self.head(self.drop(out)), state
+        ### END SOLUTION
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which position t attends only to positions <= t."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.1, max_len: int = 1024):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.attn_drop = nn.Dropout(dropout)
+        self.register_buffer("mask", torch.tril(torch.ones(max_len, max_len, dtype=torch.bool)),
+                             persistent=False)
+
+    def attention_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D) -> (weights (B, H, T, T), values (B, H, T, D/H)).
+
+        weights = softmax(Q K^T / sqrt(D/H)) per head, with every entry above the diagonal (a key
+        after its query) set to -inf before the softmax, so each row sums to 1 over keys <= query.
+        """
+        ### BEGIN SOLUTION
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))
+        return scores.softmax(dim=-1), v
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D): the heads' weighted values, concatenated and projected."""
+        ### BEGIN SOLUTION
+        b, t, d = x.shape
+        weights, v = self.attention_weights(x)
+        return self.out((self.attn_drop(weights) @ v).transpose(1, 2).reshape(b, t, d))
+        ### END SOLUTION
+
+
+class GPTBlock(nn.Module):
+    """Causal self-attention and a GELU MLP, each in a residual branch with layer norm.
+
+    ``norm_first=False`` is GPT-1's post-norm (x = LN(x + f(x))); ``True`` is pre-norm
+    (x = x + f(LN(x))), which trains more stably without warm-up.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.1, max_len: int = 1024,
+                 norm_first: bool = True):
+        super().__init__()
+        self.norm_first = norm_first
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, n_heads, dropout, max_len)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D)."""
+        ### BEGIN SOLUTION
+        if self.norm_first:
+            x = x + self.drop(self.attn(self.ln1(x)))
+            return x + self.drop(self.mlp(self.ln2(x)))
+        x = self.ln1(x + self.drop(self.attn(x)))
+        return self.ln2(x + self.drop(self.mlp(x)))
+        ### END SOLUTION
+
+
+class MiniGPT1(nn.Module):
+    """Token embedding + learned positions -> ``num_layers`` GPT blocks -> (final LN) -> logits."""
+
+    def __init__(self, vocab_size: int, num_layers: int = 1, *, d_model: int = 256, n_heads: int = 4,
+                 max_len: int = 256, dropout: float = 0.1, tie_weights: bool = False,
+                 pretrained: torch.Tensor | None = None, norm_first: bool = True, emb_dim: int | None = None):
+        super().__init__()
+        self.max_len = max_len
+        self.embed = TokenEmbedding(vocab_size, d_model, pretrained, table_dim=emb_dim)
+        self.pos = nn.Embedding(max_len, d_model)
+        nn.init.normal_(self.pos.weight, std=0.02)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            GPTBlock(d_model, n_heads, dropout, max_len, norm_first) for _ in range(num_layers)
+        )
+        self.ln_f = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+        self.head = OutputLayer(d_model, vocab_size, self.embed, tie_weights)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) with T <= max_len -> logits (B, T, V)."""
+        t = tokens.shape[1]
+        if t > self.max_len:
+            raise ValueError(f"sequence length {t} exceeds max_len={self.max_len}")
+        x = self.drop(self.embed(tokens) + self.pos(torch.arange(t, device=tokens.device)))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+
+def build_model(name: str, vocab_size: int, num_layers: int = 1, **options) -> nn.Module:
+    """``"lstm"`` -> :class:`LSTMLanguageModel`, ``"gpt1"`` -> :class:`MiniGPT1`; options go to the class."""
+    classes = {"lstm": LSTMLanguageModel, "gpt1": MiniGPT1}
+    if name not in classes:
+        raise ValueError(f"model={name!r} is not valid; choose one of {list(MODELS)}")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    return classes[name](vocab_size, num_layers, **options)
+
+
+def logits_of(output) -> torch.Tensor:
+    """The logits (B, T, V) of a model's output (a tensor, or a tuple whose first element they are)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (a tied weight counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def future_influence(model: nn.Module, tokens: torch.Tensor, t: int, vocab_size: int, *,
+                     seed: int = 0) -> tuple[float, float]:
+    """Change every token after position ``t`` of ``tokens`` (B, T) to a different random one and
+    return the largest change of the logits at positions <= t and at positions > t (eval mode).
+
+    A causal model gives exactly 0 for the first number: the past cannot see the future.
+    """
+    if not 0 <= t < tokens.shape[1] - 1:
+        raise ValueError(f"t must be in [0, {tokens.shape[1] - 2}] for sequences of length {tokens.shape[1]}")
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    shift = torch.randint(1, vocab_size, tokens[:, t + 1 :].shape, generator=generator).to(tokens.device)
+    changed = tokens.clone()
+    changed[:, t + 1 :] = (tokens[:, t + 1 :] + shift) % vocab_size
+    delta = (logits_of(model(tokens)) - logits_of(model(changed))).abs()
+    return float(delta[:, : t + 1].max()), float(delta[:, t + 1 :].max())

@@ -1,0 +1,202 @@
+"""Training one language model on the generic loop, and the files each run leaves behind.
+
+A run writes ``args.json`` (its settings) and ``history.json`` (one record per epoch: train/valid loss
+and perplexity, wall time, tokens/s, peak GPU memory) into its folder, and returns flat metrics
+(final and best validation perplexity, test perplexity, throughput) for ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from course_lib.lm.data import LMCorpus, NextTokenWindows
+from course_lib.lm.embeddings import VocabEmbeddings
+from course_lib.lm.models import MODELS, build_model, count_parameters, logits_of
+from course_lib.recording import atomic_write_json
+from course_lib.training import History, fit
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
+DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 1.0, "momentum": 0.1}
+DEFAULT_DROPOUT = {"lstm": 0.5, "gpt1": 0.2}
+
+
+@dataclass(frozen=True)
+class LMSettings:
+    """Everything one run needs; ``lr=None`` takes :data:`DEFAULT_LR` of the optimizer and
+    ``dropout=None`` :data:`DEFAULT_DROPOUT` of the model.
+
+    ``train_tokens``/``eval_tokens`` (None = all) cut each part to its first tokens, for quick runs.
+    """
+
+    model: str = "lstm"
+    optimizer: str = "adamw"
+    num_layers: int = 1
+    epochs: int = 10
+    batch_size: int = 32
+    seq_len: int = 64
+    lr: float | None = None
+    weight_decay: float = 0.01
+    grad_clip: float = 0.5
+    dropout: float | None = None
+    hidden: int = 512
+    d_model: int = 256
+    n_heads: int = 4
+    tie_weights: bool = False
+    train_tokens: int | None = None
+    eval_tokens: int | None = None
+    amp: bool = False
+    checkpoint: bool = False
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model={self.model!r} is not valid; choose one of {list(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is not valid; choose one of {list(OPTIMIZERS)}")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LMSettings:
+        """The settings named in ``config`` (a run's config may hold other keys too)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in config.items() if k in names and v is not None})
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def dropout_rate(self) -> float:
+        return self.dropout if self.dropout is not None else DEFAULT_DROPOUT[self.model]
+
+    def model_options(self) -> dict[str, Any]:
+        """Constructor options of the chosen architecture."""
+        common = dict(dropout=self.dropout_rate, tie_weights=self.tie_weights)
+        if self.model == "lstm":
+            return dict(hidden=self.hidden, **common)
+        return dict(d_model=self.d_model, n_heads=self.n_heads, max_len=self.seq_len, **common)
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.01) -> torch.optim.Optimizer:
+    """``adam``, ``adamw`` (decoupled weight decay), ``sgd`` (plain) or ``momentum`` (SGD, 0.9, Nesterov)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    raise ValueError(f"optimizer={name!r} is not valid; choose one of {list(OPTIMIZERS)}")
+
+
+def lm_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Mean next-token cross-entropy of a batch (x, y), both (B, T), and its token count."""
+    x, y = batch
+    logits = logits_of(model(x))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1)), y.numel()
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_size: int = 64,
+                  device: torch.device | str = "cpu") -> float:
+    """Mean cross-entropy per token (nats) of the stream ``ids`` (N,), read in windows of ``seq_len``."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in DataLoader(NextTokenWindows(ids, seq_len), batch_size=batch_size):
+        x, y = x.to(device), y.to(device)
+        logits = logits_of(model(x))
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
+                                       reduction="sum"))
+        count += y.numel()
+    model.train(was_training)
+    return total / count
+
+
+def perplexity(mean_loss: float) -> float:
+    """exp(mean cross-entropy per token); inf when the loss overflows."""
+    ### BEGIN SOLUTION
+    return math.exp(mean_loss) if mean_loss < 700 else math.inf
+    ### END SOLUTION
+
+
+@dataclass
+class LMResult:
+    """A finished run: the trained model, its per-epoch history and flat metrics."""
+
+    settings: LMSettings
+    model: nn.Module
+    history: History
+    metrics: dict[str, Any]
+
+
+def _cut(ids: torch.Tensor, n: int | None) -> torch.Tensor:
+    return ids if n is None else ids[:n]
+
+
+def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *,
+                         device: torch.device | str, run_dir: str | os.PathLike, seed: int = 0,
+                         progress: bool | None = None) -> LMResult:
+    """Train ``settings.model`` on ``corpus`` with ``fit`` and write args.json and history.json.
+
+    Evaluates validation loss/perplexity each epoch and test perplexity at the end. ``progress=None``
+    shows a bar unless ``TQDM_DISABLE=1``. With
+    ``settings.checkpoint`` an interrupted run resumes from ``run_dir/checkpoint.pt``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model = build_model(settings.model, len(corpus.vocab), settings.num_layers, pretrained=embeddings.matrix,
+                        **settings.model_options())
+    atomic_write_json(run_dir / "args.json", {
+        **asdict(settings), "learning_rate": settings.learning_rate, "dropout_rate": settings.dropout_rate,
+        "seed": seed, "split": corpus.split,
+        "split_description": corpus.description, "embeddings": embeddings.source,
+        "embedding_coverage": embeddings.coverage, "parameters": count_parameters(model),
+        "device": str(device),
+    })
+    train_ids, valid_ids, test_ids = (_cut(getattr(corpus, p), n) for p, n in (
+        ("train", settings.train_tokens), ("valid", settings.eval_tokens), ("test", settings.eval_tokens)))
+    loader = DataLoader(NextTokenWindows(train_ids, settings.seq_len), batch_size=settings.batch_size,
+                        shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
+    optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate,
+                               settings.weight_decay)
+    eval_kw = dict(seq_len=settings.seq_len, batch_size=settings.batch_size, device=device)
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        loss = evaluate_loss(m, valid_ids, **eval_kw)
+        return {"valid_loss": loss, "valid_ppl": perplexity(loss)}
+
+    history = fit(model, loader, loss_fn=lm_loss, optimizer=optimizer, epochs=settings.epochs, device=device,
+                  evaluate=evaluate, grad_clip=settings.grad_clip, amp=settings.amp,
+                  progress=progress,
+                  checkpoint_path=run_dir / "checkpoint.pt" if settings.checkpoint else None,
+                  desc=f"{settings.model} {settings.optimizer} L{settings.num_layers}")
+    for record in history.epochs:
+        record["train_ppl"] = perplexity(record["train_loss"])
+        record["wall_time_s"] = sum(e["epoch_time_s"] for e in history.epochs[: record["epoch"]])
+    atomic_write_json(run_dir / "history.json", history.epochs)
+    test_loss = evaluate_loss(model, test_ids, **eval_kw)
+    last = history.last()
+    memory = [m for m in history.column("peak_gpu_memory_mb") if m is not None]
+    metrics = {
+        "valid_ppl": last["valid_ppl"],
+        "best_valid_ppl": min(history.column("valid_ppl")),
+        "test_ppl": perplexity(test_loss),
+        "train_ppl": last["train_ppl"],
+        "epochs": len(history.epochs),
+        "train_time_s": last["wall_time_s"],
+        "tokens_per_s": sum(history.column("items_per_s")) / len(history.epochs),
+        "peak_gpu_memory_mb": max(memory) if memory else None,
+        "parameters": count_parameters(model),
+    }
+    return LMResult(settings, model, history, metrics)

@@ -1,0 +1,156 @@
+"""Topic classification data (Yahoo! Answers sample, AG News) as texts + integer labels, and the
+positive / negative samples of a concern.
+
+Loaders return a :class:`TopicSplit` (plain Python lists and numpy arrays); tokenisation into
+``(N, T)`` tensors happens in :func:`encode`, which knows nothing about files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from course_lib.data import require
+
+YAHOO_CLASSES = (
+    "society & culture", "science & mathematics", "health", "education & reference",
+    "computers & internet", "sports", "business & finance", "entertainment & music",
+    "family & relationships", "politics & government",
+)
+DATASETS = ("yahoo-answers-topics", "ag-news")
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class TopicSplit:
+    """One split: ``texts`` (N,), integer ``labels`` (N,) indexing ``classes``."""
+
+    texts: list[str]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: np.ndarray) -> TopicSplit:
+        """The rows at ``index`` (in that order)."""
+        return TopicSplit([self.texts[i] for i in index], self.labels[index], self.classes)
+
+    def counts(self) -> dict[str, int]:
+        """Examples per class name."""
+        return {c: int((self.labels == k).sum()) for k, c in enumerate(self.classes)}
+
+
+def _check(value: str, valid: tuple[str, ...], name: str) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
+
+
+def _yahoo(folder, split: str) -> tuple[list[str], list[str], tuple[str, ...]]:
+    files = sorted(folder.glob("train_*.jsonl")) if split == "train" else [folder / "test.jsonl"]
+    texts, names = [], []
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                texts.append(" ".join(part for part in (row["title"], row["content"]) if part).strip())
+                names.append(row["label"])
+    return texts, names, YAHOO_CLASSES
+
+
+def _ag_news(folder, split: str) -> tuple[list[str], list[str], tuple[str, ...]]:
+    classes = tuple(json.loads((folder / "labels.json").read_text(encoding="utf-8")))
+    rows = json.loads((folder / f"{split}.json").read_text(encoding="utf-8"))
+    texts = [r["sentence"].replace("Title: ", "", 1).replace("\nText: ", " ", 1).strip() for r in rows]
+    return texts, [r["label"] for r in rows], classes
+
+
+def load_topics(dataset: str, split: str, data_dir: str | os.PathLike | None = None) -> TopicSplit:
+    """Load ``split`` ("train" or "test") of ``dataset`` ("yahoo-answers-topics" or "ag-news")."""
+    _check(dataset, DATASETS, "dataset")
+    _check(split, SPLITS, "split")
+    folder = require(dataset, data_dir)
+    texts, names, classes = (_yahoo if dataset == "yahoo-answers-topics" else _ag_news)(folder, split)
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        raise ValueError(f"{dataset}/{split} holds labels {unknown} outside the classes {list(classes)}")
+    index = {c: k for k, c in enumerate(classes)}
+    return TopicSplit(texts, np.array([index[n] for n in names], dtype=np.int64), classes)
+
+
+def per_class_sample(split: TopicSplit, per_class: int | None, seed: int) -> TopicSplit:
+    """Up to ``per_class`` examples of every class (all when ``None``), drawn with ``seed``, shuffled."""
+    if per_class is None:
+        return split
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1 or None, got {per_class}")
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(split.labels == k))[:per_class]
+              for k in range(len(split.classes))]
+    return split.subset(rng.permutation(np.concatenate(picked)))
+
+
+def concern_indices(
+    labels: np.ndarray, concern: int, num_samples: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(positives, negatives)`` of class ``concern`` in ``labels`` (N,): up to
+    ``num_samples`` of each (when None, all positives and as many negatives).
+
+    Negatives are spread evenly over the other classes (round robin over shuffled pools).
+    """
+    n_classes = int(labels.max()) + 1
+    if not 0 <= concern < n_classes:
+        raise ValueError(f"concern={concern} is not valid; choose one of 0..{n_classes - 1}")
+    if num_samples is not None and num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1 or None, got {num_samples}")
+    rng = np.random.default_rng([seed, concern])
+    pos = rng.permutation(np.flatnonzero(labels == concern))
+    pools = [list(rng.permutation(np.flatnonzero(labels == k))) for k in range(n_classes) if k != concern]
+    limit = num_samples if num_samples is not None else len(pos)
+    neg: list[int] = []
+    while len(neg) < limit and any(pools):
+        for pool in pools:
+            if pool and len(neg) < limit:
+                neg.append(int(pool.pop()))
+    return pos[:limit], np.array(neg, dtype=np.int64)
+
+
+def concern_samples(
+    split: TopicSplit, concern: int, num_samples: int | None, seed: int
+) -> tuple[TopicSplit, TopicSplit]:
+    """``(positives, negatives)`` of class ``concern`` (see :func:`concern_indices`)."""
+    pos, neg = concern_indices(split.labels, concern, num_samples, seed)
+    return split.subset(pos), split.subset(neg)
+
+
+def encode(tokenizer, split: TopicSplit, max_length: int) -> dict[str, torch.Tensor]:
+    """Tokenise ``split``: ``input_ids``, ``attention_mask`` (N, T) and ``labels`` (N,), T <= max_length."""
+    enc = tokenizer(split.texts, padding="longest", truncation=True, max_length=max_length,
+                    return_tensors="pt")
+    batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    batch["labels"] = torch.as_tensor(split.labels, dtype=torch.long)
+    return batch
+
+
+def batches(encoded: dict[str, torch.Tensor], batch_size: int):
+    """Consecutive slices of every tensor in ``encoded`` (no shuffling), each a dict like the input."""
+    n = len(next(iter(encoded.values())))
+    for start in range(0, n, batch_size):
+        yield {k: v[start:start + batch_size] for k, v in encoded.items()}
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """Rows of an :func:`encode` dict, for a shuffling DataLoader."""
+
+    def __init__(self, encoded: dict[str, torch.Tensor]):
+        self.encoded = encoded
+
+    def __len__(self) -> int:
+        return len(self.encoded["labels"])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.encoded.items()}

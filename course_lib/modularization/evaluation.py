@@ -1,0 +1,227 @@
+"""What a pruned concern module still does: classification report, sparsity, representation
+similarity to the original model (CCA, linear CKA, RBF CKA) and exp(mean cross-entropy), per concern.
+
+:func:`modularize` runs the whole experiment (every concern x every pruning method) and returns one
+table of concerns x metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import classification_report
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_lib.similarity import cca_similarity, kernel_cka, linear_cka
+from course_lib.training import progress_enabled
+
+from .data import TopicSplit, batches, concern_indices, concern_samples, encode
+from .pruning import (
+    DEFAULT_EXCLUDE,
+    DEFAULT_INCLUDE,
+    find_layers,
+    overall_sparsity,
+    prune_concern,
+    sparsity_table,
+)
+
+
+@dataclass
+class Outputs:
+    """A model's outputs on N inputs: ``logits`` (N, K), last-layer states ``hidden`` (N, T, H),
+    ``attention_mask`` (N, T) and ``labels`` (N,)."""
+
+    logits: torch.Tensor
+    hidden: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+    def subset(self, index: np.ndarray) -> Outputs:
+        """The outputs of the inputs at ``index``."""
+        i = torch.as_tensor(index, dtype=torch.long)
+        return Outputs(self.logits[i], self.hidden[i], self.attention_mask[i], self.labels[i])
+
+    def tokens(self) -> torch.Tensor:
+        """States of the M non-padding tokens, (M, H)."""
+        return self.hidden[self.attention_mask.bool()]
+
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(-1).numpy()
+
+    def perplexity(self) -> float:
+        """exp(mean cross-entropy) of the true labels."""
+        return float(torch.nn.functional.cross_entropy(self.logits.double(), self.labels).exp())
+
+
+@torch.no_grad()
+def forward(model: nn.Module, encoded: dict[str, torch.Tensor], device: torch.device,
+            batch_size: int = 64) -> Outputs:
+    """Run ``model`` (eval mode) on an :func:`encode` dict; outputs are on the CPU in float32."""
+    model.eval()
+    logits, hidden = [], []
+    for b in batches(encoded, batch_size):
+        out = model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device),
+                    output_hidden_states=True)
+        logits.append(out.logits.float().cpu())
+        hidden.append(out.hidden_states[-1].float().cpu())
+    return Outputs(torch.cat(logits), torch.cat(hidden), encoded["attention_mask"], encoded["labels"])
+
+
+def report(outputs: Outputs, classes: Sequence[str]) -> dict[str, Any]:
+    """sklearn's classification report as a dict (per-class precision/recall/F1, accuracy)."""
+    return classification_report(outputs.labels.numpy(), outputs.predictions(), labels=range(len(classes)),
+                                 target_names=list(classes), output_dict=True, zero_division=0)
+
+
+def similarities(original: Outputs, pruned: Outputs, cca_components: int) -> dict[str, float]:
+    """CCA (SVCCA with ``cca_components``), linear CKA and RBF CKA of the token states (M, H)."""
+    X, Y = original.tokens(), pruned.tokens()
+    return {"cca": cca_similarity(X, Y, n_components=cca_components),
+            "linear_cka": linear_cka(X, Y), "kernel_cka": kernel_cka(X, Y)}
+
+
+@dataclass
+class ConcernResult:
+    """The table row of one concern module and its full classification report."""
+
+    row: dict[str, Any]
+    report: dict[str, Any]
+    sparsity: dict[str, float]
+
+
+def evaluate_module(
+    module: nn.Module,
+    concern: int,
+    classes: Sequence[str],
+    original: Outputs,
+    pruned: Outputs,
+    *,
+    layer_names: Sequence[str],
+    seed: int,
+    cca_components: int = 10,
+) -> ConcernResult:
+    """Evaluate the pruned ``module`` of ``concern`` from the original's and its outputs on the test set.
+
+    Similarity and perplexity are measured on the concern's test inputs and on as many non-concern
+    test inputs (spread evenly over the other classes).
+    """
+    name = classes[concern]
+    rep = report(pruned, classes)
+    labels = pruned.labels.numpy()
+    others = labels != concern
+    row: dict[str, Any] = {
+        "concern": name,
+        "accuracy": rep["accuracy"],
+        "concern_f1": rep[name]["f1-score"],
+        "concern_recall": rep[name]["recall"],
+        "original_concern_f1": report(original, classes)[name]["f1-score"],
+        "original_concern_recall": report(original, classes)[name]["recall"],
+        "non_concern_accuracy": float(np.mean(pruned.predictions()[others] == labels[others])),
+        "sparsity": overall_sparsity(module, layer_names),
+    }
+    pos, neg = concern_indices(labels, concern, None, seed)
+    for tag, index in (("concern", pos), ("non_concern", neg)):
+        o, p = original.subset(index), pruned.subset(index)
+        for metric, value in similarities(o, p, cca_components).items():
+            row[f"{metric}_{tag}"] = value
+        row[f"perplexity_original_{tag}"] = o.perplexity()
+        row[f"perplexity_pruned_{tag}"] = p.perplexity()
+    return ConcernResult(row, rep, sparsity_table(module, layer_names))
+
+
+def resolve_concerns(concerns: Sequence[int | str] | None, classes: Sequence[str]) -> list[int]:
+    """Class indices for ``concerns`` given as names or indices (``None`` = every class)."""
+    if concerns is None:
+        return list(range(len(classes)))
+    out = []
+    for c in concerns:
+        if isinstance(c, str) and c in classes:
+            out.append(list(classes).index(c))
+        elif isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(classes):
+            out.append(c)
+        else:
+            raise ValueError(f"concern {c!r} is not valid; choose a class name from {list(classes)} "
+                             f"or an index 0..{len(classes) - 1}")
+    return out
+
+
+@dataclass
+class Modularization:
+    """The experiment's results: ``table`` (one row per module), the full per-module results keyed
+    by ``(method, concern name)`` and the original model's classification report."""
+
+    table: pd.DataFrame
+    modules: dict[tuple[str, str], ConcernResult]
+    original_report: dict[str, Any]
+
+
+def modularize(
+    model: nn.Module,
+    tokenizer,
+    train: TopicSplit,
+    test: TopicSplit,
+    concerns: Sequence[int],
+    *,
+    methods: Sequence[str],
+    num_samples: int | None,
+    sparsity_ratio: float,
+    negative_weight: float,
+    max_length: int,
+    device: torch.device,
+    seed: int,
+    include: Sequence[str] = DEFAULT_INCLUDE,
+    exclude: Sequence[str] = DEFAULT_EXCLUDE,
+    cca_components: int = 10,
+    progress: bool | None = None,
+) -> Modularization:
+    """Prune one module per (concern, method) and evaluate it; ``model`` itself is never changed.
+
+    Positive / negative samples (``num_samples`` each) come from ``train``; evaluation uses ``test``.
+    The table has one row per module: ``method``, ``concern`` and the metrics.
+    ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
+    """
+    layer_names = list(find_layers(model, include, exclude))
+    test_encoded = encode(tokenizer, test, max_length)
+    original = forward(model, test_encoded, device)
+    results: dict[tuple[str, str], ConcernResult] = {}
+    jobs = [(m, c) for m in methods for c in concerns]
+    show = progress_enabled(progress)
+    for method, concern in tqdm(jobs, desc="concern modules", disable=not show):
+        pos, neg = concern_samples(train, concern, num_samples, seed)
+        module = prune_concern(model, encode(tokenizer, pos, max_length), encode(tokenizer, neg, max_length),
+                               sparsity_ratio=sparsity_ratio, method=method,
+                               negative_weight=negative_weight, include=include,
+                               exclude=exclude, device=device)
+        pruned = forward(module, test_encoded, device)
+        result = evaluate_module(module, concern, test.classes, original, pruned, layer_names=layer_names,
+                                 seed=seed, cca_components=cca_components)
+        result.row = {"method": method, **result.row}
+        results[(method, test.classes[concern])] = result
+        del module
+    table = pd.DataFrame([r.row for r in results.values()])
+    return Modularization(table, results, report(original, test.classes))
+
+
+def headline_metrics(result: Modularization, methods: Sequence[str]) -> dict[str, float]:
+    """Flat metrics for ``metrics.json``: means over concerns, unprefixed for ``methods[0]`` and
+    prefixed ``<method>_`` for every method; ``sparsity`` is the share of zeros in the pruned layers."""
+    metrics: dict[str, float] = {"original_accuracy": float(result.original_report["accuracy"])}
+    columns = {"mean_pruned_accuracy": "accuracy", "sparsity": "sparsity", "mean_concern_f1": "concern_f1",
+               "mean_original_concern_f1": "original_concern_f1", "mean_concern_recall": "concern_recall",
+               "mean_non_concern_accuracy": "non_concern_accuracy"}
+    columns.update({f"mean_{m}_{t}": f"{m}_{t}" for m in ("cca", "linear_cka", "kernel_cka")
+                    for t in ("concern", "non_concern")})
+    for i, method in enumerate(methods):
+        rows = result.table[result.table["method"] == method]
+        for key, column in columns.items():
+            value = float(rows[column].mean())
+            metrics[f"{method}_{key}"] = value
+            if i == 0:
+                metrics[key] = value
+    return metrics

@@ -1,0 +1,145 @@
+"""SQuAD v1.1: loading, offset-keeping tokenisation, answer alignment, the offline article split.
+
+``load_squad`` reads the official JSON (``data -> paragraphs -> qas -> answers``) and the course's
+variant (one ``answer`` object per question), returning the ``data`` list in the official shape.
+``build_examples`` tokenises every paragraph once (a regex tokenizer, no downloads) and aligns each
+answer's character span to token indices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from course_lib.data.registry import MissingDataError, require
+
+TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+DEV_FILE, TRAIN_FILE = "dev-v1.1.json", "train-v1.1.json"
+
+
+def load_squad(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The articles (the JSON's ``data`` list) of a SQuAD v1.1 file, every question with ``answers``.
+
+    The course's variant, where a question holds one ``answer`` object, is turned into the official
+    shape (``answers`` = [that answer]). Raises ``ValueError`` for a file that is neither.
+    """
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    articles = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(articles, list):
+        raise ValueError(f"{path}: not a SQuAD file (expected a JSON object with a 'data' list)")
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                if "answers" not in qa:
+                    if "answer" not in qa:
+                        raise ValueError(f"{path}: question {qa.get('id')!r} has neither "
+                                         "'answers' (official) nor 'answer' (course variant)")
+                    qa["answers"] = [qa.pop("answer")]
+    return articles
+
+
+def tokenize(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words and punctuation marks of ``text`` with their character spans ``[start, end)``."""
+    tokens, spans = [], []
+    for m in TOKEN_RE.finditer(text):
+        tokens.append(m.group())
+        spans.append((m.start(), m.end()))
+    return tokens, spans
+
+
+def align_answer(spans: list[tuple[int, int]], char_start: int, text: str) -> tuple[int, int] | None:
+    """Token indices ``(start, end)`` (inclusive) covering the answer's characters, or ``None``.
+
+    The start token is the first whose span ends after ``char_start``; the end token the last that
+    begins before ``char_start + len(text)``.
+    """
+    char_end = char_start + len(text)
+    inside = [i for i, (s, e) in enumerate(spans) if e > char_start and s < char_end]
+    return (inside[0], inside[-1]) if inside else None
+
+
+@dataclass
+class QAExample:
+    """One question on one paragraph: tokens with character spans and the aligned first answer."""
+
+    qid: str
+    title: str
+    context: str
+    context_tokens: list[str]
+    context_spans: list[tuple[int, int]]
+    question: str
+    question_tokens: list[str]
+    answers: list[str]
+    span: tuple[int, int] | None
+    """Token span (inclusive) of the first answer; ``None`` when it does not align."""
+
+    def span_text(self, start: int, end: int) -> str:
+        """The context text covered by tokens ``start..end`` (inclusive)."""
+        return self.context[self.context_spans[start][0] : self.context_spans[end][1]]
+
+
+def build_examples(articles: list[dict[str, Any]]) -> list[QAExample]:
+    """One :class:`QAExample` per question, in file order (each paragraph tokenised once)."""
+    examples = []
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            tokens, spans = tokenize(context)
+            for qa in paragraph["qas"]:
+                first = qa["answers"][0] if qa["answers"] else None
+                span = align_answer(spans, first["answer_start"], first["text"]) if first else None
+                examples.append(QAExample(
+                    qid=qa["id"], title=article.get("title", ""), context=context,
+                    context_tokens=tokens, context_spans=spans, question=qa["question"],
+                    question_tokens=tokenize(qa["question"])[0],
+                    answers=[a["text"] for a in qa["answers"]], span=span,
+                ))
+    return examples
+
+
+def split_articles(
+    articles: list[dict[str, Any]], n_train: int, n_test: int, *, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Hold out whole articles: a seeded shuffle, the first ``n_train`` to train, next ``n_test`` to test."""
+    if n_train < 1 or n_test < 1 or n_train + n_test > len(articles):
+        raise ValueError(f"n_train={n_train}, n_test={n_test}: need both >= 1 and a sum <= "
+                         f"{len(articles)} (the articles available)")
+    order = list(range(len(articles)))
+    random.Random(seed).shuffle(order)
+    return ([articles[i] for i in order[:n_train]],
+            [articles[i] for i in order[n_train : n_train + n_test]])
+
+
+@dataclass
+class SquadSplit:
+    """Train and test articles and how they were obtained (``source`` says which files)."""
+
+    train: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+    source: str
+
+
+def load_split(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    n_train: int = 38,
+    n_test: int = 10,
+    seed: int = 0,
+    use_official_train: bool = True,
+) -> SquadSplit:
+    """Train/test articles: the official train + dev files when both are present (and asked for);
+    else the offline split of the dev set (``n_train`` articles to train, ``n_test`` to test)."""
+    folder = require("squad-v1.1", data_dir)
+    if use_official_train and (folder / TRAIN_FILE).exists():
+        return SquadSplit(load_squad(folder / TRAIN_FILE), load_squad(folder / DEV_FILE),
+                          "official train-v1.1 / dev-v1.1")
+    if not (folder / DEV_FILE).exists():
+        raise MissingDataError(f"{DEV_FILE} is missing from the squad-v1.1 folder")
+    train, test = split_articles(load_squad(folder / DEV_FILE), n_train, n_test, seed=seed)
+    return SquadSplit(train, test, f"dev-v1.1 articles held out (seed {seed}): "
+                                   f"{n_train} to train, {n_test} to test")

@@ -1,0 +1,99 @@
+"""Training and prediction glue: build a reader, train it on the generic loop, predict answer texts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_lib.data.glove import embedding_matrix, load_glove
+from course_lib.qa.batching import EncodedExample, make_loader
+from course_lib.qa.data import QAExample
+from course_lib.qa.decoding import best_span
+from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork, span_loss
+from course_lib.training import History, fit
+
+READERS: dict[str, type[nn.Module]] = {"dcn": DynamicCoattentionNetwork, "bilstm": BiLSTMPointerReader}
+
+
+def vocab_vectors(
+    vocab: list[str], glove_source: str | os.PathLike | None = None, *, seed: int = 0
+) -> tuple[torch.Tensor, float]:
+    """(V, E) GloVe rows for ``vocab`` (row 0, padding, is zero; words outside GloVe get seeded random
+    vectors) and the share of ``vocab`` GloVe covers. ``glove_source``: see ``load_glove``."""
+    matrix, coverage = embedding_matrix(vocab, load_glove(glove_source), seed=seed)
+    matrix[0] = 0.0
+    return torch.from_numpy(matrix), coverage
+
+
+def make_reader(kind: str, vectors: torch.Tensor, **options: Any) -> nn.Module:
+    """A reader by name (``"dcn"`` or ``"bilstm"``) over (V, E) embedding ``vectors``."""
+    if kind not in READERS:
+        raise ValueError(f"reader {kind!r} is not valid; choose one of {sorted(READERS)}")
+    return READERS[kind](vectors, **options)
+
+
+def batch_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Span loss of a padded batch (summed over decoding iterations) and the number of questions."""
+    out = model(batch["context"], batch["context_mask"], batch["question"], batch["question_mask"])
+    return span_loss(out, batch["start"], batch["end"]), int(batch["start"].shape[0])
+
+
+@torch.no_grad()
+def predict_spans(
+    model: nn.Module, encoded: list[EncodedExample], *, device: torch.device | str,
+    batch_size: int = 64, max_answer_len: int = 30,
+) -> list[tuple[int, int]]:
+    """Best token span ``(start, end)`` per example, in the order of ``encoded``."""
+    model.eval()
+    model.to(device)
+    loader = make_loader(encoded, batch_size, shuffle=False)
+    spans: list[tuple[int, int]] = [(0, 0)] * len(encoded)
+    order = iter(loader.batch_sampler)
+    for batch in loader:
+        idx = next(order)
+        b = {k: v.to(device) for k, v in batch.items()}
+        out = model(b["context"], b["context_mask"], b["question"], b["question_mask"])
+        starts, ends = best_span(torch.log_softmax(out.start.float(), 1),
+                                 torch.log_softmax(out.end.float(), 1), b["context_mask"], max_answer_len)
+        for i, s, e in zip(idx, starts.tolist(), ends.tolist(), strict=True):
+            spans[i] = (s, e)
+    return spans
+
+
+def spans_to_predictions(examples: list[QAExample], spans: list[tuple[int, int]]) -> dict[str, str]:
+    """``{question_id: answer text}``: the original context characters the token spans cover."""
+    return {ex.qid: ex.span_text(s, e) for ex, (s, e) in zip(examples, spans, strict=True)}
+
+
+def train_reader(
+    model: nn.Module,
+    train: list[EncodedExample],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    device: torch.device | str,
+    grad_clip: float | None = 5.0,
+    checkpoint_path: str | os.PathLike | None = None,
+    evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    amp: bool = False,
+    desc: str = "train",
+) -> History:
+    """Adam on the span loss with gradient clipping, via :func:`course_lib.training.fit` (a checkpoint
+    per epoch; an existing checkpoint is resumed)."""
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    return fit(model, make_loader(train, batch_size, shuffle=True), loss_fn=batch_loss,
+               optimizer=optimizer, epochs=epochs, device=device, evaluate=evaluate,
+               grad_clip=grad_clip, checkpoint_path=checkpoint_path, amp=amp, desc=desc)
+
+
+def checkpoint_name(kind: str, settings: Mapping[str, Any]) -> str:
+    """``<kind>-<hash of settings>.pt``: a checkpoint is only resumed by a run with the same settings."""
+    digest = hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=str).encode()).hexdigest()
+    return f"{kind}-{digest[:10]}.pt"
