@@ -42,7 +42,7 @@ def _workbook_python(session: nox.Session) -> str:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", **extra}
+    env = {"PYTHONHASHSEED": "0", **extra}
     if "COURSE_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
         env["COURSE_DATA_DIR"] = str(SHARED_DATA)
     return env

@@ -107,10 +107,23 @@ def _read_batches(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for name in _BATCH_FILES[split]:
         with (folder / name).open("rb") as f:
-            batch = pickle.load(f, encoding="bytes")  # the official format; caches never use pickle
+            batch = _BatchUnpickler(f, encoding="bytes").load()  # the official format
         images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
     return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Reads the official batches but refuses any global other than numpy's array rebuilders, so a
+    tampered file cannot run code (caches never use pickle)."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"CIFAR batch refers to {module}.{name}, which is not allowed")
+        return super().find_class(module, name)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -48,17 +48,17 @@ class Run:
         """A path inside ``output_dir``."""
         return self.output_dir / name
 
-    def show_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
+    def show_figure(self, fig, name: str, *, dpi: int = 110) -> None:
         """Save ``fig`` like :meth:`save_figure`, display the PNG in the notebook and close ``fig``.
 
         Displaying the saved file shows the same image under any matplotlib backend (also Agg).
+        Returns nothing, so a cell ending with it prints no (machine-specific) path.
         """
         from IPython.display import Image, display
 
         path = self.save_figure(fig, name, dpi=dpi)
         plt.close(fig)
         display(Image(filename=str(path)))
-        return path
 
     def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``output_dir/<name>.png`` (atomically) and return the path."""

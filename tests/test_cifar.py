@@ -114,6 +114,19 @@ def test_official_batches_are_read_as_nhwc_and_preferred(tmp_path):
     assert load_cifar10("test", root, source="cifar10-jpg").source == "cifar10-jpg"
 
 
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_official_batches_refuse_pickled_code(tmp_path):
+    folder = make_batches_root(tmp_path / "data")
+    with (folder / "data_batch_1").open("wb") as f:
+        pickle.dump({b"data": _Exploit(), b"labels": []}, f)
+    with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
+        load_cifar10("train", tmp_path / "data", source="cifar-10-batches-py")
+
+
 def test_missing_data_and_bad_choices_give_clear_errors(tmp_path):
     with pytest.raises(MissingDataError, match=r"cifar-10-batches-py.*cifar10-jpg"):
         load_cifar10("train", tmp_path)

@@ -20,14 +20,6 @@ from course_lib.lm.models import (
 V = 50
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _tiny(name: str, num_layers: int = 2, **options) -> nn.Module:
     torch.manual_seed(0)
     defaults = dict(hidden=16) if name == "lstm" else dict(d_model=16, n_heads=2, max_len=12)

@@ -22,14 +22,6 @@ RANDOM = VocabEmbeddings("random", None, None)
 TINY = dict(epochs=2, batch_size=8, seq_len=16, hidden=32, d_model=32, n_heads=2, dropout=0.0, lr=1e-2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cyclic() -> LMCorpus:
     """A stream cycling through 7 of 20 tokens: the next token is fully determined by the last one."""

@@ -43,15 +43,6 @@ def synthetic_split(n: int, seed: int) -> TopicSplit:
     return TopicSplit(texts, labels.astype(np.int64), CLASSES)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest (and far faster on a shared, busy CPU) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     words = [f"{c}{j}" for c in (*CLASSES, "common") for j in range(8)]

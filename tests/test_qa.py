@@ -18,16 +18,6 @@ from course_lib.qa.evaluation import load_predictions, question_scores, save_pre
 from course_lib.qa.models import DynamicCoattentionNetwork, HighwayMaxout, coattention, span_loss
 from course_lib.qa.pipeline import make_reader, predict_spans, spans_to_predictions, train_reader
 
-
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    """Tiny recurrent models run faster on one thread (and do not wait on busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # -- official v1.1 metrics on hand-made cases (values worked out by hand) ----------------------
 
 
