@@ -77,8 +77,12 @@ def run_all(
     device: str = "auto",
     build: Path = ROOT / "build",
     seed: int = 0,
+    params: dict[str, Any] | None = None,
 ) -> list[NotebookResult]:
-    """Execute the chosen notebooks into ``build``; then write summary.md and index.html."""
+    """Execute the chosen notebooks into ``build``; then write summary.md and index.html.
+
+    ``params`` are extra notebook parameters passed to every chosen notebook.
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not valid; choose one of {list(PROFILES)}")
     if device not in DEVICES:
@@ -87,7 +91,8 @@ def run_all(
     results = []
     for a in chosen:
         out = (build / a.name).resolve()
-        params = {"profile": profile, "device": device, "output_dir": str(out), "seed": seed}
+        params = {**(params or {}), "profile": profile, "device": device, "output_dir": str(out),
+                  "seed": seed}
         started = time.perf_counter()
         print(f"[{a.name}] executing ({profile}) -> {out}", flush=True)
         try:
@@ -190,8 +195,11 @@ margin:4px;border:1px solid #eee}} pre.error{{background:#fee;padding:8px;white-
 
 
 def sweep(name: str, profile: str = "full", device: str = "auto",
-          runs_dir: Path = ROOT / "runs", seed: int = 0) -> list[Path]:
-    """Run every configuration of the sweep ``name``, skipping those with a metrics.json."""
+          runs_dir: Path = ROOT / "runs", seed: int = 0, params: dict[str, Any] | None = None) -> list[Path]:
+    """Run every configuration of the sweep ``name``, skipping those with a metrics.json.
+
+    ``params`` (e.g. ``{"split": "offline"}``) are passed to every configuration's notebook.
+    """
     owners = [a for a in ASSIGNMENTS.values() if name in a.sweeps]
     if not owners:
         valid = sorted(s for a in ASSIGNMENTS.values() for s in a.sweeps)
@@ -206,9 +214,8 @@ def sweep(name: str, profile: str = "full", device: str = "auto",
             print(f"[{exp_id}] finished earlier, skipped", flush=True)
         else:
             print(f"[{exp_id}] running", flush=True)
-            params = {**config, "profile": profile, "device": device, "output_dir": str(out),
-                      "seed": seed}
-            execute(a, out / f"{a.name}.ipynb", params)
+            execute(a, out / f"{a.name}.ipynb", {**config, **(params or {}), "profile": profile,
+                                                 "device": device, "output_dir": str(out), "seed": seed})
         done.append(out)
     module, func = spec["compare"].rsplit(".", 1)
     getattr(importlib.import_module(module), func)(runs_dir, runs_dir / f"{name}_comparison")
@@ -230,6 +237,17 @@ def refresh(key: str) -> Path:
     return path
 
 
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value), the value read as JSON when it parses (numbers, null, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"--param {text!r}: expected KEY=VALUE, e.g. epochs=3")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.workbook", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -240,20 +258,24 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--device", default="auto", choices=DEVICES)
     p_run.add_argument("--build", type=Path, default=ROOT / "build")
     p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--param", type=parse_param, action="append", default=[],
+                       help="extra notebook parameter KEY=VALUE (repeatable)")
     p_sweep = sub.add_parser("sweep", help="run an experiment grid into runs/")
     p_sweep.add_argument("name")
     p_sweep.add_argument("--profile", default="full", choices=PROFILES)
     p_sweep.add_argument("--device", default="auto", choices=DEVICES)
     p_sweep.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
+    p_sweep.add_argument("--param", type=parse_param, action="append", default=[],
+                         help="notebook parameter for every configuration, e.g. split=offline")
     p_refresh = sub.add_parser("refresh", help="re-execute committed notebooks in place")
     p_refresh.add_argument("keys", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "run":
-        results = run_all(args.profile, args.only, args.device, args.build, args.seed)
+        results = run_all(args.profile, args.only, args.device, args.build, args.seed, dict(args.param))
         print((args.build / "summary.md").read_text(encoding="utf-8"))
         return 0 if all(r.ok for r in results) else 1
     if args.command == "sweep":
-        sweep(args.name, args.profile, args.device, args.runs_dir)
+        sweep(args.name, args.profile, args.device, args.runs_dir, params=dict(args.param))
         return 0
     for key in args.keys:
         print(f"refreshed {refresh(key)}")

@@ -66,8 +66,8 @@ def test_run_all_rejects_bad_profile(fake_workbook):
 
 
 def test_sweep_skips_finished_runs_and_compares(fake_workbook, monkeypatch):
-    calls = []
-    monkeypatch.setattr(workbook, "execute", lambda a, nb, params: calls.append(params["exp_id"]))
+    params_seen = []
+    monkeypatch.setattr(workbook, "execute", lambda a, nb, params: params_seen.append(params))
     entry = ASSIGNMENTS["91"]
     swept = Assignment(**{**entry.__dict__, "sweeps": {"toy": {
         "configs": [{"exp_id": "a", "lr": 1}, {"exp_id": "b", "lr": 2}],
@@ -84,8 +84,17 @@ def test_sweep_skips_finished_runs_and_compares(fake_workbook, monkeypatch):
         "    (out_dir / 'table.txt').write_text(' '.join(done))\n"
     )
     monkeypatch.syspath_prepend(str(fake_workbook))
-    workbook.sweep("toy", "smoke", "cpu", runs)
-    assert calls == ["b"]
+    workbook.sweep("toy", "smoke", "cpu", runs, params={"lr": 5})
+    assert [p["exp_id"] for p in params_seen] == ["b"]
+    assert params_seen[0]["lr"] == 5 and params_seen[0]["profile"] == "smoke"
     assert (runs / "toy_comparison" / "table.txt").read_text() == "a"
     with pytest.raises(KeyError, match="toy"):
         workbook.sweep("nope", "smoke", "cpu", runs)
+
+
+def test_parse_param_reads_json_values():
+    assert workbook.parse_param("epochs=3") == ("epochs", 3)
+    assert workbook.parse_param("split=offline") == ("split", "offline")
+    assert workbook.parse_param("lr=null") == ("lr", None)
+    with pytest.raises(Exception, match="KEY=VALUE"):
+        workbook.parse_param("epochs")
