@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course_lib.validation import check_choice
+
 PROFILES = ("smoke", "full")
 
 
@@ -55,8 +57,7 @@ class Assignment:
 
 def check_profile(profile: str) -> str:
     """Return ``profile`` if valid, else raise listing the valid profiles."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile={profile!r} is not valid; choose one of {list(PROFILES)}")
+    check_choice("profile", profile, PROFILES)
     return profile
 
 

@@ -10,8 +10,6 @@ learning-rate schedule stepped every batch, and label smoothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -26,6 +24,7 @@ from torch import nn
 
 from course_lib.cifar_data import CifarSplit, DeviceBatches
 from course_lib.plots import plot_confusion_matrix, plot_curves
+from course_lib.recording import settings_digest
 from course_lib.reproducibility import cpu_threads
 from course_lib.training import History, fit
 
@@ -178,8 +177,7 @@ def accuracy_and_loss(model: nn.Module, batches: DeviceBatches, amp: bool = Fals
 
 def run_key(settings: dict[str, Any], seed: int, source: str) -> str:
     """A short fingerprint of what determines a training run (for checkpoint names)."""
-    text = json.dumps({"settings": settings, "seed": seed, "source": source}, sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return settings_digest({"settings": settings, "seed": seed, "source": source})
 
 
 def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: dict[str, Any], *,

@@ -24,6 +24,8 @@ from tqdm.auto import tqdm
 
 from course_lib.data import MissingDataError, cache_dir, require, resolve_data_root
 from course_lib.data.root import file_digest, files_digest
+from course_lib.recording import atomic_save_npy
+from course_lib.validation import check_choice
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
@@ -51,11 +53,6 @@ class CifarSplit:
         return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
-
-
 def find_source(data_dir: str | os.PathLike | None = None, source: str = "auto",
                 download: bool = False) -> tuple[str, Path]:
     """``(source name, folder)``: the official batches if present, else the JPEG folder.
@@ -63,7 +60,7 @@ def find_source(data_dir: str | os.PathLike | None = None, source: str = "auto",
     ``download=True`` fetches the official archive when neither is present (needs the network).
     Raises :class:`MissingDataError` naming both layouts when no data is found.
     """
-    _check_choice("source", source, SOURCES)
+    check_choice("source", source, SOURCES)
     candidates = SOURCES[1:] if source == "auto" else (source,)
     errors = []
     for name in candidates:
@@ -126,17 +123,6 @@ class _BatchUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _cache_paths(key: str) -> tuple[Path, Path]:
     stem = cache_dir("cifar10") / key
     return stem.with_suffix(".images.npy"), stem.with_suffix(".labels.npy")
@@ -147,8 +133,8 @@ def _cached(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tup
     images_path, labels_path = _cache_paths(key)
     if not (images_path.exists() and labels_path.exists()):
         images, labels = build()
-        _save_npy(labels_path, labels)
-        _save_npy(images_path, images)
+        atomic_save_npy(labels_path, labels)
+        atomic_save_npy(images_path, images)
     return images_path, labels_path
 
 
@@ -169,7 +155,7 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
     The first load decodes into the cache: the whole split, or from JPEGs only the subset asked for
     (until a whole-split cache exists, which later subsets are then cut from).
     """
-    _check_choice("split", split, SPLITS)
+    check_choice("split", split, SPLITS)
     name, folder = find_source(data_dir, source, download)
     if name == "cifar10-jpg":
         paths, labels = _jpg_files(folder, split)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from course_lib.validation import check_choice
+
 POOL_MODES = ("max", "average")
 ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]
 PoolCache = tuple[np.ndarray, dict[str, int]]
@@ -51,8 +53,7 @@ def _check_conv(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: d
 
 def _check_pool(A_prev: np.ndarray, hparameters: dict, mode: str) -> tuple[int, int]:
     """Validate input and mode; return (stride, f)."""
-    if mode not in POOL_MODES:
-        raise ValueError(f"mode={mode!r} is not valid; choose one of {list(POOL_MODES)}")
+    check_choice("mode", mode, POOL_MODES)
     if A_prev.ndim != 4:
         raise ValueError(f"A_prev must be (m, H, W, C); got shape {A_prev.shape}")
     needed = ("stride", "f")

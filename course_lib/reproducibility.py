@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from course_lib.validation import check_choice
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -33,8 +35,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
 
 def select_device(device: str = "auto") -> torch.device:
     """``"auto"`` picks CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if device not in DEVICES:
-        raise ValueError(f"device={device!r} is not valid; choose one of {list(DEVICES)}")
+    check_choice("device", device, DEVICES)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():

@@ -17,7 +17,7 @@ import torch
 
 from course_lib.assignments import Assignment, check_profile, get_assignment
 from course_lib.data.root import resolve_data_root
-from course_lib.recording import atomic_write_json, flat_metrics, read_json
+from course_lib.recording import atomic_save_figure, atomic_write_json, flat_metrics, read_json
 from course_lib.reproducibility import environment_record, seed_everything, select_device
 
 METRICS_FILE = "metrics.json"
@@ -62,11 +62,7 @@ class Run:
 
     def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``output_dir/<name>.png`` (atomically) and return the path."""
-        path = self.path(name if name.endswith(".png") else f"{name}.png")
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-        return path
+        return atomic_save_figure(fig, self.path(name if name.endswith(".png") else f"{name}.png"), dpi=dpi)
 
     def record_metrics(self, **metrics: Any) -> dict[str, Any]:
         """Add headline numbers to ``output_dir/metrics.json`` (flat JSON, written atomically)."""

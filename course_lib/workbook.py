@@ -30,6 +30,7 @@ from typing import Any
 from course_lib.assignments import ASSIGNMENTS, PROFILES, Assignment, get_assignment
 from course_lib.recording import atomic_write_text, read_json
 from course_lib.reproducibility import DEVICES
+from course_lib.validation import check_choice
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,10 +84,8 @@ def run_all(
 
     ``params`` are extra notebook parameters passed to every chosen notebook.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"profile={profile!r} is not valid; choose one of {list(PROFILES)}")
-    if device not in DEVICES:
-        raise ValueError(f"device={device!r} is not valid; choose one of {list(DEVICES)}")
+    check_choice("profile", profile, PROFILES)
+    check_choice("device", device, DEVICES)
     chosen = [get_assignment(k) for k in only] if only else list(ASSIGNMENTS.values())
     results = []
     for a in chosen:

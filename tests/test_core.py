@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.assignments import ASSIGNMENTS, PROFILES, get_assignment
 from course_lib.data import resolve_data_root
-from course_lib.recording import atomic_write_json, flat_metrics
+from course_lib.recording import atomic_save_npy, atomic_write_json, flat_metrics, settings_digest
 from course_lib.reproducibility import seed_everything, select_device
 from course_lib.runs import read_metrics, start_run
 from course_lib.training import TrainingDiverged, fit, load_checkpoint
@@ -86,6 +86,15 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_npy_cache_and_settings_digest(tmp_path):
+    atomic_save_npy(tmp_path / "a.npy", np.arange(5))
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.arange(5))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
+    a = settings_digest({"lr": 0.1, "widths": (16, 32)})
+    assert a == settings_digest({"widths": [16, 32], "lr": 0.1}) and len(a) == 12
+    assert a != settings_digest({"lr": 0.2, "widths": (16, 32)})
 
 
 def test_every_assignment_entry_is_complete():

@@ -195,7 +195,7 @@ def test_dcn_loss_sums_iterations_and_the_model_learns_a_batch():
 
 
 def test_make_reader_names_the_valid_readers():
-    with pytest.raises(ValueError, match=r"'lstm' is not valid; choose one of \['bilstm', 'dcn'\]"):
+    with pytest.raises(ValueError, match=r"reader='lstm' is not valid; choose one of \['dcn', 'bilstm'\]"):
         make_reader("lstm", torch.randn(5, 4))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.data.root import cache_dir, file_digest
+from course_lib.recording import atomic_save_npy, atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,8 @@ def load_glove(source: str | os.PathLike | None = None) -> Glove:
             words.append(word)
             rows.append(np.asarray(values, dtype=np.float32))
     vectors = np.stack(rows)
-    tmp = stem.with_name(stem.name + ".tmp.npy")
-    np.save(tmp, vectors)
-    os.replace(tmp, npy)
-    tmp_words = stem.with_name(stem.name + ".tmp.json")
-    tmp_words.write_text(json.dumps(words), encoding="utf-8")
-    os.replace(tmp_words, vocab)
+    atomic_save_npy(npy, vectors)
+    atomic_write_text(vocab, json.dumps(words))
     return Glove(words, vectors)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from course_lib.data import require
+from course_lib.validation import check_choice
 
 COURSE_LANGUAGES = ("eng", "deu", "nld", "dan", "swe", "nno")
 """The course's six: English, German, Dutch and three Scandinavian languages that look alike."""
@@ -171,8 +172,7 @@ def load_langid(
 
     ``source="auto"`` prefers WiLI-2018 when present, else the langid-sentences folder.
     """
-    if source not in SOURCES:
-        raise ValueError(f"source={source!r} is not valid; choose one of {list(SOURCES)}")
+    check_choice("source", source, SOURCES)
     if source in ("auto", "wili-2018"):
         try:
             folder = require("wili-2018", data_dir)

@@ -15,6 +15,8 @@ from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from torch import nn
 
+from course_lib.validation import check_choice
+
 NONLINEARITIES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 ANALYZERS = ("char", "char_wb", "word")
@@ -36,9 +38,7 @@ class LangIdMLP(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if nonlinearity not in NONLINEARITIES:
-            valid = list(NONLINEARITIES)
-            raise ValueError(f"nonlinearity={nonlinearity!r} is not valid; choose one of {valid}")
+        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         if depth < 1 or width < 1 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"need depth >= 1, width >= 1, 0 <= dropout < 1; got depth={depth}, "
                              f"width={width}, dropout={dropout}")
@@ -103,8 +103,7 @@ def make_vectorizer(
     The course's baseline is ``make_vectorizer("char", (2, 2), 100)``: does each of the 100 most
     frequent character bigrams occur in the text?
     """
-    if analyzer not in ANALYZERS:
-        raise ValueError(f"analyzer={analyzer!r} is not valid; choose one of {list(ANALYZERS)}")
+    check_choice("analyzer", analyzer, ANALYZERS)
     lo, hi = ngram_range
     if not 1 <= lo <= hi:
         raise ValueError(f"ngram_range must be (lo, hi) with 1 <= lo <= hi, got {tuple(ngram_range)}")
@@ -135,8 +134,7 @@ def make_net(
 
     ``validation=False`` trains on everything it is given (as inside GridSearchCV, whose folds validate).
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {list(OPTIMIZERS)}")
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     split = ValidSplit(0.2, stratified=True, random_state=seed) if validation else None
     return LangIdClassifier(
         module__width=width, module__depth=depth, module__nonlinearity=nonlinearity,

@@ -21,7 +21,7 @@ from course_lib.assignments import get_assignment
 from course_lib.lm.data import LMCorpus
 from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.train import LMSettings, train_language_model
-from course_lib.recording import atomic_write_json, atomic_write_text, read_json
+from course_lib.recording import atomic_save_figure, atomic_write_json, atomic_write_text, read_json
 
 SWEEP = "lm"
 
@@ -204,7 +204,5 @@ def compare_runs(runs_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Com
     atomic_write_json(out_dir / "best.json", best)
     figures = {"curves": plot_comparison(runs), "cost": plot_cost(table)}
     for name, fig in figures.items():
-        tmp = out_dir / f".{name}.tmp.png"
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, out_dir / f"{name}.png")
+        atomic_save_figure(fig, out_dir / f"{name}.png")
     return Comparison(table, best, figures)

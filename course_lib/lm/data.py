@@ -26,7 +26,8 @@ from torch.utils.data import Dataset
 
 from course_lib.data import MissingDataError, cache_dir, require
 from course_lib.data.root import file_digest
-from course_lib.recording import atomic_write_json, read_json
+from course_lib.recording import atomic_save_npy, atomic_write_json, read_json
+from course_lib.validation import check_choice
 
 EOS, UNK = "<eos>", "<unk>"
 LAYOUTS = {  # part -> file names, first match wins
@@ -43,8 +44,7 @@ SPLITS = {
 
 def check_split(split: str) -> str:
     """Return ``split`` if it is a known split name, else raise listing the valid names."""
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not valid; choose one of {list(SPLITS)}")
+    check_choice("split", split, SPLITS)
     return split
 
 
@@ -177,9 +177,7 @@ def load_wikitext2(split: str, data_dir: str | os.PathLike | None = None, *, max
         ids = {p: vocab.encode(t) for p, t in tokens.items()}
         if use_cache:
             for part, path in ids_paths.items():
-                tmp = path.with_name(f".{path.stem}.tmp.npy")
-                np.save(tmp, ids[part])
-                os.replace(tmp, path)
+                atomic_save_npy(path, ids[part])
             atomic_write_json(vocab_path, list(vocab.itos))
     return LMCorpus(split, vocab, *(torch.from_numpy(ids[p]) for p in ("train", "valid", "test")))
 

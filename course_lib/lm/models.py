@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from course_lib.validation import check_choice
+
 MODELS = ("lstm", "gpt1")
 
 
@@ -178,8 +180,7 @@ class MiniGPT1(nn.Module):
 def build_model(name: str, vocab_size: int, num_layers: int = 1, **options) -> nn.Module:
     """``"lstm"`` -> :class:`LSTMLanguageModel`, ``"gpt1"`` -> :class:`MiniGPT1`; options go to the class."""
     classes = {"lstm": LSTMLanguageModel, "gpt1": MiniGPT1}
-    if name not in classes:
-        raise ValueError(f"model={name!r} is not valid; choose one of {list(MODELS)}")
+    check_choice("model", name, MODELS)
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
     return classes[name](vocab_size, num_layers, **options)

@@ -23,6 +23,7 @@ from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.models import MODELS, build_model, count_parameters, logits_of
 from course_lib.recording import atomic_write_json
 from course_lib.training import History, fit
+from course_lib.validation import check_choice
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 1.0, "momentum": 0.1}
@@ -57,10 +58,8 @@ class LMSettings:
     checkpoint: bool = False
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"model={self.model!r} is not valid; choose one of {list(MODELS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r} is not valid; choose one of {list(OPTIMIZERS)}")
+        check_choice("model", self.model, MODELS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LMSettings:

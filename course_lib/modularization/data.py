@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from course_lib.data import require
+from course_lib.validation import check_choice
 
 YAHOO_CLASSES = (
     "society & culture", "science & mathematics", "health", "education & reference",
@@ -45,11 +46,6 @@ class TopicSplit:
         return {c: int((self.labels == k).sum()) for k, c in enumerate(self.classes)}
 
 
-def _check(value: str, valid: tuple[str, ...], name: str) -> None:
-    if value not in valid:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
-
-
 def _yahoo(folder, split: str) -> tuple[list[str], list[str], tuple[str, ...]]:
     files = sorted(folder.glob("train_*.jsonl")) if split == "train" else [folder / "test.jsonl"]
     texts, names = [], []
@@ -71,8 +67,8 @@ def _ag_news(folder, split: str) -> tuple[list[str], list[str], tuple[str, ...]]
 
 def load_topics(dataset: str, split: str, data_dir: str | os.PathLike | None = None) -> TopicSplit:
     """Load ``split`` ("train" or "test") of ``dataset`` ("yahoo-answers-topics" or "ag-news")."""
-    _check(dataset, DATASETS, "dataset")
-    _check(split, SPLITS, "split")
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("split", split, SPLITS)
     folder = require(dataset, data_dir)
     texts, names, classes = (_yahoo if dataset == "yahoo-answers-topics" else _ag_news)(folder, split)
     unknown = sorted(set(names) - set(classes))

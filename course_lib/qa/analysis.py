@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.qa.data import QAExample
+from course_lib.validation import check_choice
 
 QUESTION_WORDS = ("what", "who", "when", "where", "why", "how", "which")
 LENGTH_BUCKETS = ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10**9, "6+"))
@@ -35,8 +36,7 @@ def breakdown(
     ``by``: ``"question word"`` or ``"answer length"``. Rows: groups with their question count."""
     group_of = {"question word": lambda ex: question_word(ex.question_tokens),
                 "answer length": answer_length_bucket}
-    if by not in group_of:
-        raise ValueError(f"by={by!r} is not valid; choose one of {sorted(group_of)}")
+    check_choice("by", by, group_of)
     rows = []
     for ex in examples:
         row = {by: group_of[by](ex)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,7 +14,9 @@ from course_lib.qa.batching import EncodedExample, make_loader
 from course_lib.qa.data import QAExample
 from course_lib.qa.decoding import best_span
 from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork, span_loss
+from course_lib.recording import settings_digest
 from course_lib.training import History, fit
+from course_lib.validation import check_choice
 
 READERS: dict[str, type[nn.Module]] = {"dcn": DynamicCoattentionNetwork, "bilstm": BiLSTMPointerReader}
 
@@ -33,8 +33,7 @@ def vocab_vectors(
 
 def make_reader(kind: str, vectors: torch.Tensor, **options: Any) -> nn.Module:
     """A reader by name (``"dcn"`` or ``"bilstm"``) over (V, E) embedding ``vectors``."""
-    if kind not in READERS:
-        raise ValueError(f"reader {kind!r} is not valid; choose one of {sorted(READERS)}")
+    check_choice("reader", kind, READERS)
     return READERS[kind](vectors, **options)
 
 
@@ -95,5 +94,4 @@ def train_reader(
 
 def checkpoint_name(kind: str, settings: Mapping[str, Any]) -> str:
     """``<kind>-<hash of settings>.pt``: a checkpoint is only resumed by a run with the same settings."""
-    digest = hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=str).encode()).hexdigest()
-    return f"{kind}-{digest[:10]}.pt"
+    return f"{kind}-{settings_digest(dict(settings), 10)}.pt"
