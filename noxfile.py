@@ -63,7 +63,7 @@ def tests(session: nox.Session) -> None:
 def run(session: nox.Session) -> None:
     """Execute notebooks into build/<notebook>/, then build/summary.md and build/index.html."""
     python = _workbook_python(session)
-    session.run(python, "-m", "course_lib.workbook", "run", *session.posargs, env=_env(),
+    session.run(python, "-m", "course_lib.instructor", "run", *session.posargs, env=_env(),
                 external=True)
 
 
@@ -71,7 +71,7 @@ def run(session: nox.Session) -> None:
 def sweep(session: nox.Session) -> None:
     """Run an assignment's experiment grid through papermill, resuming: ``nox -s sweep -- lm``."""
     python = _workbook_python(session)
-    session.run(python, "-m", "course_lib.workbook", "sweep", *session.posargs, env=_env(),
+    session.run(python, "-m", "course_lib.instructor", "sweep", *session.posargs, env=_env(),
                 external=True)
 
 
@@ -79,7 +79,7 @@ def sweep(session: nox.Session) -> None:
 def release(session: nox.Session) -> None:
     """Write release/: student notebooks and course_lib with solutions removed."""
     python = _workbook_python(session)
-    session.run(python, "-m", "course_lib.release", *session.posargs, external=True)
+    session.run(python, "-m", "course_lib.instructor", "release", *session.posargs, external=True)
 
 
 @nox.session

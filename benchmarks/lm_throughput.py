@@ -16,9 +16,9 @@ from contextlib import nullcontext
 
 import torch
 
+from course_lib.core.device import seed_everything
 from course_lib.lm.models import build_model
 from course_lib.lm.train import lm_loss
-from course_lib.reproducibility import seed_everything
 
 SIZES = {  # vocab, batch, seq_len, model options
     "small": (2000, 16, 32, {"lstm": dict(hidden=64), "gpt1": dict(d_model=64, n_heads=2)}),

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.numpy_cnn import conv_forward, conv_forward_fast
+from course_lib.cnn import conv_forward, conv_forward_fast
+from course_lib.core.device import set_cpu_threads
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -40,8 +41,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--loop-repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((args.batch, 32, 32, 16))
     W = rng.standard_normal((3, 3, 16, 32))

@@ -1,12 +1,17 @@
 """course_lib: the tested library behind the deep-learning course workbook.
 
-Core modules (shared by every assignment): :mod:`course_lib.data`, :mod:`course_lib.reproducibility`,
-:mod:`course_lib.training`, :mod:`course_lib.recording`, :mod:`course_lib.runs`,
-:mod:`course_lib.assignments`, :mod:`course_lib.plots`.
+One package per assignment, each with the same shape (a ``config`` module declaring its settings,
+profiles, expected ranges and sweeps; library modules; a package face its notebook imports from):
 
-Assignment modules (one per assignment, never importing each other): :mod:`course_lib.langid` (01),
-:mod:`course_lib.numpy_cnn` and :mod:`course_lib.cifar` (02), :mod:`course_lib.lm` (03),
-:mod:`course_lib.qa` (04), :mod:`course_lib.modularization` and :mod:`course_lib.similarity` (05).
+- :mod:`course_lib.langid` (01, language identification),
+- :mod:`course_lib.cnn` (02, convolutions in numpy and a CNN on CIFAR-10),
+- :mod:`course_lib.lm` (03, language models on WikiText-2),
+- :mod:`course_lib.qa` (04, extractive question answering on SQuAD),
+- :mod:`course_lib.modularization` (05, concern modularization of a BERT classifier).
+
+:mod:`course_lib.core` holds what two or more assignments use; :mod:`course_lib.assignments` lists
+the five. Instructor tools live in :mod:`course_lib.instructor`, which the student release leaves out.
+Imports only point down: notebooks -> assignment packages -> core.
 """
 
 __version__ = "0.1.0"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.data import resolve_data_root
-from course_lib.reproducibility import cpu_threads
+from course_lib.core.data import resolve_data_root
+from course_lib.core.device import cpu_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"

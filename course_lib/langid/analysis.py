@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from course_lib.core.plots import plot_confusion_matrix, plot_curves
 from course_lib.langid.experiments import SettingResult
-from course_lib.plots import plot_confusion_matrix, plot_curves
 
 
 def predict_language(model: Any, texts: str | Sequence[str], languages: Sequence[str]) -> list[str]:

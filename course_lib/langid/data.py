@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from course_lib.data import require
-from course_lib.validation import check_choice
+from course_lib.core.data import require
+from course_lib.langid.config import LangIdSettings
 
 COURSE_LANGUAGES = ("eng", "deu", "nld", "dan", "swe", "nno")
 """The course's six: English, German, Dutch and three Scandinavian languages that look alike."""
@@ -44,7 +44,6 @@ ISO_639_1_TO_3 = {
     "th": "tha", "tl": "tgl", "tn": "tsn", "tr": "tur", "ts": "tso", "uk": "ukr", "ur": "urd",
     "vi": "vie", "xh": "xho", "yo": "yor", "zh": "zho", "zu": "zul",
 }
-SOURCES = ("auto", "langid-sentences", "wili-2018")
 
 
 def to_iso639_3(code: str) -> str:
@@ -160,25 +159,18 @@ def load_wili(
     return LangIdData(x_train, y_train, x_test, y_test, codes, "wili-2018")
 
 
-def load_langid(
-    data_dir: str | os.PathLike | None = None,
-    languages: Sequence[str] | None = None,
-    *,
-    source: str = "auto",
-    max_per_language: int | None = None,
-    seed: int = 0,
-) -> LangIdData:
-    """Find the data under the data root and load it.
+def load_langid(data_dir: str | os.PathLike | None, settings: LangIdSettings, *, seed: int = 0) -> LangIdData:
+    """Find the data under the data root and load ``settings.languages`` (``max_per_language`` each).
 
-    ``source="auto"`` prefers WiLI-2018 when present, else the langid-sentences folder.
+    ``settings.source="auto"`` prefers WiLI-2018 when present, else the langid-sentences folder.
     """
-    check_choice("source", source, SOURCES)
+    source, languages, cap = settings.source, settings.languages, settings.max_per_language
     if source in ("auto", "wili-2018"):
         try:
             folder = require("wili-2018", data_dir)
-            return load_wili(folder, languages, max_per_language=max_per_language, seed=seed)
+            return load_wili(folder, languages, max_per_language=cap, seed=seed)
         except FileNotFoundError:
             if source == "wili-2018":
                 raise
     folder = require("langid-sentences", data_dir)
-    return load_sentences(folder, languages, max_per_language=max_per_language, seed=seed)
+    return load_sentences(folder, languages, max_per_language=cap, seed=seed)

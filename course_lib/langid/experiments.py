@@ -11,16 +11,18 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import clone
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from skorch.callbacks import EarlyStopping
 from tqdm.auto import tqdm
 
+from course_lib.core.training import accuracy as label_accuracy
+from course_lib.core.training import progress_enabled
+from course_lib.langid.config import GRID_AXES, LangIdSettings, check_grid
 from course_lib.langid.data import LangIdData
 from course_lib.langid.model import OPTIMIZERS, make_net, make_pipeline, make_vectorizer, to_float32
-from course_lib.reproducibility import cpu_threads
-from course_lib.training import progress_enabled
 
 BASELINE = dict(width=64, depth=2, nonlinearity="relu", optimizer="sgd", lr=0.1)
 """The course's baseline net: two hidden layers of 64 ReLU units, plain SGD at lr 0.1."""
@@ -44,19 +46,23 @@ GRID_KEYS = {
     "nonlinearity": "net__module__nonlinearity",
     "width": "net__module__width",
 }
+"""Pipeline parameter of each grid axis but ``optimizer`` (which sets ``net__optimizer`` and ``net__lr``)."""
+
+STRONG_NGRAM_RANGE = (1, 4)
+"""Character n-gram lengths of the strong model's TF-IDF features."""
 
 
-def settings_frame(settings: Sequence[Mapping[str, Any]] = MANUAL_SETTINGS) -> pd.DataFrame:
-    """The hand-tuning settings as a table, one row per run (blank where a run keeps the default)."""
-    return pd.DataFrame(settings).set_index("name").astype(object).fillna("")
+def settings_frame(trials: Sequence[Mapping[str, Any]] = MANUAL_SETTINGS) -> pd.DataFrame:
+    """The hand-tuning trials as a table, one row per run (blank where a run keeps the default)."""
+    return pd.DataFrame(trials).set_index("name").astype(object).fillna("")
 
 
 @dataclass
 class SettingResult:
-    """One hand-tuned run: its settings, skorch history and test accuracy."""
+    """One hand-tuned run: its trial (a :data:`MANUAL_SETTINGS` entry), skorch history and test accuracy."""
 
     name: str
-    settings: dict[str, Any]
+    trial: dict[str, Any]
     history: list[dict[str, Any]]
     test_accuracy: float
     seconds: float
@@ -64,34 +70,33 @@ class SettingResult:
 
 def run_settings(
     data: LangIdData,
-    settings: Sequence[Mapping[str, Any]] = MANUAL_SETTINGS,
+    settings: LangIdSettings,
+    trials: Sequence[Mapping[str, Any]] = MANUAL_SETTINGS,
     *,
-    epochs: int = 10,
-    batch_size: int = 128,
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> list[SettingResult]:
-    """Train one net per setting on the course's features (binary char bigrams, 100) and test each.
+    """Train one net per trial on the course's features (binary char bigrams, 100) and test each.
 
     The vectorizer is fitted once on the training texts; each net holds out a seeded 20% of them
-    for its validation curve. ``epochs_factor`` multiplies ``epochs``; ``early_stopping`` stops when
-    the validation loss has not improved for 3 epochs.
+    for its validation curve and trains ``settings.epochs`` epochs in batches of ``settings.batch_size``.
+    A trial's ``epochs_factor`` multiplies the epochs; ``early_stopping`` stops when the validation
+    loss has not improved for 3 epochs.
     """
     vectorizer = make_vectorizer()
     x_train = to_float32(vectorizer.fit_transform(data.x_train).toarray())
     x_test = to_float32(vectorizer.transform(data.x_test).toarray())
     results = []
-    for setting in tqdm(settings, desc="settings", disable=not progress_enabled()):
-        options = {k: v for k, v in setting.items() if k not in ("name", "epochs_factor", "early_stopping")}
-        callbacks = [EarlyStopping(patience=3)] if setting.get("early_stopping") else None
-        net = make_net(**options, max_epochs=epochs * setting.get("epochs_factor", 1), batch_size=batch_size,
-                       callbacks=callbacks, device=device, seed=seed)
+    for trial in tqdm(trials, desc="settings", disable=not progress_enabled()):
+        options = {k: v for k, v in trial.items() if k not in ("name", "epochs_factor", "early_stopping")}
+        callbacks = [EarlyStopping(patience=3)] if trial.get("early_stopping") else None
+        net = make_net(**options, max_epochs=settings.epochs * trial.get("epochs_factor", 1),
+                       batch_size=settings.batch_size, callbacks=callbacks, device=device, seed=seed)
         started = time.perf_counter()
-        with cpu_threads(1, device):
-            net.fit(x_train, data.y_train)
-            accuracy = float(np.mean(net.predict(x_test) == data.y_test))
+        net.fit(x_train, data.y_train)
+        test_accuracy = label_accuracy(net.predict(x_test), data.y_test)
         history = [{k: e[k] for k in ("epoch", "train_loss", "valid_loss", "valid_acc")} for e in net.history]
-        results.append(SettingResult(setting["name"], dict(setting), history, accuracy,
+        results.append(SettingResult(trial["name"], dict(trial), history, test_accuracy,
                                      time.perf_counter() - started))
     return results
 
@@ -100,7 +105,7 @@ def settings_table(results: Sequence[SettingResult]) -> pd.DataFrame:
     """One row per run: settings, epochs run, best validation accuracy, test accuracy, seconds."""
     rows = []
     for r in results:
-        s = r.settings
+        s = r.trial
         rows.append({
             "run": r.name, "width": s["width"], "nonlinearity": s["nonlinearity"],
             "optimizer": s["optimizer"], "lr": s["lr"], "epochs": len(r.history),
@@ -111,15 +116,13 @@ def settings_table(results: Sequence[SettingResult]) -> pd.DataFrame:
 
 
 def param_grid(grid: Mapping[str, Any]) -> list[dict[str, list]]:
-    """Turn a profile's grid into GridSearchCV's ``param_grid`` (a list of dicts).
+    """Turn a grid (the ``grid`` knob) into GridSearchCV's ``param_grid`` (a list of dicts).
 
     ``grid`` maps ``analyzer``, ``ngram_range``, ``max_features``, ``nonlinearity`` and ``width`` to
     lists of values, and ``optimizer`` to ``{name: [learning rates]}`` (SGD and Adam need different
-    rates, so each optimizer gets its own sub-grid).
+    rates, so each optimizer gets its own sub-grid; no optimizer means SGD at lr 0.1).
     """
-    unknown = sorted(set(grid) - set(GRID_KEYS) - {"optimizer"})
-    if unknown:
-        raise ValueError(f"unknown grid keys {unknown}; valid: {sorted([*GRID_KEYS, 'optimizer'])}")
+    check_grid(grid)
     shared = {GRID_KEYS[k]: [tuple(v) if k == "ngram_range" else v for v in values]
               for k, values in grid.items() if k != "optimizer"}
     optimizers = grid.get("optimizer", {"sgd": [0.1]})
@@ -155,35 +158,29 @@ class GridResult:
 
 
 def grid_search(
-    data: LangIdData,
-    grid: Mapping[str, Any],
-    *,
-    cv_folds: int = 3,
-    epochs: int = 10,
-    batch_size: int = 128,
-    max_train: int | None = None,
-    n_jobs: int = 1,
-    device: str | torch.device = "cpu",
-    seed: int = 0,
+    data: LangIdData, settings: LangIdSettings, *, device: str | torch.device = "cpu", seed: int = 0
 ) -> GridResult:
-    """GridSearchCV over the whole pipeline (vectorizer, cast, net) with seeded stratified folds.
+    """GridSearchCV of ``settings.grid`` over the whole pipeline (vectorizer, cast, net) with seeded
+    stratified folds (``settings.cv_folds``, ``settings.n_jobs`` parallel fits).
 
-    The nets train on each fold's full training part (no inner validation split) for ``epochs``
-    epochs. ``max_train`` cross-validates on a seeded stratified subset of that many training texts
-    (a big grid stays affordable); the best setting is then refitted on all training texts.
+    The nets train on each fold's full training part (no inner validation split) for
+    ``settings.grid_epochs`` epochs. ``settings.grid_max_train`` cross-validates on a seeded stratified
+    subset of that many training texts (a big grid stays affordable); the best setting is then
+    refitted on all training texts.
     """
-    pipeline = make_pipeline(make_vectorizer(), make_net(max_epochs=epochs, batch_size=batch_size,
-                                                         validation=False, device=device, seed=seed))
-    search = GridSearchCV(pipeline, param_grid(grid), cv=StratifiedKFold(cv_folds, shuffle=True,
-                                                                         random_state=seed),
-                          scoring="accuracy", n_jobs=n_jobs, refit=False, error_score="raise")
+    pipeline = make_pipeline(make_vectorizer(), make_net(max_epochs=settings.grid_epochs,
+                                                         batch_size=settings.batch_size, validation=False,
+                                                         device=device, seed=seed))
+    folds = StratifiedKFold(settings.cv_folds, shuffle=True, random_state=seed)
+    search = GridSearchCV(pipeline, param_grid(settings.grid), cv=folds, scoring="accuracy",
+                          n_jobs=settings.n_jobs, refit=False, error_score="raise")
     x_cv, y_cv = data.x_train, data.y_train
+    max_train = settings.grid_max_train
     if max_train is not None and max_train < len(x_cv):
         x_cv, _, y_cv, _ = train_test_split(x_cv, y_cv, train_size=max_train, stratify=y_cv,
                                             random_state=seed)
-    with cpu_threads(1, device):
-        search.fit(x_cv, y_cv)
-        best = clone(pipeline).set_params(**search.best_params_).fit(data.x_train, data.y_train)
+    search.fit(x_cv, y_cv)
+    best = clone(pipeline).set_params(**search.best_params_).fit(data.x_train, data.y_train)
     return GridResult(search, best, len(x_cv))
 
 
@@ -192,7 +189,7 @@ def readable_params(params: Mapping[str, Any]) -> dict[str, Any]:
     short = {v: k for k, v in GRID_KEYS.items()} | {"net__optimizer": "optimizer", "net__lr": "lr"}
     names = {cls: name for name, cls in OPTIMIZERS.items()}
     readable = {short.get(k, k): names.get(v, v) if k == "net__optimizer" else v for k, v in params.items()}
-    order = [*GRID_KEYS, "optimizer", "lr"]
+    order = [*GRID_AXES, "lr"]
     return dict(sorted(readable.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
@@ -206,37 +203,29 @@ def grid_table(search: GridSearchCV, top: int = 10) -> pd.DataFrame:
     return frame.set_index("rank")
 
 
+def strong_vectorizer(settings: LangIdSettings) -> CountVectorizer:
+    """TF-IDF over character 1-4 grams within word boundaries, ``settings.strong_features`` of them."""
+    return make_vectorizer("char_wb", STRONG_NGRAM_RANGE, settings.strong_features, tfidf=True)
+
+
 def fit_strong_model(
-    data: LangIdData,
-    *,
-    max_features: int = 20000,
-    ngram_range: Sequence[int] = (1, 4),
-    width: int = 128,
-    epochs: int = 5,
-    batch_size: int = 128,
-    device: str | torch.device = "cpu",
+    data: LangIdData, settings: LangIdSettings, *, width: int = 128, device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> Pipeline:
-    """TF-IDF over character 1-4 grams (within word boundaries) into the same skorch net (one layer)."""
-    vectorizer = make_vectorizer("char_wb", ngram_range, max_features, tfidf=True)
-    net = make_net(width=width, depth=1, optimizer="adam", lr=0.003, max_epochs=epochs,
-                   batch_size=batch_size, device=device, seed=seed)
-    pipeline = make_pipeline(vectorizer, net)
-    with cpu_threads(1, device):
-        pipeline.fit(data.x_train, data.y_train)
-    return pipeline
+    """:func:`strong_vectorizer` features into the same skorch net (one hidden layer of ``width``,
+    Adam at lr 0.003, ``settings.strong_epochs`` epochs)."""
+    net = make_net(width=width, depth=1, optimizer="adam", lr=0.003, max_epochs=settings.strong_epochs,
+                   batch_size=settings.batch_size, device=device, seed=seed)
+    return make_pipeline(strong_vectorizer(settings), net).fit(data.x_train, data.y_train)
 
 
-def fit_linear_model(
-    data: LangIdData, *, max_features: int = 20000, ngram_range: Sequence[int] = (1, 4), seed: int = 0
-) -> Pipeline:
+def fit_linear_model(data: LangIdData, settings: LangIdSettings, *, seed: int = 0) -> Pipeline:
     """The same TF-IDF features into a linear SVM, the classic strong baseline beside the net."""
-    vectorizer = make_vectorizer("char_wb", ngram_range, max_features, tfidf=True)
-    pipeline = Pipeline([("vectorizer", vectorizer), ("svm", LinearSVC(C=1.0, random_state=seed))])
+    pipeline = Pipeline([("vectorizer", strong_vectorizer(settings)),
+                         ("svm", LinearSVC(C=1.0, random_state=seed))])
     return pipeline.fit(data.x_train, data.y_train)
 
 
 def accuracy(model: Any, texts: Sequence[str], labels: np.ndarray) -> float:
-    """Fraction of ``texts`` whose predicted class equals ``labels`` (N,)."""
-    return float(np.mean(np.asarray(model.predict(list(texts))) == np.asarray(labels)))
-
+    """Share of ``texts`` whose class predicted by ``model`` equals ``labels`` (N,)."""
+    return label_accuracy(np.asarray(model.predict(list(texts))), np.asarray(labels))

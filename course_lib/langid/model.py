@@ -15,7 +15,7 @@ from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from course_lib.validation import check_choice
+from course_lib.core.settings import check_choice
 
 NONLINEARITIES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}

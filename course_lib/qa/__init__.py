@@ -1,10 +1,37 @@
 """Assignment 04: extractive question answering on SQuAD v1.1 (Dynamic Coattention Network).
 
-Modules: ``data`` (loading, tokenisation, alignment, article split), ``batching`` (ids, padded
-batches), ``models`` (DCN, BiLSTM reader), ``decoding`` (best span), ``baselines`` (sliding window),
-``evaluation`` (official v1.1 metrics), ``pipeline`` (train, predict), ``analysis`` (error analysis).
+Modules: ``config`` (:class:`QASettings`, profiles, :data:`ASSIGNMENT`), ``data`` (loading,
+tokenisation, alignment, article split), ``batching`` (ids, padded batches), ``models`` (DCN,
+BiLSTM reader), ``decoding`` (best span), ``baselines`` (sliding window), ``evaluation`` (official
+v1.1 metrics), ``pipeline`` (build, train, predict), ``analysis`` (error analysis).
 """
 
-from course_lib.qa.evaluation import evaluate, exact_match_score, f1_score, normalize_answer
+from course_lib.qa.analysis import breakdown, examples_table, plot_attention, plot_breakdown
+from course_lib.qa.baselines import sliding_window_predictions
+from course_lib.qa.batching import build_vocab, collate, encode, trainable
+from course_lib.qa.config import ASSIGNMENT, FULL, SMOKE, QASettings
+from course_lib.qa.data import build_examples, load_split
+from course_lib.qa.evaluation import (
+    evaluate,
+    exact_match_score,
+    f1_score,
+    normalize_answer,
+    question_scores,
+    save_predictions,
+)
+from course_lib.qa.pipeline import (
+    checkpoint_name,
+    make_reader,
+    predict_spans,
+    spans_to_predictions,
+    train_reader,
+    vocab_vectors,
+)
 
-__all__ = ["evaluate", "exact_match_score", "f1_score", "normalize_answer"]
+__all__ = [
+    "ASSIGNMENT", "FULL", "SMOKE", "QASettings", "breakdown", "build_examples", "build_vocab",
+    "checkpoint_name", "collate", "encode", "evaluate", "exact_match_score", "examples_table", "f1_score",
+    "load_split", "make_reader", "normalize_answer", "plot_attention", "plot_breakdown", "predict_spans",
+    "question_scores", "save_predictions", "sliding_window_predictions", "spans_to_predictions",
+    "train_reader", "trainable", "vocab_vectors",
+]

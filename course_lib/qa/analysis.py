@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from course_lib.core.settings import check_choice
 from course_lib.qa.data import QAExample
-from course_lib.validation import check_choice
 
 QUESTION_WORDS = ("what", "who", "when", "where", "why", "how", "which")
 LENGTH_BUCKETS = ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10**9, "6+"))

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from course_lib.data.registry import MissingDataError, require
+from course_lib.core.data.registry import MissingDataError, require
+from course_lib.qa.config import QASettings
 
 TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 DEV_FILE, TRAIN_FILE = "dev-v1.1.json", "train-v1.1.json"
@@ -125,21 +126,22 @@ class SquadSplit:
 
 
 def load_split(
-    data_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None,
+    settings: QASettings,
     *,
-    n_train: int = 38,
-    n_test: int = 10,
     seed: int = 0,
     use_official_train: bool = True,
 ) -> SquadSplit:
     """Train/test articles: the official train + dev files when both are present (and asked for);
-    else the offline split of the dev set (``n_train`` articles to train, ``n_test`` to test)."""
+    else the offline split of the dev set (``settings.train_articles`` articles to train,
+    ``settings.test_articles`` to test)."""
     folder = require("squad-v1.1", data_dir)
     if use_official_train and (folder / TRAIN_FILE).exists():
         return SquadSplit(load_squad(folder / TRAIN_FILE), load_squad(folder / DEV_FILE),
                           "official train-v1.1 / dev-v1.1")
     if not (folder / DEV_FILE).exists():
         raise MissingDataError(f"{DEV_FILE} is missing from the squad-v1.1 folder")
+    n_train, n_test = settings.train_articles, settings.test_articles
     train, test = split_articles(load_squad(folder / DEV_FILE), n_train, n_test, seed=seed)
     return SquadSplit(train, test, f"dev-v1.1 articles held out (seed {seed}): "
                                    f"{n_train} to train, {n_test} to test")

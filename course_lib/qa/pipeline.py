@@ -9,16 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_lib.data.glove import embedding_matrix, load_glove
+from course_lib.core.data.glove import embedding_matrix, load_glove
+from course_lib.core.io import settings_digest
+from course_lib.core.settings import check_choice
+from course_lib.core.training import History, fit
 from course_lib.qa.batching import EncodedExample, make_loader
+from course_lib.qa.config import QASettings
 from course_lib.qa.data import QAExample
 from course_lib.qa.decoding import best_span
 from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork, span_loss
-from course_lib.recording import settings_digest
-from course_lib.training import History, fit
-from course_lib.validation import check_choice
 
 READERS: dict[str, type[nn.Module]] = {"dcn": DynamicCoattentionNetwork, "bilstm": BiLSTMPointerReader}
+"""The reader class of each of :data:`~course_lib.qa.config.READER_KINDS`."""
 
 
 def vocab_vectors(
@@ -31,9 +33,13 @@ def vocab_vectors(
     return torch.from_numpy(matrix), coverage
 
 
-def make_reader(kind: str, vectors: torch.Tensor, **options: Any) -> nn.Module:
-    """A reader by name (``"dcn"`` or ``"bilstm"``) over (V, E) embedding ``vectors``."""
+def make_reader(kind: str, vectors: torch.Tensor, settings: QASettings) -> nn.Module:
+    """A reader by name (``"dcn"`` or ``"bilstm"``) over (V, E) embedding ``vectors``, sized by
+    ``settings.hidden`` and ``dropout`` (and, for the DCN, ``max_iters`` decoder rounds)."""
     check_choice("reader", kind, READERS)
+    options: dict[str, Any] = {"hidden": settings.hidden, "dropout": settings.dropout}
+    if kind == "dcn":
+        options["max_iters"] = settings.max_iters
     return READERS[kind](vectors, **options)
 
 
@@ -45,10 +51,11 @@ def batch_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[tor
 
 @torch.no_grad()
 def predict_spans(
-    model: nn.Module, encoded: list[EncodedExample], *, device: torch.device | str,
-    batch_size: int = 64, max_answer_len: int = 30,
+    model: nn.Module, encoded: list[EncodedExample], settings: QASettings, *, device: torch.device | str,
+    batch_size: int = 64,
 ) -> list[tuple[int, int]]:
-    """Best token span ``(start, end)`` per example, in the order of ``encoded``."""
+    """Best token span ``(start, end)`` per example (at most ``settings.max_answer_len`` tokens), in
+    the order of ``encoded``; ``batch_size`` is the evaluation batch size."""
     model.eval()
     model.to(device)
     loader = make_loader(encoded, batch_size, shuffle=False)
@@ -59,7 +66,8 @@ def predict_spans(
         b = {k: v.to(device) for k, v in batch.items()}
         out = model(b["context"], b["context_mask"], b["question"], b["question_mask"])
         starts, ends = best_span(torch.log_softmax(out.start.float(), 1),
-                                 torch.log_softmax(out.end.float(), 1), b["context_mask"], max_answer_len)
+                                 torch.log_softmax(out.end.float(), 1), b["context_mask"],
+                                 settings.max_answer_len)
         for i, s, e in zip(idx, starts.tolist(), ends.tolist(), strict=True):
             spans[i] = (s, e)
     return spans
@@ -73,25 +81,23 @@ def spans_to_predictions(examples: list[QAExample], spans: list[tuple[int, int]]
 def train_reader(
     model: nn.Module,
     train: list[EncodedExample],
+    settings: QASettings,
     *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
+    kind: str,
     device: torch.device | str,
     grad_clip: float | None = 5.0,
     checkpoint_path: str | os.PathLike | None = None,
     evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
-    amp: bool = False,
-    desc: str = "train",
 ) -> History:
-    """Adam on the span loss with gradient clipping, via :func:`course_lib.training.fit` (a checkpoint
-    per epoch; an existing checkpoint is resumed)."""
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    return fit(model, make_loader(train, batch_size, shuffle=True), loss_fn=batch_loss,
-               optimizer=optimizer, epochs=epochs, device=device, evaluate=evaluate,
-               grad_clip=grad_clip, checkpoint_path=checkpoint_path, amp=amp, desc=desc)
+    """Adam (``settings.lr``) on the span loss with gradient clipping, batches of ``batch_size``, for
+    the reader ``kind``'s epochs (:meth:`QASettings.epochs_for`), via :func:`course_lib.core.training.fit`
+    (a checkpoint per epoch; an existing checkpoint is resumed)."""
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.lr)
+    return fit(model, make_loader(train, settings.batch_size, shuffle=True), loss_fn=batch_loss,
+               optimizer=optimizer, epochs=settings.epochs_for(kind), device=device, evaluate=evaluate,
+               grad_clip=grad_clip, checkpoint_path=checkpoint_path, amp=settings.amp, desc=kind)
 
 
-def checkpoint_name(kind: str, settings: Mapping[str, Any]) -> str:
+def checkpoint_name(kind: str, settings: QASettings) -> str:
     """``<kind>-<hash of settings>.pt``: a checkpoint is only resumed by a run with the same settings."""
-    return f"{kind}-{settings_digest(dict(settings), 10)}.pt"
+    return f"{kind}-{settings_digest(settings.to_dict(), 10)}.pt"

@@ -1,0 +1,50 @@
+"""Assignment 02: convolutions from scratch in numpy (:mod:`.numpy_conv`), and a CNN on CIFAR-10
+(:mod:`.cifar_data` loading and device batches, :mod:`.cifar` model, training and plots).
+
+The notebook imports only this face: ``from course_lib import cnn``. Settings and profiles are in
+:mod:`.config` (:class:`CNNSettings`, :data:`ASSIGNMENT`).
+"""
+
+from course_lib.cnn.cifar import (
+    CifarCNN,
+    accuracy_and_loss,
+    build_model,
+    history_table,
+    per_class_accuracy,
+    plot_confusion,
+    plot_examples,
+    plot_history,
+    plot_misclassified,
+    predict_logits,
+    predict_proba,
+    run_key,
+    train_cnn,
+)
+from course_lib.cnn.cifar_data import CLASSES, CifarSplit, DeviceBatches, load_cifar10, random_crop_flip
+from course_lib.cnn.config import ASSIGNMENT, FULL, SMOKE, CNNSettings
+from course_lib.cnn.numpy_conv import (
+    conv_backward,
+    conv_forward,
+    conv_forward_fast,
+    conv_output_size,
+    conv_param_count,
+    conv_single_step,
+    create_mask_from_window,
+    distribute_value,
+    numerical_gradient,
+    pool_backward,
+    pool_forward,
+    pool_forward_fast,
+    relative_error,
+    zero_pad,
+)
+
+__all__ = [
+    "ASSIGNMENT", "CLASSES", "FULL", "SMOKE", "CNNSettings", "CifarCNN", "CifarSplit", "DeviceBatches",
+    "accuracy_and_loss", "build_model", "conv_backward", "conv_forward", "conv_forward_fast",
+    "conv_output_size", "conv_param_count", "conv_single_step", "create_mask_from_window",
+    "distribute_value", "history_table", "load_cifar10", "numerical_gradient", "per_class_accuracy",
+    "plot_confusion", "plot_examples", "plot_history", "plot_misclassified", "pool_backward", "pool_forward",
+    "pool_forward_fast", "predict_logits", "predict_proba", "random_crop_flip", "relative_error", "run_key",
+    "train_cnn", "zero_pad",
+]

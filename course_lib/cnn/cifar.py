@@ -1,0 +1,222 @@
+"""A configurable CNN for CIFAR-10: model, training with :func:`course_lib.core.training.fit`, evaluation,
+plots.
+
+One class, :class:`CifarCNN`, covers the course's plain network (blocks of conv-BN-ReLU + max-pool, a
+dropout head) and a ResNet-9-like one (a stem conv and a residual pair of convs in every block).
+Training keeps the data on the device as uint8 (:class:`~course_lib.cnn.cifar_data.DeviceBatches`),
+augments there, uses channels_last and bf16 autocast on CUDA, SGD with Nesterov momentum, a one-cycle
+learning-rate schedule stepped every batch, and label smoothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches
+from course_lib.cnn.config import CNNSettings
+from course_lib.core.device import autocast
+from course_lib.core.io import settings_digest
+from course_lib.core.plots import plot_confusion_matrix, plot_curves
+from course_lib.core.training import History, accuracy, fit
+
+
+def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    """3x3 convolution (same padding, no bias), batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+class ConvBlock(nn.Module):
+    """``n_convs`` conv-BN-ReLU layers, 2x2 max-pool, then optionally ``x + two more conv-BN-ReLU(x)``."""
+
+    def __init__(self, c_in: int, c_out: int, n_convs: int, residual: bool) -> None:
+        super().__init__()
+        layers = [conv_bn_relu(c_in if i == 0 else c_out, c_out) for i in range(n_convs)]
+        self.body = nn.Sequential(*layers, nn.MaxPool2d(2))
+        pair = [conv_bn_relu(c_out, c_out), conv_bn_relu(c_out, c_out)]
+        self.residual = nn.Sequential(*pair) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(x)
+        return x + self.residual(x) if self.residual is not None else x
+
+
+class CifarCNN(nn.Module):
+    """Images (B, 3, H, W), uint8 or float in 0..255, to logits (B, num_classes).
+
+    The architecture comes from ``settings`` (``widths``, ``convs_per_block``, ``stem``, ``residual``,
+    ``dropout``, ``logit_scale``); normalisation with the training set's channel ``mean``/``std``
+    (0..255 scale, each (3,)) is part of the model.
+    """
+
+    def __init__(self, settings: CNNSettings, mean: Sequence[float], std: Sequence[float],
+                 num_classes: int = 10) -> None:
+        super().__init__()
+        self.logit_scale = settings.logit_scale
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+        c_in = 3
+        stem = []
+        if settings.stem is not None:
+            stem, c_in = [conv_bn_relu(3, settings.stem)], settings.stem
+        blocks = []
+        for width in settings.widths:
+            blocks.append(ConvBlock(c_in, width, settings.convs_per_block, settings.residual))
+            c_in = width
+        self.features = nn.Sequential(*stem, *blocks)
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(settings.dropout),
+                                  nn.Linear(c_in, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() - self.mean) / self.std
+        return self.head(self.features(x)) * self.logit_scale
+
+
+def build_model(settings: CNNSettings, train: CifarSplit) -> CifarCNN:
+    """:class:`CifarCNN` configured by ``settings`` and normalised with ``train``'s channel statistics."""
+    mean, std = train.channel_stats()
+    return CifarCNN(settings, mean.tolist(), std.tolist())
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, batches: DeviceBatches, amp: bool = False) -> torch.Tensor:
+    """Logits (N, K) float32 for every image of ``batches`` (in order), in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = batches.labels.device
+    with autocast(device, amp):
+        logits = torch.cat([model(x).float() for x, _ in batches])
+    model.train(was_training)
+    return logits
+
+
+def predict_proba(model: nn.Module, split: CifarSplit, device: torch.device | str, amp: bool = False,
+                  batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities (N, K) float32 for every image of ``split``."""
+    batches = DeviceBatches(split, device, batch_size, channels_last=True)
+    return torch.softmax(predict_logits(model, batches, amp), dim=1).cpu().numpy()
+
+
+def accuracy_and_loss(model: nn.Module, batches: DeviceBatches, amp: bool = False) -> tuple[float, float]:
+    """Accuracy over the whole split (not one batch) and mean cross-entropy."""
+    logits = predict_logits(model, batches, amp)
+    return accuracy(logits.argmax(1), batches.labels), F.cross_entropy(logits, batches.labels).item()
+
+
+def run_key(settings: CNNSettings, seed: int, source: str) -> str:
+    """A short fingerprint of what determines a training run (for checkpoint names)."""
+    return settings_digest({"settings": settings.to_dict(), "seed": seed, "source": source})
+
+
+def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *,
+              device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
+              progress: bool | None = None) -> History:
+    """Train ``model`` with :func:`fit`; every epoch records train and test accuracy over the whole splits.
+
+    Reads ``epochs``, ``batch_size``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
+    ``label_smoothing``, ``augment`` and ``amp`` from ``settings``. Model and batches are channels_last;
+    on CUDA ``amp`` turns on bf16 autocast. An existing ``checkpoint_path`` is resumed from.
+    ``progress=None`` shows a progress bar unless the environment sets ``TQDM_DISABLE``.
+    """
+    device = torch.device(device)
+    model.to(device=device, memory_format=torch.channels_last)
+    loader = DeviceBatches(train, device, settings.batch_size, shuffle=True, augment=settings.augment,
+                           channels_last=True, drop_last=len(train) > settings.batch_size)
+    eval_size = max(settings.batch_size, 1024)
+    train_eval = DeviceBatches(train, device, eval_size, channels_last=True)
+    test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                nesterov=True, weight_decay=settings.weight_decay)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.lr, total_steps=max(settings.epochs * len(loader), 1),
+        pct_start=settings.warmup, anneal_strategy="linear", cycle_momentum=False, div_factor=10.0,
+        final_div_factor=100.0)
+
+    def loss_fn(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(m(x), y, label_smoothing=settings.label_smoothing)
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        train_acc, train_loss = accuracy_and_loss(m, train_eval, settings.amp)
+        test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp)
+        return {"train_accuracy": train_acc, "train_eval_loss": train_loss,
+                "test_accuracy": test_acc, "test_loss": test_loss}
+
+    return fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
+               evaluate=evaluate, scheduler=one_cycle, scheduler_interval="step",
+               checkpoint_path=checkpoint_path, amp=settings.amp, progress=progress, desc="CIFAR-10")
+
+
+def history_table(history: History, digits: int = 4):
+    """Per-epoch losses and accuracies as a DataFrame (no timings, so it prints the same every run)."""
+    cols = ["train_loss", "train_eval_loss", "test_loss", "train_accuracy", "test_accuracy"]
+    return history.to_frame()[cols].round(digits)
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """Accuracy of each true class, (K,)."""
+    hits = np.bincount(labels, weights=(labels == predictions), minlength=num_classes)
+    return hits / np.maximum(np.bincount(labels, minlength=num_classes), 1)
+
+
+def plot_examples(split: CifarSplit, per_class: int = 8, seed: int = 0):
+    """A grid with ``per_class`` random images of every class (one row per class)."""
+    rng = np.random.default_rng(seed)
+    k_classes = len(split.classes)
+    fig, axes = plt.subplots(k_classes, per_class, figsize=(per_class * 0.9, k_classes * 0.9))
+    for k, name in enumerate(split.classes):
+        members = np.flatnonzero(split.labels == k)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for j, ax in enumerate(axes[k]):
+            ax.axis("off")
+            if j < len(chosen):
+                ax.imshow(split.images[chosen[j]])
+        axes[k, 0].text(-4, 16, name, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def plot_history(history: History):
+    """Loss and accuracy per epoch, train vs test, side by side."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    plot_curves({"train (augmented, smoothed)": history.column("train_loss"),
+                 "train (eval)": history.column("train_eval_loss"), "test": history.column("test_loss")},
+                ylabel="cross-entropy", title="loss", ax=ax_loss)
+    plot_curves({"train": history.column("train_accuracy"), "test": history.column("test_accuracy")},
+                ylabel="accuracy", title="accuracy over the whole split", ax=ax_acc)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(labels: np.ndarray, predictions: np.ndarray, classes: Sequence[str]):
+    """Row-normalised confusion matrix of the test predictions."""
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(labels, predictions, labels=range(len(classes)))
+    ax = plot_confusion_matrix(cm, list(classes), title="test confusion matrix (rows: true class)")
+    return ax.figure
+
+
+def plot_misclassified(split: CifarSplit, probabilities: np.ndarray, n: int = 24, seed: int = 0):
+    """``n`` random misclassified images, titled ``true -> predicted (confidence)``."""
+    predictions = probabilities.argmax(1)
+    wrong = np.flatnonzero(predictions != split.labels)
+    chosen = np.sort(np.random.default_rng(seed).choice(wrong, size=min(n, len(wrong)), replace=False))
+    cols = 8
+    rows = max(-(-len(chosen) // cols), 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.7), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, chosen, strict=False):
+        ax.imshow(split.images[i])
+        true, pred = split.classes[split.labels[i]], split.classes[predictions[i]]
+        ax.set_title(f"{true}\n-> {pred} ({probabilities[i, predictions[i]]:.2f})", fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,96 @@
+"""Download one file: progress bar, size and sha256 check, atomic rename; unpack archives atomically.
+
+Nothing half-written is left behind: bytes go to a temporary file next to the destination and are
+renamed into place only after the size and checksum match; on any error the partial file is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from course_lib.core.io import atomic_write
+
+
+class DownloadError(RuntimeError):
+    """A download failed (network, truncated transfer or checksum mismatch); nothing was kept."""
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
+    """Fetch ``url`` into ``dest`` (atomically, see :func:`course_lib.core.io.atomic_write`) and return it.
+
+    Raises :class:`DownloadError` when the server is unreachable, the transfer stops before the
+    announced ``Content-Length`` (or ``size``), or the sha256 does not match ``sha256``.
+    """
+    dest = Path(dest)
+
+    def fetch(tmp: Path) -> None:
+        digest = hashlib.sha256()
+        written = 0
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            announced = response.headers.get("Content-Length")
+            expected = size if size is not None else (int(announced) if announced else None)
+            with (
+                tmp.open("wb") as out,
+                tqdm(total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
+            ):
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    digest.update(block)
+                    written += len(block)
+                    bar.update(len(block))
+        if expected is not None and written != expected:
+            raise DownloadError(
+                f"{url}: transfer interrupted after {written} of {expected} bytes; nothing kept")
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise DownloadError(
+                f"{url}: sha256 mismatch (expected {sha256}, got {digest.hexdigest()}); the file was deleted"
+            )
+
+    try:
+        return atomic_write(dest, fetch)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        raise DownloadError(f"{url}: download failed ({exc}); nothing kept") from exc
+
+
+def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Unpack a .zip / .tar(.gz) into ``target`` atomically (unpacked beside it, then renamed)."""
+    archive, target = Path(archive), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(tmp, filter="data")
+        entries = list(tmp.iterdir())
+        # An archive holding one top folder whose name matches the target is unwrapped.
+        source = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+        if target.exists():
+            for item in source.iterdir():
+                os.replace(item, target / item.name)
+        else:
+            os.replace(source, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

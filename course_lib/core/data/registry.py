@@ -1,0 +1,292 @@
+"""Dataset registry: per data set, the files expected under the data root and where they come from.
+
+Each :class:`DatasetSpec` names a folder under the data root, the files (glob patterns) that must be
+there, and the remote files (URL, sha256, size) that :func:`require` downloads when asked to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course_lib.core.data.download import DownloadError, download, extract_archive
+from course_lib.core.data.root import DATA_ENV, cache_dir, resolve_data_root
+
+
+class MissingDataError(FileNotFoundError):
+    """The data a loader needs is not under the data root (and could not be downloaded)."""
+
+
+class CorruptDataError(ValueError):
+    """A data file is present but is not the registered one (its sha256 differs)."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file to fetch: saved as ``path`` inside the data set folder (unpacked if ``extract``)."""
+
+    url: str
+    path: str
+    sha256: str | None = None
+    size: int | None = None
+    extract: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set: its folder under the data root, expected files and remote sources."""
+
+    name: str
+    description: str
+    files: tuple[str, ...]
+    remote: tuple[RemoteFile, ...] = ()
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def checked(self) -> tuple[RemoteFile, ...]:
+        """The remote files with a registered sha256 that are stored as they are (not unpacked):
+        each must be present and is verified."""
+        return tuple(r for r in self.remote if r.sha256 and not r.extract)
+
+    def missing(self, folder: Path) -> list[str]:
+        """Patterns from :attr:`files` with no match under ``folder``, then checked files not there."""
+        patterns = [p for p in self.files if not any(folder.glob(p))]
+        return patterns + [r.path for r in self.checked if not (folder / r.path).is_file()]
+
+
+_LINGUA = (
+    "https://raw.githubusercontent.com/pemistahl/lingua-py/754ce211/language-testdata/sentences/"
+)
+_LANGID_SHA = json.loads(
+    (Path(__file__).with_name("langid_sentences.sha256.json")).read_text(encoding="utf-8")
+)
+_YAHOO = "https://raw.githubusercontent.com/INK-USC/Lifelong-ICL/39c17c1f/data/yahoo_answers_topics/"
+_AGNEWS = "https://raw.githubusercontent.com/cmnfriend/O-LoRA/07117e1f/CL_Benchmark/TC/agnews/"
+_WT2 = "https://raw.githubusercontent.com/pytorch/examples/77f55b91/word_language_model/data/wikitext-2/"
+_SQUAD = "https://rajpurkar.github.io/SQuAD-explorer/dataset/"
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in [
+        DatasetSpec(
+            "cifar-10-batches-py",
+            "CIFAR-10, official pickled batches (Krizhevsky 2009)",
+            ("data_batch_[1-5]", "test_batch", "batches.meta"),
+            (
+                RemoteFile(
+                    "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                    "cifar-10-python.tar.gz",
+                    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                    170498071,
+                    extract=True,
+                ),
+            ),
+        ),
+        DatasetSpec(
+            "cifar10-jpg",
+            "CIFAR-10 as JPEG files in the ImageFolder layout (train/<class>/NNNN.jpg, test/...)",
+            tuple(f"{split}/{c}/*.jpg" for split in ("train", "test") for c in (
+                "airplane", "automobile", "bird", "cat", "deer",
+                "dog", "frog", "horse", "ship", "truck",
+            )),
+            notes="No download: use cifar-10-batches-py online, or place this folder by hand.",
+        ),
+        DatasetSpec(
+            "langid-sentences",
+            "one sentence per line, one file per language named by ISO 639-1/639-3 code",
+            ("*.txt",),
+            tuple(RemoteFile(_LINGUA + name, name, sha) for name, sha in _LANGID_SHA.items()),
+        ),
+        DatasetSpec(
+            "wili-2018",
+            "WiLI-2018 Wikipedia language identification benchmark (Thoma 2018)",
+            ("x_train.txt", "y_train.txt", "x_test.txt", "y_test.txt", "labels.csv"),
+            (RemoteFile("https://zenodo.org/record/841984/files/wili-2018.zip", "wili-2018.zip",
+                        extract=True),),
+        ),
+        DatasetSpec(
+            "wikitext-2",
+            "WikiText-2 v1 (tokenized, with <unk>), one paragraph per line",
+            ("valid.txt", "test.txt"),
+            (
+                RemoteFile(_WT2 + "train.txt", "train.txt"),
+                RemoteFile(_WT2 + "valid.txt", "valid.txt",
+                           "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
+                RemoteFile(_WT2 + "test.txt", "test.txt",
+                           "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"),
+            ),
+            notes="train.txt may be absent offline: the LM loader then offers a named offline split.",
+        ),
+        DatasetSpec(
+            "squad-v1.1",
+            "SQuAD v1.1 (Rajpurkar et al. 2016), official JSON",
+            ("dev-v1.1.json",),
+            (
+                RemoteFile(_SQUAD + "train-v1.1.json", "train-v1.1.json"),
+                RemoteFile(_SQUAD + "dev-v1.1.json", "dev-v1.1.json",
+                           "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9",
+                           4854279),
+            ),
+            notes="train-v1.1.json may be absent offline: the QA loader then holds out articles.",
+        ),
+        DatasetSpec(
+            "yahoo-answers-topics",
+            "Yahoo! Answers Topics sample: 1,000 train + 100 test questions, 10 classes",
+            ("train_*.jsonl", "test.jsonl"),
+            tuple(
+                RemoteFile(_YAHOO + n, n, sha)
+                for n, sha in [
+                    ("train_0.jsonl", "a540d336e5f0e8deb2b8a1600d3e5dcaf343e913b5a53a471b1d3461c5324313"),
+                    ("train_1.jsonl", "ed044dc73dbccfc5ae1e94e935da4c3a2fe869e6d34d475087c18df2e9a42e04"),
+                    ("train_2.jsonl", "26363600c48785e200cbd6c511a696d6abd68fbb896d06024cc4bd0acaa570d5"),
+                    ("train_3.jsonl", "88a269c2992e07ce095ff3d2ce7e53eb463e41589d3b3ae59f132f034cc1626a"),
+                    ("train_4.jsonl", "b76461ce7d274a55b295b590476bee73b2d5e3483931e4d1f22f383028131c1f"),
+                    ("test.jsonl", "c1a9ad2174cc57e298b56928831a17c272e77f9cdeb0c059bcb55fb70b8fb50c"),
+                ]
+            ),
+        ),
+        DatasetSpec(
+            "ag-news",
+            "AG News topic classification, 4 classes (4,000 train subset + 7,600 test)",
+            ("train.json", "test.json", "labels.json"),
+            tuple(
+                RemoteFile(_AGNEWS + n, n, sha)
+                for n, sha in [
+                    ("train.json", "935fe86eb687d3d09f8b4035103761a94ca15df65a0980b1e7da4346a45d7a2a"),
+                    ("test.json", "4cbed43bd30eb2841b053a13cb7b2dc4a2692934fd03832402a53cf557778849"),
+                    ("labels.json", "d44ba5236490d6ae5c8689fcaaae4067d95dc13b14ab41d820634ca714a44e10"),
+                ]
+            ),
+        ),
+    ]
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """Registry entry for ``name``; an unknown name lists the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown data set {name!r}; known: {sorted(DATASETS)}") from None
+
+
+def missing_message(spec: DatasetSpec, root: Path, reason: str = "") -> str:
+    """The error text for a missing data set: which files, where, and how to get them."""
+    folder = root / spec.name
+    missing = spec.missing(folder)
+    more = " ..." if len(missing) > 8 else ""
+    lacks = f": {folder} lacks {', '.join(missing[:8])}{more}" if missing else ""
+    lines = [
+        f"Data set {spec.name!r} ({spec.description}) not found{lacks}.",
+        f"Expected under {folder}: {', '.join(spec.files)}"
+        + (f" and the {len(spec.checked)} registered files" if spec.checked else ""),
+        f"Data root searched: {root} (explicit data_dir, else ${DATA_ENV}, else ./data).",
+    ]
+    if spec.remote:
+        lines.append(
+            f"Online: call course_lib.core.data.require({spec.name!r}, download_missing=True) to fetch "
+            + ", ".join(r.url for r in spec.remote[:3])
+            + (" ..." if len(spec.remote) > 3 else "")
+        )
+    if spec.notes:
+        lines.append(spec.notes)
+    lines.append(f"Offline: set {DATA_ENV} to a folder that holds {spec.name}/ (e.g. ../shared/data).")
+    if reason:
+        lines.append(f"Download attempt failed: {reason}")
+    return "\n".join(lines)
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of ``path``, remembered by (path, size, mtime) in the cache so a second call is instant."""
+    from course_lib.core.io import atomic_write_json, read_json
+
+    path = path.resolve()
+    stat = path.stat()
+    record = cache_dir("verified") / f"{hashlib.sha256(str(path).encode()).hexdigest()[:24]}.json"
+    stamp = {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        known = read_json(record)
+        if {k: known.get(k) for k in stamp} == stamp:
+            return known["sha256"]
+    except (OSError, ValueError):
+        pass
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    atomic_write_json(record, {**stamp, "sha256": digest.hexdigest()})
+    return digest.hexdigest()
+
+
+def verify(spec: DatasetSpec, folder: Path) -> None:
+    """Check the sha256 of every registered file present in ``folder``; raise :class:`CorruptDataError`
+    naming the file, the expected and the actual checksum and how to fix it."""
+    for remote in spec.checked:
+        path = folder / remote.path
+        if path.is_file() and (actual := sha256_of(path)) != remote.sha256:
+            raise CorruptDataError(
+                f"{path}: sha256 {actual} does not match the registered {remote.sha256} of data set "
+                f"{spec.name!r}; the file is damaged or not the original. Delete it and fetch it again with "
+                f"course_lib.core.data.require({spec.name!r}, download_missing=True) from {remote.url}, "
+                "or restore it from the course's data folder."
+            )
+
+
+def require(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download_missing: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Return the folder of data set ``name`` under the data root, downloading it if asked.
+
+    Every registered file present is verified against its sha256 (remembered by path, size and mtime).
+    Raises :class:`MissingDataError` with the expected files, the root searched and how to get
+    them when the files are absent (and the download is off or failed, e.g. offline), and
+    :class:`CorruptDataError` when a file's checksum differs. A download resumes: files already
+    present and verified are kept, missing or damaged ones are fetched.
+    """
+    spec = get_spec(name)
+    root = resolve_data_root(data_dir)
+    folder = root / spec.name
+    if not spec.missing(folder):
+        try:
+            verify(spec, folder)
+            return folder
+        except CorruptDataError:
+            if not download_missing:
+                raise
+    elif not download_missing or not spec.remote:
+        raise MissingDataError(missing_message(spec, root))
+    try:
+        fetch(spec, folder, progress=progress)
+    except DownloadError as exc:
+        raise MissingDataError(missing_message(spec, root, str(exc))) from exc
+    if spec.missing(folder):
+        raise MissingDataError(missing_message(spec, root, "downloaded files lack the layout"))
+    verify(spec, folder)
+    return folder
+
+
+def fetch(spec: DatasetSpec, folder: Path, *, progress: bool = True) -> None:
+    """Download every remote file of ``spec`` into ``folder`` (archives via the cache)."""
+    for remote in spec.remote:
+        if remote.extract:
+            archive = download(
+                remote.url, cache_dir("downloads") / remote.path,
+                sha256=remote.sha256, size=remote.size, progress=progress,
+            )
+            extract_archive(archive, folder)
+        elif not _verified(folder / remote.path, remote):
+            download(remote.url, folder / remote.path, sha256=remote.sha256, size=remote.size,
+                     progress=progress)
+
+
+def _verified(path: Path, remote: RemoteFile) -> bool:
+    """``path`` exists and, when ``remote`` has a sha256, matches it."""
+    return path.is_file() and (remote.sha256 is None or sha256_of(path) == remote.sha256)

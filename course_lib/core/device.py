@@ -1,0 +1,116 @@
+"""Seeding, device selection, CPU threads, autocast, and the reproducibility record of every run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from course_lib.core.settings import check_choice
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed python, numpy and torch (CPU and CUDA); set cuDNN to deterministic mode if asked."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def select_device(device: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def set_cpu_threads(n: int | None, device: torch.device | str = "cpu") -> int:
+    """Set torch's intra-op thread count to ``n`` on the CPU; return the previous count.
+
+    ``None`` (or a GPU device) leaves torch alone. One thread makes CPU results independent of the
+    core count, and small models (MLPs, LSTMs on short sequences) run fastest single-threaded.
+    This is the one place the workbook sets threads (``start_run`` calls it with ``cpu_threads``).
+    """
+    before = torch.get_num_threads()
+    if n is None or torch.device(device).type != "cpu":
+        return before
+    if n < 1:
+        raise ValueError(f"cpu_threads must be >= 1 or None, got {n}")
+    torch.set_num_threads(n)
+    return before
+
+
+@contextmanager
+def cpu_threads(n: int | None, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run the block with :func:`set_cpu_threads` ``(n)``, then restore the previous count."""
+    before = set_cpu_threads(n, device)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def autocast(device: torch.device | str, amp: bool):
+    """bfloat16 autocast on CUDA when ``amp``; a no-op context otherwise (CPU runs in float32)."""
+    use = amp and torch.device(device).type == "cuda"
+    return torch.autocast("cuda", dtype=torch.bfloat16) if use else nullcontext()
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable name: the GPU model, or the CPU architecture and core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.machine()} x{os.cpu_count()} ({platform.processor() or 'unknown'})"
+
+
+_PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "skorch", "transformers", "pandas")
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """The git commit of the checkout holding ``path`` (or course_lib), ``None`` outside git."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment_record(device: torch.device, seed: int) -> dict:
+    """Package versions, python, device name, seed and git commit, for ``run_record.json``."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "device": str(device),
+        "device_name": device_name(device),
+        "seed": seed,
+        "git_commit": git_commit(),
+    }

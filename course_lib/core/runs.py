@@ -1,0 +1,146 @@
+"""One path for a run: notebook parameters -> checked settings -> ``output_dir`` -> metrics, figures, record.
+
+Every notebook's first cell after ``parameters`` is ``run = start_run(<package>.ASSIGNMENT, globals())``.
+:func:`start_run` refuses a parameter the notebook does not declare (naming it and listing the valid
+ones), checks the contract parameters and every knob value, seeds everything, picks the device, sets
+the CPU threads, and returns a :class:`Run` that writes results atomically into ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+
+from course_lib.core.assignment import Assignment
+from course_lib.core.data.root import resolve_data_root
+from course_lib.core.device import environment_record, seed_everything, select_device, set_cpu_threads
+from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics, read_json
+from course_lib.core.settings import Settings
+
+METRICS_FILE = "metrics.json"
+RECORD_FILE = "run_record.json"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PAPERMILL_HEADER = "# Parameters"
+"""First line of the cell papermill injects after the ``parameters`` cell."""
+
+
+def default_output_dir(assignment: Assignment) -> Path:
+    """``<repo>/build/<NN_slug>`` inside a checkout, else ``./build/<NN_slug>``."""
+    base = REPO_ROOT if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return base / "build" / assignment.name
+
+
+@dataclass
+class Run:
+    """An assignment run: its checked settings, device and output folder."""
+
+    assignment: Assignment
+    profile: str
+    settings: Settings
+    device: torch.device
+    data_dir: Path
+    output_dir: Path
+    seed: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, name: str) -> Path:
+        """A path inside ``output_dir``."""
+        return self.output_dir / name
+
+    def show_figure(self, fig, name: str, *, dpi: int = 110) -> None:
+        """Save ``fig`` like :meth:`save_figure`, display the PNG in the notebook and close ``fig``.
+
+        Displaying the saved file shows the same image under any matplotlib backend (also Agg).
+        Returns nothing, so a cell ending with it prints no (machine-specific) path.
+        """
+        from IPython.display import Image, display
+
+        path = self.save_figure(fig, name, dpi=dpi)
+        plt.close(fig)
+        display(Image(filename=str(path)))
+
+    def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
+        """Save a matplotlib figure as ``output_dir/<name>.png`` (atomically) and return the path."""
+        return atomic_save_figure(fig, self.path(name if name.endswith(".png") else f"{name}.png"), dpi=dpi)
+
+    def record_metrics(self, **metrics: Any) -> dict[str, Any]:
+        """Add headline numbers to ``output_dir/metrics.json`` (flat JSON, written atomically)."""
+        self.metrics.update(flat_metrics(metrics))
+        atomic_write_json(self.path(METRICS_FILE), self.metrics)
+        return dict(self.metrics)
+
+
+def injected_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """Names assigned in the cells papermill injected into this kernel (read from IPython's input
+    history, ``_ih``); for a plain mapping (no history), every key of ``namespace``."""
+    history = namespace.get("_ih")
+    if history is None:
+        return list(namespace)
+    names: list[str] = []
+    for source in history:
+        if not isinstance(source, str) or not source.lstrip().startswith(PAPERMILL_HEADER):
+            continue
+        for node in ast.parse(source).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
+
+
+def check_parameters(assignment: Assignment, names: list[str]) -> None:
+    """Refuse parameters ``assignment``'s notebook does not declare, naming them and the valid ones."""
+    unknown = [n for n in names if n not in assignment.parameters]
+    if unknown:
+        raise ValueError(
+            f"{assignment.name}: unknown parameter(s) {unknown}; "
+            f"valid parameters: {list(assignment.parameters)}"
+        )
+
+
+def _path_or_none(name: str, value: Any) -> Path | None:
+    if value is None or isinstance(value, str | os.PathLike):
+        return None if value is None else Path(value)
+    raise TypeError(f"{name}={value!r} has the wrong type; expected a path (string) or None")
+
+
+def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
+    """Check the notebook's parameters, seed, choose the device and prepare ``output_dir``.
+
+    ``namespace`` is the notebook's ``globals()`` (or a plain dict of parameters): the contract
+    parameters (``profile``, ``device``, ``data_dir``, ``output_dir``, ``seed``) and the assignment's
+    knobs are read from it by name; a knob left at ``None`` takes the profile's value. Raises
+    ``ValueError``/``TypeError`` naming the parameter for an unknown parameter, a bad profile or device,
+    or a knob value of the wrong type or out of range. Sets torch's CPU threads to the settings'
+    ``cpu_threads`` (when the assignment has that knob), seeds python/numpy/torch, and writes
+    ``run_record.json`` (package versions, device name, seed, git commit, profile, settings).
+    """
+    check_parameters(assignment, injected_parameters(namespace))
+    profile = assignment.check_profile(namespace.get("profile", "smoke"))
+    seed = namespace.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise TypeError(f"seed={seed!r} is not valid; expected an int >= 0")
+    data_dir = _path_or_none("data_dir", namespace.get("data_dir"))
+    output_dir = _path_or_none("output_dir", namespace.get("output_dir"))
+    settings = assignment.settings(profile, {k: namespace.get(k) for k in assignment.knobs})
+    dev = select_device(namespace.get("device", "auto"))
+    set_cpu_threads(getattr(settings, "cpu_threads", None), dev)
+    seed_everything(seed)
+    out = (output_dir if output_dir is not None else default_output_dir(assignment)).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    run = Run(assignment, profile, settings, dev, resolve_data_root(data_dir), out, seed)
+    run.path(METRICS_FILE).unlink(missing_ok=True)  # a re-run starts its metrics afresh
+    record = environment_record(dev, seed)
+    record.update(assignment=assignment.name, profile=profile, settings=settings.to_dict())
+    atomic_write_json(run.path(RECORD_FILE), record)
+    return run
+
+
+def read_metrics(output_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``metrics.json`` a run wrote into ``output_dir``."""
+    return read_json(Path(output_dir) / METRICS_FILE)

@@ -1,0 +1,127 @@
+"""Student release: solutions out, signatures and docstrings kept, outputs cleared.
+
+Exercise code is fenced inside function bodies by ``### BEGIN SOLUTION`` / ``### END SOLUTION``
+lines, in ``course_lib`` modules and in notebook code cells. :func:`make_release` writes a copy of
+the workbook (``course_lib/``, ``notebooks/``, ``tests/``, ``pyproject.toml``, ``README.md``,
+``environment.yml``) in which every fenced block becomes ``raise NotImplementedError(...)``, notebook
+outputs are cleared and no marker is left. The instructor tools (``course_lib/instructor/`` and their
+tests) are left out. Run it as ``python -m course_lib.instructor release [--dest DIR]``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+ROOT = Path(__file__).resolve().parents[2]
+COPIED = ("course_lib", "notebooks", "tests", "pyproject.toml", "README.md", "environment.yml")
+LEFT_OUT = ("course_lib/instructor", "tests/instructor", "tests/test_notebooks.py")
+"""Instructor-only folders the release leaves out."""
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+
+
+class MarkerError(ValueError):
+    """Solution markers that do not pair up (names the file and line)."""
+
+
+def strip_solutions(source: str, where: str = "<source>") -> tuple[str, int]:
+    """Replace each fenced block by ``raise NotImplementedError``; return (text, blocks replaced)."""
+    out: list[str] = []
+    inside_indent: str | None = None
+    begin_line = 0
+    blocks = 0
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside_indent is not None:
+                raise MarkerError(f"{where}:{number}: {BEGIN} inside the block opened at {begin_line}")
+            inside_indent = line[: len(line) - len(line.lstrip())]
+            begin_line = number
+            out.append(f'{inside_indent}raise NotImplementedError("exercise: write your solution here")\n')
+            blocks += 1
+        elif stripped == END:
+            if inside_indent is None:
+                raise MarkerError(f"{where}:{number}: {END} without {BEGIN}")
+            inside_indent = None
+        elif inside_indent is None:
+            out.append(line)
+    if inside_indent is not None:
+        raise MarkerError(f"{where}:{begin_line}: {BEGIN} is never closed")
+    return "".join(out), blocks
+
+
+def _release_module(path: Path) -> int:
+    text, blocks = strip_solutions(path.read_text(encoding="utf-8"), str(path))
+    if blocks:
+        ast.parse(text, filename=str(path))  # the student module must still be valid Python
+        path.write_text(text, encoding="utf-8")
+    return blocks
+
+
+def _release_notebook(path: Path) -> int:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    blocks = 0
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        text, n = strip_solutions(source, f"{path}:cell")
+        blocks += n
+        cell["source"] = text
+        cell["outputs"] = []
+        cell["execution_count"] = None
+        for key in ("papermill", "execution"):
+            cell.get("metadata", {}).pop(key, None)
+    nb["metadata"].pop("papermill", None)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return blocks
+
+
+def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT) -> dict[str, int]:
+    """Write the student release into ``dest`` (replaced whole, via a temporary sibling folder).
+
+    Returns {relative path: blocks replaced} for the files that had exercises.
+    """
+    dest = Path(dest).resolve()
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    counts: dict[str, int] = {}
+    try:
+        for name in COPIED:
+            source = src / name
+            if source.is_dir():
+                shutil.copytree(source, tmp / name, ignore=_IGNORED)
+            elif source.exists():
+                shutil.copy2(source, tmp / name)
+        for name in LEFT_OUT:
+            left_out = tmp / name
+            if left_out.is_dir():
+                shutil.rmtree(left_out)
+            else:
+                left_out.unlink(missing_ok=True)
+        for path in sorted(tmp.rglob("*")):
+            if path.suffix == ".py":
+                n = _release_module(path)
+            elif path.suffix == ".ipynb":
+                n = _release_notebook(path)
+            else:
+                continue
+            if n:
+                counts[str(path.relative_to(tmp))] = n
+        # code only (the docs name the markers)
+        leftover = [str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.suffix in {".py", ".ipynb"}
+                    and re.search(r"### (BEGIN|END) SOLUTION", p.read_text(errors="ignore"))]
+        if leftover:
+            raise MarkerError(f"markers left in the release: {leftover}")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return counts

@@ -1,0 +1,130 @@
+"""``build/summary.md`` and ``build/index.html``: every notebook's headline metrics against its expected
+ranges."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from course_lib.core.assignment import Assignment
+from course_lib.core.io import atomic_write_text, read_json
+
+HEADER = ["notebook", "status", "metric", "value", "expected", "within"]
+
+
+@dataclass
+class NotebookResult:
+    """Outcome of one executed notebook."""
+
+    assignment: Assignment
+    output_dir: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        path = self.output_dir / "metrics.json"
+        return read_json(path) if path.exists() else {}
+
+
+def within(a: Assignment, profile: str, key: str, value: Any) -> bool | None:
+    """Whether ``value`` lies in ``a``'s expected range for ``key`` (``None``: no range or no number)."""
+    lo_hi = a.expected.get(profile, {}).get(key)
+    if lo_hi is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return lo_hi[0] <= value <= lo_hi[1]
+
+
+def out_of_range(results: list[NotebookResult], profile: str) -> list[str]:
+    """``"NN_slug: metric=value not in [lo, hi]"`` for every expected metric a finished notebook missed."""
+    problems = []
+    for r in results:
+        if not r.ok:
+            continue
+        metrics = r.metrics
+        for key, (lo, hi) in r.assignment.expected.get(profile, {}).items():
+            if not within(r.assignment, profile, key, metrics.get(key)):
+                value = metrics.get(key, "missing")
+                problems.append(f"{r.assignment.name}: {key}={value} not in [{lo}, {hi}]")
+    return problems
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def summary_rows(results: list[NotebookResult], profile: str) -> list[list[str]]:
+    """Rows (notebook, status, metric, value, expected range, within range)."""
+    rows = []
+    for r in results:
+        status = "ok" if r.ok else "FAILED"
+        metrics = r.metrics
+        keys = list(r.assignment.headline) or sorted(metrics)
+        if not keys or not r.ok:
+            rows.append([r.assignment.name, status, "", "", "", ""])
+            continue
+        for key in keys:
+            lo_hi = r.assignment.expected.get(profile, {}).get(key)
+            check = within(r.assignment, profile, key, metrics.get(key))
+            rows.append([
+                r.assignment.name, status, key, _fmt(metrics.get(key, "missing")),
+                f"[{lo_hi[0]}, {lo_hi[1]}]" if lo_hi else "", {True: "yes", False: "NO", None: ""}[check],
+            ])
+    return rows
+
+
+def summary_markdown(results: list[NotebookResult], profile: str) -> str:
+    """``build/summary.md``: one table of every notebook's headline metrics."""
+    lines = [f"# Workbook summary ({profile} profile)", "", "| " + " | ".join(HEADER) + " |",
+             "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(results, profile)]
+    for r in results:
+        if not r.ok:
+            lines += ["", f"## {r.assignment.name} failed", "", "```", r.error, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: list[NotebookResult], profile: str, build: Path) -> Path:
+    """``build/index.html``: summary table, each notebook rendered to HTML, links to figures."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    sections = []
+    for r in results:
+        name = r.assignment.name
+        executed = r.output_dir / f"{name}.ipynb"
+        links = []
+        if executed.exists():
+            body, _ = exporter.from_filename(str(executed))
+            atomic_write_text(r.output_dir / f"{name}.html", body)
+            links.append(f'<a href="{name}/{name}.html">executed notebook</a>')
+        figures = sorted(r.output_dir.glob("*.png"))
+        links += [f'<a href="{name}/{f.name}">{html.escape(f.stem)}</a>' for f in figures]
+        status = "ok" if r.ok else "FAILED"
+        error = f"<pre class='error'>{html.escape(r.error)}</pre>" if r.error else ""
+        sections.append(
+            f"<section><h2>{html.escape(name)}: {html.escape(r.assignment.title)} "
+            f"<span class='{status.lower()}'>{status}</span></h2>{error}"
+            f"<p>{' &middot; '.join(links) or 'no outputs'}</p>"
+            + "".join(f'<img src="{name}/{f.name}" alt="{html.escape(f.stem)}">' for f in figures)
+            + "</section>"
+        )
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in summary_rows(results, profile)
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Workbook report ({profile})</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td,th{{padding:2px 8px;
+border-bottom:1px solid #ddd}} .failed{{color:#b00}} .ok{{color:#080}} img{{max-width:320px;
+margin:4px;border:1px solid #eee}} pre.error{{background:#fee;padding:8px;white-space:pre-wrap}}
+</style></head><body><h1>Workbook report ({profile} profile)</h1>
+<table><tr>{"".join(f"<th>{h}</th>" for h in HEADER)}</tr>{rows}</table>
+{"".join(sections)}</body></html>
+"""
+    return atomic_write_text(build / "index.html", page)

@@ -1,0 +1,88 @@
+"""Assignment 01's settings (data, hand tuning, grid search, strong model), its two profiles and its entry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from course_lib.core.assignment import Assignment
+from course_lib.core.settings import Settings, knob
+
+SOURCES = ("auto", "langid-sentences", "wili-2018")
+"""Data layouts: ``auto`` prefers WiLI-2018 when present, else the langid-sentences folder."""
+
+GRID_AXES = ("analyzer", "ngram_range", "max_features", "nonlinearity", "width", "optimizer")
+"""Keys a grid may hold: lists of values, and ``optimizer`` as ``{name: [learning rates]}``."""
+
+
+def check_grid(grid: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``grid`` holds only :data:`GRID_AXES`, each with a non-empty list
+    of values (``optimizer``: a non-empty ``{name: [learning rates]}``)."""
+    unknown = sorted(set(grid) - set(GRID_AXES))
+    if unknown:
+        raise ValueError(f"unknown grid keys {unknown}; valid: {sorted(GRID_AXES)}")
+    for axis, values in grid.items():
+        if axis == "optimizer":
+            if not isinstance(values, Mapping) or not values:
+                raise ValueError(f"grid['optimizer']={values!r} is not valid; give {{name: [lrs]}}")
+            lists = list(values.values())
+        else:
+            lists = [values]
+        if not all(isinstance(v, list | tuple) and v for v in lists):
+            raise ValueError(f"grid[{axis!r}]={values!r} is not valid; give non-empty lists of values")
+
+
+@dataclass(frozen=True)
+class LangIdSettings(Settings):
+    """Every knob of assignment 01: the data, the hand-tuned runs, GridSearchCV and the strong model."""
+
+    source: str = knob(choices=SOURCES, doc="data layout (auto: WiLI-2018 when present)")
+    languages: tuple[str, ...] | None = knob(doc="ISO 639-1 or 639-3 codes (None: the default 26)")
+    max_per_language: int | None = knob(min=5, doc="cap on texts per language (None: all)")
+    epochs: int = knob(min=1, doc="epochs of the hand-tuned runs")
+    batch_size: int = knob(min=1, doc="texts per mini-batch")
+    cv_folds: int = knob(min=2, doc="GridSearchCV folds")
+    grid_epochs: int = knob(min=1, doc="epochs of each GridSearchCV fit")
+    grid_max_train: int | None = knob(min=1, doc="cross-validate on this many training texts (None: all)")
+    n_jobs: int = knob(min=1, doc="parallel GridSearchCV fits")
+    grid: dict[str, Any] = knob(doc="GridSearchCV grid: {axis: [values]}, optimizer: {name: [lrs]}")
+    strong_features: int = knob(min=1, doc="TF-IDF vocabulary size of the strong model")
+    strong_epochs: int = knob(min=1, doc="epochs of the strong model")
+    cpu_threads: int | None = knob(min=1, doc="torch CPU threads (None: torch's default)")
+
+    def check(self) -> None:
+        check_grid(self.grid)
+
+
+# languages=None: the default 26 (course's six + 20)
+SMOKE = LangIdSettings(
+    source="langid-sentences", languages=None, max_per_language=120, epochs=6, batch_size=128, cv_folds=2,
+    grid_epochs=6, grid_max_train=None, n_jobs=1,
+    grid={"analyzer": ["char", "char_wb"], "ngram_range": [[2, 2], [1, 3]], "max_features": [300],
+          "nonlinearity": ["relu"], "width": [64], "optimizer": {"adam": [0.003]}},
+    strong_features=20000, strong_epochs=4, cpu_threads=1,
+)
+FULL = LangIdSettings(
+    source="langid-sentences", languages=None, max_per_language=None, epochs=10, batch_size=128, cv_folds=2,
+    grid_epochs=6, grid_max_train=6000, n_jobs=2,
+    grid={"analyzer": ["char", "char_wb"], "ngram_range": [[2, 2], [1, 3]], "max_features": [100, 1000],
+          "nonlinearity": ["relu", "tanh"], "width": [64, 256], "optimizer": {"sgd": [0.1], "adam": [0.003]}},
+    strong_features=30000, strong_epochs=5, cpu_threads=1,
+)
+
+ASSIGNMENT = Assignment(
+    id="01",
+    slug="language_identification",
+    title="Language identification with character n-grams and skorch",
+    datasets=("langid-sentences",),
+    profiles={"smoke": SMOKE, "full": FULL},
+    expected={
+        "smoke": {"n_languages": (26, 26), "test_accuracy_baseline": (0.07, 0.6),
+                  "test_accuracy_grid": (0.45, 0.95), "test_accuracy_best": (0.95, 1.0)},
+        "full": {"n_languages": (26, 26), "test_accuracy_baseline": (0.3, 0.8),
+                 "test_accuracy_grid": (0.85, 1.0), "test_accuracy_best": (0.97, 1.0)},
+    },
+    headline=("n_languages", "test_accuracy_baseline", "test_accuracy_grid", "test_accuracy_best"),
+    exercise_tests=("tests/langid/test_model.py",),
+)

@@ -1,0 +1,107 @@
+"""Assignment 05's settings (data, fine-tuning, concern pruning), its two profiles and its entry.
+
+Also the choices the knobs are checked against (:data:`DATASETS`, :data:`METHODS`) and the checks
+the library shares with them (:func:`check_ratio`, :func:`compile_patterns`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from course_lib.core.assignment import Assignment
+from course_lib.core.settings import Settings, knob
+
+DATASETS = ("yahoo-answers-topics", "ag-news")
+METHODS = ("unstructured", "structured")
+DEFAULT_INCLUDE = (r"intermediate\.dense$", r"output\.dense$")
+DEFAULT_EXCLUDE = (r"attention",)
+
+
+def check_ratio(sparsity_ratio: float) -> float:
+    """``sparsity_ratio`` if it lies in [0, 1), else a ``ValueError``."""
+    if not 0.0 <= sparsity_ratio < 1.0:
+        raise ValueError(f"sparsity_ratio={sparsity_ratio} is not valid; choose a value in [0, 1)")
+    return sparsity_ratio
+
+
+def compile_patterns(patterns: Sequence[str], what: str) -> list[re.Pattern]:
+    """``patterns`` compiled; a ``ValueError`` naming ``what`` for an invalid regular expression."""
+    if isinstance(patterns, str):
+        raise TypeError(f"{what} must be a sequence of regular expressions, got the string {patterns!r}")
+    compiled = []
+    for p in patterns:
+        try:
+            compiled.append(re.compile(p))
+        except re.error as exc:
+            raise ValueError(f"{what} pattern {p!r} is not a valid regular expression: {exc}") from None
+    return compiled
+
+
+@dataclass(frozen=True)
+class ModularizationSettings(Settings):
+    """Every knob of assignment 05: the topic data, the fine-tuned classifier and the concern modules."""
+
+    dataset: str = knob(choices=DATASETS, doc="topic classification data set")
+    model_name: str = knob(doc='"minilm" (offline), a local folder or a hub name, e.g. "prajjwal1/bert-tiny"')
+    max_length: int = knob(min=1, doc="tokens per question (longer ones are cut)")
+    train_per_class: int | None = knob(min=1, doc="fine-tuning questions per class (None: the whole split)")
+    epochs: int = knob(min=1, doc="fine-tuning epochs")
+    lr: float = knob(min=0.0, min_inclusive=False, doc="AdamW learning rate")
+    batch_size: int = knob(min=1, doc="questions per fine-tuning batch")
+    freeze_layers: int = knob(min=0, doc="lower encoder layers frozen with the embeddings (0: train all)")
+    concerns: tuple[str | int, ...] | None = knob(doc="classes to modularize, names or indices (None: all)")
+    num_samples: int | None = knob(min=1, doc="positive and negative samples per concern (None: all)")
+    sparsity_ratio: float = knob(min=0.0, max=1.0, doc="share of each pruned weight matrix zeroed, in [0, 1)")
+    negative_weight: float = knob(min=0.0, doc="lambda in the concern score |W| (a+ - lambda a-)")
+    methods: tuple[str, ...] = knob(choices=METHODS, doc="pruning methods, each gives one module per concern")
+    include: tuple[str, ...] = knob(doc="regular expressions of the linear layers to prune")
+    exclude: tuple[str, ...] = knob(doc="regular expressions of the linear layers to leave alone")
+
+    def check(self) -> None:
+        check_ratio(self.sparsity_ratio)
+        if not self.methods:
+            raise ValueError(f"methods=() is not valid; give at least one of {list(METHODS)}")
+        if self.concerns == ():
+            raise ValueError("concerns=() is not valid; give at least one class or None for all")
+        compile_patterns(self.include, "include")
+        compile_patterns(self.exclude, "exclude")
+
+
+# 30 questions per class, 2 epochs with the lower 4 layers frozen, 3 concerns (~1 min on a CPU)
+SMOKE = ModularizationSettings(
+    dataset="yahoo-answers-topics", model_name="minilm", max_length=32, train_per_class=30, epochs=2, lr=3e-4,
+    batch_size=16, freeze_layers=4, concerns=("sports", "health", "computers & internet"), num_samples=16,
+    sparsity_ratio=0.3, negative_weight=0.5, methods=METHODS, include=DEFAULT_INCLUDE,
+    exclude=DEFAULT_EXCLUDE,
+)
+# the whole split, complete fine-tuning and all ten concerns, for a GPU
+FULL = ModularizationSettings(
+    dataset="yahoo-answers-topics", model_name="minilm", max_length=128, train_per_class=None, epochs=4,
+    lr=1e-4, batch_size=32, freeze_layers=0, concerns=None, num_samples=64, sparsity_ratio=0.3,
+    negative_weight=0.5, methods=METHODS, include=DEFAULT_INCLUDE, exclude=DEFAULT_EXCLUDE,
+)
+
+ASSIGNMENT = Assignment(
+    id="05",
+    slug="concern_modularization",
+    title="Concern modularization of a BERT topic classifier",
+    datasets=("yahoo-answers-topics",),
+    profiles={"smoke": SMOKE, "full": FULL},
+    expected={
+        "smoke": {
+            "original_accuracy": (0.4, 0.8), "mean_pruned_accuracy": (0.3, 0.75),
+            "mean_concern_recall": (0.6, 1.0), "sparsity": (0.29, 0.31),
+            "mean_linear_cka_concern": (0.7, 0.995), "mean_linear_cka_non_concern": (0.5, 0.995),
+        },
+        "full": {
+            "original_accuracy": (0.55, 0.9), "mean_pruned_accuracy": (0.3, 0.9),
+            "mean_concern_recall": (0.5, 1.0), "sparsity": (0.29, 0.31),
+            "mean_linear_cka_concern": (0.5, 0.999), "mean_linear_cka_non_concern": (0.4, 0.999),
+        },
+    },
+    headline=("original_accuracy", "mean_pruned_accuracy", "mean_concern_recall", "sparsity",
+              "mean_linear_cka_concern", "mean_linear_cka_non_concern"),
+    exercise_tests=("tests/modularization/test_similarity.py", "tests/modularization/test_pruning.py"),
+)

@@ -1,0 +1,156 @@
+"""course_lib.cnn.cifar_data: loading and caching (JPEGs, official batches), augmentation, device batches."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from course_lib.cnn import cifar_data
+from course_lib.cnn.cifar_data import CLASSES, CifarSplit, DeviceBatches, load_cifar10, random_crop_flip
+from course_lib.core.data import MissingDataError
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _image(label: int, i: int) -> np.ndarray:
+    rng = np.random.default_rng(100 * label + i)
+    return rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def make_jpg_root(root, per_class=(3, 2)):
+    for split, n in zip(("train", "test"), per_class, strict=True):
+        for label, name in enumerate(CLASSES):
+            folder = root / "cifar10-jpg" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(_image(label, i)).save(folder / f"{i:04d}.jpg", quality=95)
+    return root
+
+
+def make_batches_root(root, per_batch=4):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, per_batch).tolist()
+        with (folder / name).open("wb") as f:  # the official format is a pickle; tests write one
+            pickle.dump({b"data": data, b"labels": labels}, f)
+    (folder / "batches.meta").write_bytes(b"meta")
+    return folder
+
+
+def test_jpg_layout_decodes_once_into_a_fingerprinted_cache(tmp_path, monkeypatch):
+    root = make_jpg_root(tmp_path / "data")
+    train = load_cifar10("train", root)
+    assert train.images.shape == (30, 32, 32, 3) and train.images.dtype == np.uint8
+    assert train.labels.tolist() == [k for k in range(10) for _ in range(3)] and train.source == "cifar10-jpg"
+    original = np.asarray(Image.open(root / "cifar10-jpg/train/cat/0001.jpg").convert("RGB"))
+    np.testing.assert_array_equal(train.images[3 * 3 + 1], original)
+    cached = sorted(p.name for p in (tmp_path / "cache" / "cifar10").iterdir())
+    assert len(cached) == 2 and all(n.startswith("cifar10-jpg-train-") for n in cached)
+
+    def no_decoding(*_):
+        raise AssertionError("decoded again although the cache is valid")
+
+    monkeypatch.setattr(cifar_data, "_decode_jpgs", no_decoding)
+    again = load_cifar10("train", root)
+    np.testing.assert_array_equal(again.images, train.images)
+    Image.fromarray(_image(0, 99)).save(root / "cifar10-jpg/train/airplane/0000.jpg")  # source changes
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_cifar10("train", root)
+
+
+def test_subset_decodes_only_what_it_needs_and_matches_the_whole_split(tmp_path, monkeypatch):
+    root = make_jpg_root(tmp_path / "data")
+    decoded = []
+    real_decode = cifar_data._decode_jpgs
+    monkeypatch.setattr(cifar_data, "_decode_jpgs", lambda paths, desc: decoded.append(len(paths))
+                        or real_decode(paths, desc))
+    subset = load_cifar10("train", root, size=7, seed=3)
+    assert decoded == [7] and len(subset) == 7
+    whole = load_cifar10("train", root)
+    cut = load_cifar10("train", root, size=7, seed=3)  # now cut from the whole-split cache
+    assert decoded == [7, 30]
+    np.testing.assert_array_equal(cut.images, subset.images)
+    np.testing.assert_array_equal(cut.labels, subset.labels)
+    assert set(map(bytes, subset.images)) <= set(map(bytes, whole.images))
+    with pytest.raises(ValueError, match="size=31 must be between 1 and 30"):
+        load_cifar10("train", root, size=31)
+
+
+def test_official_batches_are_read_as_nhwc_and_preferred(tmp_path):
+    root = make_jpg_root(tmp_path / "data")
+    folder = make_batches_root(root)
+    train = load_cifar10("train", root)
+    assert train.source == "cifar-10-batches-py" and train.images.shape == (20, 32, 32, 3)
+    with (folder / "data_batch_1").open("rb") as f:
+        first = pickle.load(f, encoding="bytes")
+    np.testing.assert_array_equal(train.images[0, :, :, 1], first[b"data"][0, 1024:2048].reshape(32, 32))
+    assert train.labels[:4].tolist() == first[b"labels"]
+    assert load_cifar10("test", root, source="cifar10-jpg").source == "cifar10-jpg"
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_official_batches_refuse_pickled_code(tmp_path):
+    folder = make_batches_root(tmp_path / "data")
+    with (folder / "data_batch_1").open("wb") as f:
+        pickle.dump({b"data": _Exploit(), b"labels": []}, f)
+    with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
+        load_cifar10("train", tmp_path / "data", source="cifar-10-batches-py")
+
+
+def test_missing_data_and_bad_choices_give_clear_errors(tmp_path):
+    with pytest.raises(MissingDataError, match=r"cifar-10-batches-py.*cifar10-jpg"):
+        load_cifar10("train", tmp_path)
+    with pytest.raises(ValueError, match=r"split='valid' is not valid.*\['train', 'test'\]"):
+        load_cifar10("valid", tmp_path)
+    with pytest.raises(ValueError, match=r"source='png'.*cifar10-jpg"):
+        load_cifar10("train", tmp_path, source="png")
+
+
+def test_random_crop_flip_moves_and_mirrors_pixels():
+    torch.manual_seed(0)
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).reshape(2, 3, 8, 8)
+    out = random_crop_flip(x, pad=2)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):  # every output is some crop of the padded image, possibly mirrored
+        crops = [padded[i, :, r:r + 8, c:c + 8] for r in range(5) for c in range(5)]
+        assert any(torch.equal(out[i], cr) or torch.equal(out[i], cr.flip(2)) for cr in crops)
+    torch.manual_seed(0)
+    assert torch.equal(random_crop_flip(x, pad=2), out)
+    assert torch.equal(random_crop_flip(x, pad=0).sort(dim=3).values, x.sort(dim=3).values)
+
+
+def test_device_batches_cover_the_split_once_per_epoch():
+    split = CifarSplit(np.zeros((10, 32, 32, 3), np.uint8), np.arange(10), "test")
+    batches = DeviceBatches(split, "cpu", 4, shuffle=True, channels_last=True)
+    assert len(batches) == 3
+    seen = torch.cat([y for _, y in batches])
+    assert sorted(seen.tolist()) == list(range(10)) and seen.tolist() != list(range(10))
+    x, _ = next(iter(batches))
+    assert x.shape == (4, 3, 32, 32) and x.is_contiguous(memory_format=torch.channels_last)
+    assert len(DeviceBatches(split, "cpu", 4, drop_last=True)) == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        DeviceBatches(split, "cpu", 0)
+
+
+def test_real_cifar_test_subset(data_root):
+    if not (data_root / "cifar10-jpg").is_dir() and not (data_root / "cifar-10-batches-py").is_dir():
+        pytest.skip(f"no CIFAR-10 under {data_root}")
+    test = load_cifar10("test", data_root, size=200, seed=0)
+    assert test.images.shape == (200, 32, 32, 3) and set(test.labels.tolist()) == set(range(10))
+    mean, _ = test.channel_stats()
+    assert 100 < mean[0] < 150 and mean[2] < mean[0]  # CIFAR-10 is reddish-grey on average

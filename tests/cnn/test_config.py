@@ -1,0 +1,49 @@
+"""course_lib.cnn.config: the settings class, both profiles, checked values and the assignment entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_lib.cnn.config import ASSIGNMENT, FULL, SMOKE, CNNSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_profiles_are_checked_settings_instances():
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
+    for profile in (SMOKE, FULL):
+        assert isinstance(profile, CNNSettings)
+        assert CNNSettings(**profile.to_dict()) == profile
+    assert SMOKE.widths == (16, 32, 64) and SMOKE.cpu_threads == 1 and SMOKE.stem is None
+    assert FULL.train_size is None and FULL.residual and FULL.stem == 64
+    assert ASSIGNMENT.knobs[:2] == ("train_size", "test_size") and "momentum" in ASSIGNMENT.knobs
+    assert set(ASSIGNMENT.expected["smoke"]) == set(ASSIGNMENT.headline)
+    assert all((ROOT / path).is_file() for path in ASSIGNMENT.exercise_tests)
+
+
+@pytest.mark.parametrize(("values", "error", "message"), [
+    (dict(epochs=0), ValueError, r"epochs=0 is not valid; it must be >= 1"),
+    (dict(lr=0.0), ValueError, r"lr=0.0 is not valid; it must be > 0"),
+    (dict(widths=()), ValueError, r"widths=\(\) is not valid"),
+    (dict(widths=(16, 0)), ValueError, r"widths=\(16, 0\) is not valid"),
+    (dict(dropout=1.0), ValueError, r"dropout=1.0 is not valid; it must be < 1"),
+    (dict(stem=0), ValueError, r"stem=0 is not valid"),
+    (dict(train_size=0), ValueError, r"train_size=0 is not valid"),
+    (dict(residual="yes"), TypeError, r"residual='yes' has the wrong type"),
+    (dict(batch_size=32.0), TypeError, r"batch_size=32.0 has the wrong type"),
+    (dict(widths=(16, "a")), TypeError, r"widths\[1\]='a' has the wrong type"),
+])
+def test_bad_values_are_refused_naming_the_knob(values, error, message):
+    with pytest.raises(error, match=message):
+        SMOKE.override(**values)
+
+
+def test_override_checks_coerces_and_keeps_none():
+    changed = SMOKE.override(epochs=5, widths=[8, 16], lr=1, amp=None)
+    assert changed.epochs == 5 and changed.widths == (8, 16) and changed.lr == 1.0
+    assert changed.amp is SMOKE.amp and SMOKE.epochs == 2  # the profile itself is unchanged
+    assert ASSIGNMENT.settings("full", {"epochs": 1}) == FULL.override(epochs=1)
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
+        SMOKE.override(epoch=3)

@@ -1,0 +1,171 @@
+"""course_lib.cnn.numpy_conv: the course's reference values, fast == loops == torch, numerical gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from numpy.testing import assert_allclose
+
+from course_lib.cnn import numpy_conv as nc
+
+
+def test_conv_single_step_reference():
+    np.random.seed(1)
+    a_slice_prev = np.random.randn(4, 4, 3)
+    W = np.random.randn(4, 4, 3)
+    b = np.random.randn(1, 1, 1)
+    assert_allclose(nc.conv_single_step(a_slice_prev, W, b), -6.99908945068, rtol=1e-10)
+
+
+def test_zero_pad_reference():
+    np.random.seed(1)
+    x = np.random.randn(4, 3, 3, 2)
+    x_pad = nc.zero_pad(x, 2)
+    assert x_pad.shape == (4, 7, 7, 2)
+    assert_allclose(x[1, 1], [[0.90085595, -0.68372786], [-0.12289023, -0.93576943],
+                              [-0.26788808, 0.53035547]], rtol=1e-7)
+    assert x_pad[1, 1].shape == (7, 2) and not x_pad[1, 1].any()
+    assert_allclose(x_pad[:, 2:-2, 2:-2], x)
+
+
+def test_conv_forward_reference():
+    np.random.seed(1)
+    A_prev = np.random.randn(10, 5, 7, 4)
+    W = np.random.randn(3, 3, 4, 8)
+    b = np.random.randn(1, 1, 1, 8)
+    Z, cache_conv = nc.conv_forward(A_prev, W, b, {"pad": 1, "stride": 2})
+    assert Z.shape == (10, 3, 4, 8)
+    assert_allclose(Z.mean(), 0.692360880758, rtol=1e-10)
+    assert_allclose(Z[3, 2, 1], [-1.28912231, 2.27650251, 6.61941931, 0.95527176, 8.25132576, 2.31329639,
+                                 13.00689405, 2.34576051], rtol=1e-7)
+    assert_allclose(cache_conv[0][1][2][3], [-1.1191154, 1.9560789, -0.3264995, -1.34267579], rtol=1e-7)
+
+
+@pytest.mark.parametrize("forward", [nc.pool_forward, nc.pool_forward_fast])
+def test_pool_forward_reference(forward):
+    np.random.seed(1)
+    A_prev = np.random.randn(2, 5, 5, 3)
+    hparameters = {"stride": 1, "f": 3}
+    A, _ = forward(A_prev, hparameters, mode="max")
+    assert A.shape == (2, 3, 3, 3)
+    assert_allclose(A[0, 0, 0], [1.74481176, 0.90159072, 1.65980218], rtol=1e-7)
+    assert_allclose(A[1, 2, 2], [1.62765075, 1.12141771, 0.79280687], rtol=1e-7)
+    A, _ = forward(A_prev, hparameters, mode="average")
+    assert_allclose(A[0, 0, 0], [-0.0301046719, -0.00324021315, -0.336298859], rtol=1e-7)
+    assert_allclose(A[1, 2, 2], [0.150774518, 0.289111751, 0.00123238536], rtol=1e-7)
+
+
+# (m, H, W, C_prev, C, f, pad, stride): square and non-square inputs, every stride/padding mix
+CONV_CASES = [
+    (2, 5, 7, 3, 4, 3, 1, 2), (1, 6, 6, 2, 3, 1, 0, 1), (3, 8, 5, 1, 2, 3, 2, 3),
+    (2, 9, 4, 2, 5, 2, 0, 2), (1, 7, 10, 4, 2, 5, 2, 1), (2, 4, 4, 3, 1, 4, 3, 3),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_fast_matches_loops_and_torch(case):
+    m, h, w, c_prev, c, f, pad, stride = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    A_prev = rng.standard_normal((m, h, w, c_prev))
+    W = rng.standard_normal((f, f, c_prev, c))
+    b = rng.standard_normal((1, 1, 1, c))
+    hp = {"pad": pad, "stride": stride}
+    Z_loop, _ = nc.conv_forward(A_prev, W, b, hp)
+    Z_fast, cache = nc.conv_forward_fast(A_prev, W, b, hp)
+    expected = F.conv2d(torch.from_numpy(A_prev).permute(0, 3, 1, 2), torch.from_numpy(W).permute(3, 2, 0, 1),
+                        torch.from_numpy(b.ravel()), stride=stride, padding=pad).permute(0, 2, 3, 1).numpy()
+    assert Z_fast.shape == expected.shape == Z_loop.shape
+    assert_allclose(Z_fast, Z_loop, atol=1e-12)
+    assert_allclose(Z_fast, expected, atol=1e-12)
+    assert cache[0] is A_prev and cache[3] == hp
+
+
+@pytest.mark.parametrize(("shape", "f", "stride"), [((2, 6, 9, 3), 2, 2), ((1, 7, 5, 2), 3, 2),
+                                                      ((2, 8, 8, 1), 3, 1), ((1, 9, 6, 4), 2, 3)])
+def test_pool_fast_matches_loops_and_torch(shape, f, stride):
+    A_prev = np.random.default_rng(sum(shape) + f).standard_normal(shape)
+    hp = {"f": f, "stride": stride}
+    nchw = torch.from_numpy(A_prev).permute(0, 3, 1, 2)
+    for mode, torch_pool in [("max", F.max_pool2d), ("average", F.avg_pool2d)]:
+        loop, _ = nc.pool_forward(A_prev, hp, mode)
+        fast, _ = nc.pool_forward_fast(A_prev, hp, mode)
+        expected = torch_pool(nchw, f, stride).permute(0, 2, 3, 1).numpy()
+        assert_allclose(fast, loop, atol=1e-12)
+        assert_allclose(fast, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(("pad", "stride"), [(0, 1), (1, 2), (2, 1)])
+def test_conv_backward_matches_numerical_gradients(pad, stride):
+    rng = np.random.default_rng(pad * 10 + stride)
+    A_prev = rng.standard_normal((2, 5, 4, 3))
+    W = rng.standard_normal((3, 3, 3, 2))
+    b = rng.standard_normal((1, 1, 1, 2))
+    hp = {"pad": pad, "stride": stride}
+    Z, cache = nc.conv_forward_fast(A_prev, W, b, hp)
+    G = rng.standard_normal(Z.shape)  # loss = sum(Z * G), so dL/dZ = G
+
+    def loss(_):
+        return float(np.sum(nc.conv_forward_fast(A_prev, W, b, hp)[0] * G))
+
+    dA, dW, db = nc.conv_backward(G, cache)
+    assert nc.relative_error(dA, nc.numerical_gradient(loss, A_prev)) < 1e-7
+    assert nc.relative_error(dW, nc.numerical_gradient(loss, W)) < 1e-7
+    assert nc.relative_error(db, nc.numerical_gradient(loss, b)) < 1e-7
+    assert dA.shape == A_prev.shape and dW.shape == W.shape and db.shape == b.shape
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+def test_pool_backward_matches_numerical_gradients_and_torch(mode):
+    rng = np.random.default_rng(3)
+    A_prev = rng.standard_normal((2, 6, 5, 3))
+    hp = {"f": 2, "stride": 2}
+    A, cache = nc.pool_forward(A_prev, hp, mode)
+    G = rng.standard_normal(A.shape)
+    dA_prev = nc.pool_backward(G, cache, mode)
+    numeric = nc.numerical_gradient(lambda x: float(np.sum(nc.pool_forward_fast(x, hp, mode)[0] * G)), A_prev)
+    assert nc.relative_error(dA_prev, numeric) < 1e-7
+    x = torch.from_numpy(A_prev).permute(0, 3, 1, 2).requires_grad_()
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    (pool(x, 2, 2) * torch.from_numpy(G).permute(0, 3, 1, 2)).sum().backward()
+    assert_allclose(dA_prev, x.grad.permute(0, 2, 3, 1).numpy(), atol=1e-12)
+
+
+def test_relative_error_detects_a_wrong_gradient():
+    rng = np.random.default_rng(0)
+    A_prev, W = rng.standard_normal((1, 4, 4, 2)), rng.standard_normal((3, 3, 2, 2))
+    b = np.zeros((1, 1, 1, 2))
+    Z, cache = nc.conv_forward(A_prev, W, b, {"pad": 1, "stride": 1})
+    _, dW, _ = nc.conv_backward(np.ones_like(Z), cache)
+    numeric = nc.numerical_gradient(lambda w: float(nc.conv_forward_fast(A_prev, w, b, cache[3])[0].sum()), W)
+    assert nc.relative_error(dW, numeric) < 1e-7
+    assert nc.relative_error(dW * 1.01, numeric) > 1e-3
+
+
+def test_mask_and_distribute_helpers():
+    x = np.array([[1.0, 3.0], [-1.0, 2.0]])
+    assert nc.create_mask_from_window(x).tolist() == [[False, True], [False, False]]
+    assert_allclose(nc.distribute_value(2.0, (2, 2)), np.full((2, 2), 0.5))
+
+
+def test_conv_param_count_matches_nn_conv2d():
+    assert nc.conv_param_count(1, 50, 5) == 1300  # 100x100 grey input, 50 filters of 5x5
+    for c_in, c_out, k, bias in [(1, 50, 5, True), (3, 16, 3, False), (64, 128, 1, True)]:
+        layer = torch.nn.Conv2d(c_in, c_out, k, bias=bias)
+        assert nc.conv_param_count(c_in, c_out, k, bias) == sum(p.numel() for p in layer.parameters())
+    assert nc.conv_output_size(100, 5, 0, 1) == 96 and nc.conv_output_size(32, 3, 1, 2) == 16
+
+
+def test_bad_inputs_name_the_valid_choices():
+    A = np.zeros((1, 4, 4, 2))
+    with pytest.raises(ValueError, match=r"mode='min'.*\['max', 'average'\]"):
+        nc.pool_forward(A, {"f": 2, "stride": 2}, mode="min")
+    with pytest.raises(KeyError, match="stride"):
+        nc.conv_forward_fast(A, np.zeros((3, 3, 2, 1)), np.zeros((1, 1, 1, 1)), {"pad": 1})
+    with pytest.raises(ValueError, match="input channels"):
+        nc.conv_forward(A, np.zeros((3, 3, 3, 1)), np.zeros((1, 1, 1, 1)), {"pad": 1, "stride": 1})
+    with pytest.raises(ValueError, match="does not fit"):
+        nc.pool_forward_fast(A, {"f": 5, "stride": 1})
+    with pytest.raises(ValueError, match="stride"):
+        nc.conv_forward(A, np.zeros((3, 3, 2, 1)), np.zeros((1, 1, 1, 1)), {"pad": 1, "stride": 0})

@@ -1,0 +1,72 @@
+"""core.io: atomic writes, flat metrics, digests, JSON errors that name the file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from course_lib.core.io import (
+    atomic_save_npy,
+    atomic_write,
+    atomic_write_json,
+    flat_metrics,
+    read_json,
+    settings_digest,
+)
+
+
+def test_metrics_must_be_flat():
+    with pytest.raises(TypeError, match="flat"):
+        flat_metrics({"a": {"b": 1}})
+    assert flat_metrics({"x": float("nan")}) == {"x": None}
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    atomic_write_json(tmp_path / "a.json", {"v": np.int64(3)})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"v": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_npy_cache_and_settings_digest(tmp_path):
+    atomic_save_npy(tmp_path / "a.npy", np.arange(5))
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.arange(5))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
+    a = settings_digest({"lr": 0.1, "widths": (16, 32)})
+    assert a == settings_digest({"widths": [16, 32], "lr": 0.1}) and len(a) == 12
+    assert a != settings_digest({"lr": 0.2, "widths": (16, 32)})
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "keep.txt"
+    target.write_text("old")
+
+    def broken(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(target, broken)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_read_json_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n  "a": 1,\n  "b": \n')
+    with pytest.raises(ValueError, match=r"bad\.json:4:1: malformed JSON"):
+        read_json(bad)
+    bad.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError, match=r"bad\.json: not UTF-8"):
+        read_json(bad)
+
+
+def test_settings_digest_reads_dataclasses():
+    from .toy import SMOKE
+
+    assert settings_digest(SMOKE) == settings_digest(SMOKE.to_dict())
+    assert settings_digest(SMOKE) != settings_digest(SMOKE.override(epochs=3))

@@ -1,0 +1,55 @@
+"""core.runs: start_run refuses unknown parameters, checks every value, seeds and records the run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.core.runs import injected_parameters, read_metrics, start_run
+
+from .toy import SMOKE, toy_assignment
+
+
+def test_start_run_checks_and_records(tmp_path):
+    threads = torch.get_num_threads()
+    run = start_run(toy_assignment(), {"profile": "smoke", "device": "cpu", "output_dir": str(tmp_path),
+                                       "seed": 7, "epochs": 5, "lr": None, "cpu_threads": 2})
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(threads)
+    assert run.settings == SMOKE.override(epochs=5, cpu_threads=2)
+    record = json.loads((tmp_path / "run_record.json").read_text())
+    assert record["seed"] == 7 and record["profile"] == "smoke" and record["assignment"] == "91_toy"
+    assert record["settings"]["epochs"] == 5 and record["settings"]["widths"] == [4, 8]
+    assert record["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert "device_name" in record and "git_commit" in record
+    run.record_metrics(score=np.float32(0.5), n=3)
+    run.record_metrics(extra=1.5)
+    assert read_metrics(tmp_path) == {"score": 0.5, "n": 3, "extra": 1.5}
+
+
+@pytest.mark.parametrize("params, error, message", [
+    ({"hidden": 8}, ValueError,
+     r"91_toy: unknown parameter\(s\) \['hidden'\]; valid parameters: \['profile'"),
+    ({"profile": "fast"}, ValueError, r"profile='fast' is not valid; choose one of \['smoke', 'full'\]"),
+    ({"device": "tpu"}, ValueError, r"device='tpu' is not valid"),
+    ({"seed": "1"}, TypeError, r"seed='1' is not valid"),
+    ({"output_dir": 3}, TypeError, r"output_dir=3 has the wrong type"),
+    ({"epochs": 0}, ValueError, r"epochs=0 is not valid; it must be >= 1"),
+    ({"optimizer": "lbfgs"}, ValueError, r"optimizer='lbfgs' is not valid; choose one of"),
+])
+def test_start_run_refuses_bad_parameters(tmp_path, params, error, message):
+    with pytest.raises(error, match=message):
+        start_run(toy_assignment(), {"output_dir": str(tmp_path / "out"), **params})
+    assert not (tmp_path / "out").exists()  # nothing is written before every value is checked
+
+
+def test_injected_parameters_come_from_papermills_cell():
+    namespace = {"_ih": ["", 'profile = "smoke"\nepochs = None', "import os",
+                         '# Parameters\nprofile = "full"\nhidden = 8\n'], "profile": "full", "os": None}
+    assert injected_parameters(namespace) == ["profile", "hidden"]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['hidden'\]"):
+        start_run(toy_assignment(), namespace)
+    assert injected_parameters({"_ih": ["", "x = 1"], "x": 1}) == []  # no papermill cell: nothing injected

@@ -1,0 +1,163 @@
+"""core.training: the generic loop, checkpoints and resume, and the shared measures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_lib.core.training import TrainingDiverged, accuracy, count_parameters, fit, load_checkpoint
+
+
+def _regression(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(n, generator=g)
+    return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=False)
+
+
+def _mse(model, batch):
+    x, y = batch
+    return nn.functional.mse_loss(model(x).squeeze(-1), y)
+
+
+def test_fit_learns_and_records_history(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hist = fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=5, progress=False,
+               evaluate=lambda m: {"valid_loss": 1.0})
+    losses = hist.column("train_loss")
+    assert len(losses) == 5 and losses[-1] < 0.05 < losses[0]
+    last = hist.last()
+    assert last["valid_loss"] == 1.0 and last["epoch_time_s"] > 0 and last["items_per_s"] > 0
+    assert last["peak_gpu_memory_mb"] is None
+    assert list(hist.to_frame().index) == [1, 2, 3, 4, 5]
+
+
+def test_fit_stops_on_exploding_loss():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=10.0)  # diverges
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=20, progress=False)
+
+
+def test_fit_stops_on_nan_loss():
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TrainingDiverged, match="nan"):
+        fit(model, _regression(), loss_fn=lambda m, b: _mse(m, b) * math.nan, optimizer=opt,
+            epochs=1, progress=False)
+
+
+def test_fit_clips_gradients():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=10.0)
+    hist = fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=3, grad_clip=0.01,
+               progress=False)
+    assert all(math.isfinite(v) for v in hist.column("train_loss"))
+
+
+def test_fit_resumes_from_checkpoint_identically(tmp_path):
+    def make():
+        torch.manual_seed(0)
+        model = nn.Linear(4, 1)
+        return model, torch.optim.Adam(model.parameters(), lr=0.05)
+
+    model, opt = make()
+    straight = fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=4, progress=False)
+
+    ckpt = tmp_path / "ckpt.pt"
+    model, opt = make()
+    fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=2, checkpoint_path=ckpt,
+        progress=False)
+    assert load_checkpoint(ckpt)["epoch"] == 2
+    model, opt = make()  # a fresh process: resumes at epoch 3
+    resumed = fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=4,
+                  checkpoint_path=ckpt, progress=False)
+    assert resumed.column("epoch") == [1, 2, 3, 4]
+    np.testing.assert_allclose(resumed.column("train_loss"), straight.column("train_loss"),
+                               rtol=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_fit_steps_scheduler_per_batch_or_per_epoch():
+    for interval, expected in [("step", 3 * 8), ("epoch", 3)]:
+        model = nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1000)
+        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=3, scheduler=sched,
+            scheduler_interval=interval, progress=False)
+        assert sched.last_epoch == expected, interval
+    with pytest.raises(ValueError, match=r"'batch'.*\['epoch', 'step'\]"):
+        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=1, scheduler_interval="batch")
+
+
+def test_count_parameters_and_accuracy():
+    layer = nn.Linear(4, 3)
+    assert count_parameters(layer) == 15
+    layer.bias.requires_grad_(False)
+    assert count_parameters(layer) == 12 and count_parameters(layer, trainable_only=False) == 15
+    assert accuracy(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])) == 0.75
+    assert accuracy(torch.tensor([1, 1]), torch.tensor([1, 0])) == 0.5
+    with pytest.raises(ValueError, match="differ"):
+        accuracy(np.zeros(3), np.zeros(4))
+
+
+def test_resume_is_exact_with_a_shuffling_loader_and_every_generator(tmp_path):
+    """Killed after epoch 2 and resumed in a fresh process: the same batches, dropout masks, numpy and
+    python draws, hence the same losses as an uninterrupted run."""
+    import random
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(96, 4, generator=g), torch.randn(96, generator=g)
+
+    def make():
+        torch.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+        loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True,
+                            generator=torch.Generator().manual_seed(1))
+        return model, torch.optim.Adam(model.parameters(), lr=0.01), loader
+
+    def loss(model, batch):  # draws from numpy and python too
+        noise = float(np.random.rand()) * 1e-3 + random.random() * 1e-3
+        return _mse(model, batch) + noise
+
+    model, opt, loader = make()
+    straight = fit(model, loader, loss_fn=loss, optimizer=opt, epochs=4, progress=False)
+    ckpt = tmp_path / "ckpt.pt"
+    model, opt, loader = make()
+    fit(model, loader, loss_fn=loss, optimizer=opt, epochs=2, checkpoint_path=ckpt, progress=False)
+    model, opt, loader = make()
+    resumed = fit(model, loader, loss_fn=loss, optimizer=opt, epochs=4, checkpoint_path=ckpt, progress=False)
+    assert resumed.column("train_loss") == straight.column("train_loss")
+
+
+def test_divergence_guard_stops_above_the_uniform_limit():
+    from course_lib.core.training import divergence_limit
+
+    assert divergence_limit(10) == pytest.approx(3 * math.log(10))
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 10, (64,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    model = nn.Linear(4, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=1e4)  # any optimizer: the guard is on the loss itself
+
+    def ce(m, batch):
+        return nn.functional.cross_entropy(m(batch[0]), batch[1])
+
+    with pytest.raises(TrainingDiverged, match=r"limit 6\.908"):
+        fit(model, loader, loss_fn=ce, optimizer=opt, epochs=3, max_loss=divergence_limit(10), progress=False)
+    model = nn.Linear(4, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with pytest.raises(TrainingDiverged, match=r"valid_loss became inf after epoch 1"):
+        fit(model, loader, loss_fn=ce, optimizer=opt, epochs=2, max_loss=divergence_limit(10), progress=False,
+            evaluate=lambda m: {"valid_loss": math.inf})

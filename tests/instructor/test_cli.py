@@ -1,0 +1,118 @@
+"""Instructor commands: failures are reported and the others still run; metrics out of range and
+unknown parameters make the command fail; the sweep goes through the one sweep engine."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from course_lib.assignments import ASSIGNMENTS
+from course_lib.instructor import cli, notebooks
+from course_lib.instructor.report import summary_rows
+
+from ..core.toy import toy_assignment
+
+
+def _notebook(body: str):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'profile = "smoke"\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nseed = 0\nepochs = None'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.fixture
+def fake_workbook(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    ok = _notebook(
+        "import json, pathlib\n"
+        "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
+        "score = 0.9 if epochs is None else epochs / 10\n"
+        "(out / 'metrics.json').write_text(json.dumps({'score': score, 'profile': profile}))\n"
+        "print('done')"
+    )
+    bad = _notebook("raise ValueError('broken on purpose')")
+    nbformat.write(ok, tmp_path / "notebooks" / "91_toy.ipynb")
+    nbformat.write(bad, tmp_path / "notebooks" / "92_bad.ipynb")
+    monkeypatch.setitem(ASSIGNMENTS, "91", toy_assignment())
+    monkeypatch.setitem(ASSIGNMENTS, "92", toy_assignment(id="92", slug="bad", title="Fails"))
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    return tmp_path
+
+
+def test_run_all_reports_failures_and_keeps_going(fake_workbook):
+    build = fake_workbook / "build"
+    results = cli.run_all("smoke", ["92", "91"], "cpu", build)
+    assert [r.ok for r in results] == [False, True]
+    assert "broken on purpose" in results[0].error
+    assert results[1].metrics == {"score": 0.9, "profile": "smoke"}
+    summary = (build / "summary.md").read_text()
+    assert "| 91_toy | ok | score | 0.9 | [0.5, 1.0] | yes |" in summary
+    assert "92_bad | FAILED" in summary and "broken on purpose" in summary
+    report = (build / "index.html").read_text()
+    assert "92_bad: Fails <span class='failed'>FAILED</span>" in report
+    assert "91_toy/91_toy.html" in report and (build / "91_toy" / "91_toy.html").exists()
+    assert (build / "92_bad" / "92_bad.ipynb").exists()  # the failed run's notebook is kept for reading
+
+
+def test_run_exits_non_zero_when_a_metric_is_out_of_range(fake_workbook, capsys):
+    build = fake_workbook / "build"
+    assert cli.main(["run", "--only", "91", "--device", "cpu", "--build", str(build)]) == 0
+    code = cli.main(["run", "--only", "91", "--device", "cpu", "--build", str(build), "--param", "epochs=2"])
+    assert code == 1
+    assert "91_toy: score=0.2 not in [0.5, 1.0]" in capsys.readouterr().err
+    rows = summary_rows(cli.run_all("smoke", ["91"], "cpu", build, params={"epochs": 2}), "smoke")
+    assert rows[0][-1] == "NO"
+
+
+def test_run_refuses_unknown_parameters_and_profiles_before_running(fake_workbook, capsys):
+    build = fake_workbook / "build"
+    assert cli.main(["run", "--only", "91", "--build", str(build), "--param", "hidden=8"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter(s) ['hidden']" in err and "'epochs'" in err
+    assert cli.main(["run", "--only", "91", "--build", str(build), "--profile", "huge"]) == 2
+    assert "profile='huge'" in capsys.readouterr().err
+    assert not build.exists()
+
+
+def test_sweep_skips_matching_runs_and_reports_failures(fake_workbook, monkeypatch, capsys):
+    seen = []
+
+    def fake_execute(a, notebook, params):
+        seen.append(params)
+        if params["exp_id"] == "b" and params.get("lr") != 0.2:
+            raise RuntimeError("diverged")
+        out = notebook.parent
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({"score": 1.0}))
+
+    monkeypatch.setattr(cli, "execute", fake_execute)
+    runs = fake_workbook / "runs"
+    assert cli.main(["sweep", "toy", "--profile", "smoke", "--runs-dir", str(runs)]) == 1
+    assert "b failed" in capsys.readouterr().err
+    assert [p["exp_id"] for p in seen] == ["a", "b", "c"] and seen[0]["profile"] == "smoke"
+    seen.clear()
+    outcome = cli.sweep("toy", "smoke", "cpu", runs)
+    assert [p["exp_id"] for p in seen] == ["b"] and outcome.skipped == ["a", "c"]
+    seen.clear()
+    outcome = cli.sweep("toy", "smoke", "cpu", runs, params={"lr": 0.2})  # other settings: all run again
+    assert [p["exp_id"] for p in seen] == ["a", "b", "c"] and outcome.ok
+    assert (runs / "toy_comparison" / "table.txt").read_text() == "a b c"
+    with pytest.raises(KeyError, match="toy"):
+        cli.sweep("nope", "smoke", "cpu", runs)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['hidden'\]"):
+        cli.sweep("toy", "smoke", "cpu", runs, params={"hidden": 3})
+
+
+def test_parse_param_reads_json_values():
+    assert cli.parse_param("epochs=3") == ("epochs", 3)
+    assert cli.parse_param("split=offline") == ("split", "offline")
+    assert cli.parse_param("lr=null") == ("lr", None)
+    with pytest.raises(Exception, match="KEY=VALUE"):
+        cli.parse_param("epochs")

@@ -1,0 +1,120 @@
+"""The student release: markers paired, solutions replaced, signatures and docstrings kept, and
+both directions of the exercise tests (solutions pass; the student version fails them with
+NotImplementedError rather than an import error)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from course_lib.assignments import ASSIGNMENTS
+from course_lib.instructor.release import MarkerError, make_release, strip_solutions
+
+ROOT = Path(__file__).resolve().parents[2]
+B, E = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"  # split so this file holds no marker
+
+
+def test_strip_solutions_keeps_signature_and_docstring():
+    src = f'def f(x):\n    """Doc (N, D)."""\n    {B}\n    y = x + 1\n    return y\n    {E}\n'
+    text, n = strip_solutions(src)
+    assert n == 1
+    assert text.splitlines() == [
+        "def f(x):",
+        '    """Doc (N, D)."""',
+        '    raise NotImplementedError("exercise: write your solution here")',
+    ]
+    namespace: dict = {}
+    exec(text, namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["f"](1)
+
+
+@pytest.mark.parametrize("src, message", [
+    (f"{B}\nx = 1\n", "never closed"),
+    (f"x = 1\n{E}\n", "without"),
+    (f"{B}\n{B}\n{E}\n", "inside the block"),
+])
+def test_unpaired_markers_name_the_line(src, message):
+    with pytest.raises(MarkerError, match=message):
+        strip_solutions(src, "mod.py")
+
+
+def _functions(path: Path) -> dict[str, str | None]:
+    """Signature -> docstring of module-level functions and methods (helpers nested in a solution
+    may go with it)."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    nodes = body + [n for c in body if isinstance(c, ast.ClassDef) for n in c.body]
+    return {
+        f"{node.name}({ast.unparse(node.args)})": ast.get_docstring(node)
+        for node in nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    dest = tmp_path_factory.mktemp("rel") / "release"
+    return dest, make_release(dest)
+
+
+def test_release_tree(release):
+    dest, counts = release
+    assert counts, "no exercise was fenced anywhere"
+    for a in ASSIGNMENTS.values():
+        assert a.exercise_tests, f"{a.name} names no exercise tests"
+    for path in dest.rglob("*"):
+        if path.is_file() and path.suffix in {".py", ".ipynb"}:
+            text = path.read_text(encoding="utf-8")
+            assert B not in text and E not in text, path
+    for rel in counts:
+        if rel.endswith(".py"):
+            assert _functions(ROOT / rel) == _functions(dest / rel), f"{rel}: signatures/docstrings"
+            assert "NotImplementedError" in (dest / rel).read_text()
+    assert not (dest / "course_lib" / "instructor").exists() and not (dest / "tests" / "instructor").exists()
+    assert (dest / "course_lib" / "core").is_dir() and len(list((dest / "notebooks").glob("*.ipynb"))) == 5
+    for nb in (dest / "notebooks").glob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name
+
+
+def _run_pytest(tests: list[str], pythonpath: Path, cwd: Path, junit: Path) -> ET.Element:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath), "TQDM_DISABLE": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+    )
+    return ET.parse(junit).getroot()
+
+
+def test_student_version_fails_exercise_tests_with_not_implemented(release, tmp_path):
+    dest, _ = release
+    tests = sorted({t for a in ASSIGNMENTS.values() for t in a.exercise_tests})
+    assert tests, "no assignment names its exercise tests"
+    root = _run_pytest(tests, dest, dest, tmp_path / "student.xml")
+    by_file: dict[str, int] = {t: 0 for t in tests}
+    for case in root.iter("testcase"):
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is None:
+            continue
+        text = (problem.get("message") or "") + (problem.text or "")
+        assert "ImportError" not in text and "ModuleNotFoundError" not in text, text[:500]
+        assert "NotImplementedError" in text, f"{case.get('name')}: {text[:500]}"
+        module = case.get("classname", "").replace(".", "/")
+        for t in tests:
+            if module.startswith(t[: -len(".py")]):
+                by_file[t] += 1
+    assert all(n > 0 for n in by_file.values()), f"student version passed every test of: {by_file}"
+
+
+def test_solutions_pass_exercise_tests(tmp_path):
+    tests = sorted({t for a in ASSIGNMENTS.values() for t in a.exercise_tests})
+    root = _run_pytest(tests, ROOT, ROOT, tmp_path / "solution.xml")
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert int(suite.get("tests")) > 0
+    assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0

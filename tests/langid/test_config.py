@@ -1,0 +1,48 @@
+"""Assignment 01 settings: both profiles are valid, bad values are refused naming the knob."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.core.assignment import CONTRACT
+from course_lib.langid.config import ASSIGNMENT, FULL, SMOKE, LangIdSettings
+
+
+def test_profiles_are_valid_settings():
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
+    for profile in (SMOKE, FULL):
+        assert isinstance(profile, LangIdSettings)
+        assert profile.cpu_threads == 1 and profile.source == "langid-sentences"
+    assert SMOKE.max_per_language == 120 and FULL.max_per_language is None
+    assert FULL.grid["optimizer"] == {"sgd": [0.1], "adam": [0.003]}
+    assert not set(CONTRACT) & set(ASSIGNMENT.knobs)
+    assert ASSIGNMENT.knobs[0] == "source" and ASSIGNMENT.knobs[-1] == "cpu_threads"
+    assert set(ASSIGNMENT.headline) <= set(ASSIGNMENT.expected["smoke"])
+    assert ASSIGNMENT.exercise_tests == ("tests/langid/test_model.py",)
+
+
+@pytest.mark.parametrize(("values", "error", "message"), [
+    ({"epochs": 0}, ValueError, r"epochs=0 is not valid; it must be >= 1"),
+    ({"cv_folds": 1}, ValueError, r"cv_folds=1 is not valid; it must be >= 2"),
+    ({"max_per_language": 3}, ValueError, r"max_per_language=3 is not valid"),
+    ({"source": "web"}, ValueError, r"source='web' is not valid; choose one of \['auto'"),
+    ({"batch_size": "128"}, TypeError, r"batch_size='128' has the wrong type"),
+    ({"languages": "eng"}, TypeError, r"languages='eng' has the wrong type"),
+    ({"grid": [1, 2]}, TypeError, r"grid=\[1, 2\] has the wrong type; expected a dict"),
+    ({"grid": {"depth": [1, 2]}}, ValueError, r"unknown grid keys \['depth'\]"),
+    ({"grid": {"width": []}}, ValueError, r"grid\['width'\]=\[\] is not valid"),
+    ({"grid": {"optimizer": [0.1]}}, ValueError, r"grid\['optimizer'\]=\[0.1\] is not valid"),
+    ({"cpu_threads": 0}, ValueError, r"cpu_threads=0 is not valid"),
+    ({"epoch": 3}, ValueError, r"unknown setting\(s\) \['epoch'\]"),
+])
+def test_bad_values_are_refused_naming_the_knob(values, error, message):
+    with pytest.raises(error, match=message):
+        SMOKE.override(**values)
+
+
+def test_override_returns_a_checked_copy():
+    changed = SMOKE.override(epochs=3, languages=["eng", "deu"], grid_max_train=None)
+    assert changed.epochs == 3 and changed.languages == ("eng", "deu")
+    assert changed.grid_max_train is SMOKE.grid_max_train and changed.batch_size == SMOKE.batch_size
+    assert SMOKE.epochs == 6  # the profile itself is unchanged
+    assert ASSIGNMENT.settings("full", {"epochs": None, "n_jobs": 1}).n_jobs == 1

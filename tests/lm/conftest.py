@@ -1,0 +1,14 @@
+"""Fixtures of the assignment-03 tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.lm.data import LMCorpus
+from tests.lm.synthetic import cyclic_corpus
+
+
+@pytest.fixture(scope="session")
+def cyclic() -> LMCorpus:
+    """The synthetic corpus of :func:`tests.lm.synthetic.cyclic_corpus`."""
+    return cyclic_corpus()

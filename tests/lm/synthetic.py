@@ -1,0 +1,28 @@
+"""A predictable synthetic corpus and tiny settings for the assignment-03 tests."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from course_lib.lm.config import SMOKE, LMSettings
+from course_lib.lm.data import LMCorpus, Vocabulary
+from course_lib.lm.embeddings import VocabEmbeddings
+
+V = 20
+RANDOM = VocabEmbeddings("random", None, None)
+TINY = dict(epochs=2, batch_size=8, seq_len=16, hidden=32, d_model=32, n_heads=2, dropout=0.0, lr=1e-2,
+            train_tokens=None, eval_tokens=None, grid=False)
+
+
+def tiny(**values) -> LMSettings:
+    """The smoke profile shrunk to seconds on :func:`cyclic_corpus`, with ``values`` replaced."""
+    return dataclasses.replace(SMOKE, **{**TINY, **values})
+
+
+def cyclic_corpus() -> LMCorpus:
+    """A stream cycling through 7 of 20 tokens: the next token is fully determined by the last one."""
+    vocab = Vocabulary(tuple(f"w{i}" for i in range(V - 1)) + ("<unk>",))
+    stream = torch.tensor([3, 1, 4, 15, 9, 2, 6] * 300)
+    return LMCorpus("offline", vocab, stream[:1400], stream[1400:1750], stream[1750:])

@@ -1,0 +1,46 @@
+"""course_lib.modularization.config: the profiles are valid settings; bad values name their knob."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.core.assignment import CONTRACT
+from course_lib.modularization import ASSIGNMENT, ModularizationSettings
+from course_lib.modularization.config import FULL, SMOKE
+
+
+def test_profiles_are_checked_settings_instances():
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
+    for settings in (SMOKE, FULL):
+        assert isinstance(settings, ModularizationSettings)
+        assert ModularizationSettings(**settings.to_dict()) == settings
+    assert ASSIGNMENT.parameters == CONTRACT + ModularizationSettings.names()
+    assert set(ASSIGNMENT.headline) <= set(ASSIGNMENT.expected["smoke"])
+    assert all(t.startswith("tests/modularization/") for t in ASSIGNMENT.exercise_tests)
+
+
+@pytest.mark.parametrize("knob, value, error, message", [
+    ("epochs", 0, ValueError, "epochs=0"),
+    ("lr", 0.0, ValueError, "lr=0.0"),
+    ("max_length", "32", TypeError, "max_length='32'"),
+    ("dataset", "imdb", ValueError, "dataset='imdb'"),
+    ("methods", ("unstructured", "magnitude"), ValueError, "methods='magnitude'"),
+    ("methods", (), ValueError, "methods=()"),
+    ("sparsity_ratio", 1.0, ValueError, "sparsity_ratio=1.0"),
+    ("negative_weight", -0.5, ValueError, "negative_weight=-0.5"),
+    ("num_samples", 0, ValueError, "num_samples=0"),
+    ("concerns", "sports", TypeError, "concerns='sports'"),
+    ("include", ("dense(",), ValueError, "include pattern 'dense\\('"),
+    ("freeze_layers", True, TypeError, "freeze_layers=True"),
+])
+def test_a_bad_value_names_its_knob(knob, value, error, message):
+    with pytest.raises(error, match=message):
+        SMOKE.override(**{knob: value})
+
+
+def test_override_returns_a_checked_copy():
+    changed = SMOKE.override(epochs=3, concerns=["sports", 2], methods=["structured"], sparsity_ratio=None)
+    assert (changed.epochs, changed.concerns, changed.methods) == (3, ("sports", 2), ("structured",))
+    assert changed.sparsity_ratio == SMOKE.sparsity_ratio and SMOKE.epochs == 2
+    with pytest.raises(ValueError, match="unknown setting"):
+        SMOKE.override(hidden=3)

@@ -1,0 +1,50 @@
+"""course_lib.modularization.evaluation: concerns by name or index, the per-module evaluation and
+the whole experiment on the tiny BERT."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.modularization import encode, find_layers, headline_metrics, modularize, resolve_concerns
+from course_lib.modularization.evaluation import evaluate_module, forward
+
+from .tiny import CLASSES, CPU, SETTINGS
+
+
+def test_resolve_concerns_accepts_names_and_indices():
+    assert resolve_concerns(["gamma", 0], CLASSES) == [2, 0]
+    assert resolve_concerns(None, CLASSES) == [0, 1, 2]
+    with pytest.raises(ValueError, match="'delta'.*alpha"):
+        resolve_concerns(["delta"], CLASSES)
+
+
+def test_unpruned_module_evaluates_as_the_original(tokenizer, trained):
+    model, _, _, _, test = trained
+    enc = encode(tokenizer, test, 10)
+    outputs = forward(model, enc, CPU)
+    layers = list(find_layers(model))
+    row = evaluate_module(model, 1, CLASSES, outputs, outputs, layer_names=layers, seed=0,
+                          cca_components=5).row
+    assert row["accuracy"] == pytest.approx(float((outputs.predictions() == test.labels).mean()))
+    for key in ("cca_concern", "linear_cka_concern", "kernel_cka_non_concern", "linear_cka_non_concern"):
+        assert row[key] == pytest.approx(1.0, abs=1e-4)
+    assert row["perplexity_pruned_concern"] == pytest.approx(row["perplexity_original_concern"])
+    assert row["sparsity"] < 0.01
+
+
+def test_modularize_table_has_one_row_per_module(tokenizer, trained):
+    model, _, _, train, test = trained
+    result = modularize(model, tokenizer, train, test, SETTINGS, device=CPU, seed=0, cca_components=5)
+    table = result.table
+    assert list(zip(table["method"], table["concern"], strict=True)) == [
+        (m, c) for m in ("unstructured", "structured") for c in ("alpha", "gamma")
+    ]
+    assert table["sparsity"].between(0.29, 0.31).all()
+    similarity = table.filter(regex="cka|cca")
+    assert ((similarity > 0) & (similarity <= 1 + 1e-9)).all().all()
+    assert result.original_report["accuracy"] >= 0.9
+    assert set(result.modules["structured", "gamma"].sparsity) == set(find_layers(model))
+    metrics = headline_metrics(result, SETTINGS.methods)
+    assert metrics["sparsity"] == pytest.approx(table[table["method"] == "unstructured"]["sparsity"].mean())
+    assert metrics["structured_mean_concern_recall"] == pytest.approx(
+        table[table["method"] == "structured"]["concern_recall"].mean())
