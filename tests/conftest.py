@@ -1,4 +1,5 @@
-"""Shared test fixtures: the data root, one torch thread for the tiny models of the unit tests."""
+"""Shared test fixtures: the data root, one torch thread for the tiny models of the unit tests; the tally
+of the fault-injection trials (tests marked ``fault``) at the end of the run."""
 
 from __future__ import annotations
 
@@ -30,3 +31,41 @@ def one_cpu_thread():
     depend on the machine's core count."""
     with cpu_threads(1):
         yield
+
+
+FAULT_KINDS = ("clear_error", "recovery")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        mark = item.get_closest_marker("fault")
+        if mark is not None and (len(mark.args) != 1 or mark.args[0] not in FAULT_KINDS):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.fault takes one of {FAULT_KINDS}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line: fault trials run, and how many ended as clear errors, recoveries, or failed."""
+    tally = {kind: 0 for kind in FAULT_KINDS}
+    failed = 0
+    for status in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(status, []):
+            kind = getattr(report, "fault_kind", None)
+            if kind is None or report.when != "call" and status == "passed":
+                continue
+            if status == "passed":
+                tally[kind] += 1
+            else:
+                failed += 1
+    total = sum(tally.values()) + failed
+    if total:
+        terminalreporter.write_line(
+            f"fault trials: {total} (clear errors {tally['clear_error']}, recoveries {tally['recovery']}, "
+            f"not handled {failed})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    mark = item.get_closest_marker("fault")
+    if mark is not None:
+        outcome.get_result().fault_kind = mark.args[0]

@@ -110,6 +110,50 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file; bytes that are not UTF-8 raise ``ValueError`` naming the file and the line."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """One JSON value per non-empty line; a malformed line raises ``ValueError`` naming file and line."""
+    path = Path(path)
+    records = []
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}:{err.colno}: malformed JSON line ({err.msg})") from err
+    return records
+
+
+def code_digest(*packages: str, length: int = 12) -> str:
+    """Short sha256 of the source files of ``packages`` (dotted names such as ``"course_lib.qa"``; a
+    package means every ``.py`` file under it). Keys caches and checkpoints by the code that made
+    them, so an edited exercise is never served a result of the old code."""
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"code_digest: no module named {name!r}")
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for file in files:
+            digest.update(f"{file.relative_to(origin.parent)}\0".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:length]
+
+
 def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int | str | None]:
     """Check that ``metrics`` is flat (scalar values only) and return it JSON-ready."""
     flat = {}

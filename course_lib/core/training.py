@@ -22,8 +22,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_lib.core.cache import DAMAGE
 from course_lib.core.device import autocast
-from course_lib.core.io import atomic_save_torch
+from course_lib.core.io import atomic_save_torch, jsonable
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, int]"]
@@ -157,6 +158,29 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+def resumable_checkpoint(path: str | os.PathLike, key: Mapping[str, Any] | None, model: nn.Module,
+                         device: torch.device, log: Callable[[str], None] = print) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it loads, was written with ``key`` and fits ``model``; else ``None``
+    (a missing file silently, a damaged or stale one with a one-line notice)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        state = load_checkpoint(path, map_location=device)
+        stored = state["model"]
+    except DAMAGE as err:
+        log(f"checkpoint {path.name} is damaged ({type(err).__name__}); training from the start")
+        return None
+    if state.get("key") != jsonable(key):
+        log(f"checkpoint {path.name} was made by other settings, data or code; training from the start")
+        return None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if {k: tuple(v.shape) for k, v in stored.items()} != expected:
+        log(f"checkpoint {path.name} does not fit this model; training from the start")
+        return None
+    return state
+
+
 def divergence_limit(num_classes: int, factor: float = 3.0) -> float:
     """``factor x log(num_classes)``: a loss this far above the uniform model's means training diverged."""
     if num_classes < 2:
@@ -186,6 +210,7 @@ def fit(
     scheduler: Any = None,
     grad_clip: float | None = None,
     checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_key: Mapping[str, Any] | None = None,
     scheduler_interval: str = "epoch",
     amp: bool = False,
     explode_factor: float = 1e3,
@@ -199,8 +224,11 @@ def fit(
     ``(loss, n_items)`` where ``n_items`` counts what throughput is measured in (tokens, images).
     ``evaluate(model)`` returns metrics added to each epoch's record (called in eval mode, no grad).
     ``scheduler.step()`` is called once per epoch, or after every optimizer step with
-    ``scheduler_interval="step"`` (e.g. OneCycleLR). With ``checkpoint_path``, an existing checkpoint
-    is resumed from and a new one is written atomically after every epoch.
+    ``scheduler_interval="step"`` (e.g. OneCycleLR). With ``checkpoint_path``, a checkpoint is written
+    atomically after every epoch (model, optimizer, scheduler, history, every random state and
+    ``checkpoint_key``, what determines the run: settings, data and code digests), and an existing one
+    is resumed from exactly when its key and shapes match; a stale or damaged one is ignored with a
+    one-line notice.
     ``amp`` uses bfloat16 autocast on CUDA (ignored on CPU). ``progress=None`` shows a progress bar
     unless the environment sets ``TQDM_DISABLE=1`` (as the tests do).
     Raises :class:`TrainingDiverged` when a batch loss is non-finite, exceeds ``explode_factor``
@@ -217,8 +245,8 @@ def fit(
     model.to(device)
     history = History()
     start_epoch = 1
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = load_checkpoint(checkpoint_path, map_location=device)
+    state = resumable_checkpoint(checkpoint_path, checkpoint_key, model, device) if checkpoint_path else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
@@ -287,6 +315,7 @@ def fit(
             save_checkpoint(
                 checkpoint_path,
                 {
+                    "key": jsonable(checkpoint_key),
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,

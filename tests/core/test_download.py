@@ -67,12 +67,14 @@ def test_good_file_is_written_with_matching_checksum(server, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.bin"]
 
 
+@pytest.mark.fault("clear_error")
 def test_checksum_mismatch_raises_and_leaves_nothing(server, tmp_path):
     with pytest.raises(DownloadError, match="sha256 mismatch"):
         download(f"{server}/good.bin", tmp_path / "x.bin", sha256="0" * 64, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.fault("clear_error")
 def test_interrupted_transfer_raises_and_leaves_nothing(server, tmp_path):
     with pytest.raises(DownloadError):
         download(f"{server}/cut.bin", tmp_path / "cut.bin", progress=False)
@@ -100,6 +102,7 @@ def test_require_downloads_a_registered_dataset(server, tmp_path, monkeypatch):
     assert require("toy", tmp_path) == folder  # present now: no download needed
 
 
+@pytest.mark.fault("clear_error")
 def test_require_offline_names_files_place_and_remedy(tmp_path, monkeypatch):
     spec = DatasetSpec("toy", "toy data", ("a.txt", "b.txt"),
                        (RemoteFile("http://127.0.0.1:9/a.txt", "a.txt"),))
@@ -155,6 +158,7 @@ def _two_file_spec(server):
     ))
 
 
+@pytest.mark.fault("clear_error")
 def test_require_verifies_files_already_present(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setitem(DATASETS, "toy", _two_file_spec(server))
@@ -171,6 +175,7 @@ def test_require_verifies_files_already_present(server, tmp_path, monkeypatch, c
     assert REQUESTS == ["/other.bin"] and bad.read_bytes() == PAYLOAD
 
 
+@pytest.mark.fault("recovery")
 def test_an_interrupted_multi_file_download_is_not_complete_and_resumes(server, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setitem(DATASETS, "toy", _two_file_spec(server))

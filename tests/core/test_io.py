@@ -42,6 +42,7 @@ def test_npy_cache_and_settings_digest(tmp_path):
     assert a != settings_digest({"lr": 0.2, "widths": (16, 32)})
 
 
+@pytest.mark.fault("recovery")
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "keep.txt"
     target.write_text("old")
@@ -55,6 +56,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.fault("clear_error")
 def test_read_json_names_the_file_and_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{\n  "a": 1,\n  "b": \n')
@@ -70,3 +72,35 @@ def test_settings_digest_reads_dataclasses():
 
     assert settings_digest(SMOKE) == settings_digest(SMOKE.to_dict())
     assert settings_digest(SMOKE) != settings_digest(SMOKE.override(epochs=3))
+
+
+@pytest.mark.fault("clear_error")
+def test_text_and_jsonl_errors_name_file_and_line(tmp_path):
+    from course_lib.core.io import read_jsonl, read_text
+
+    text = tmp_path / "t.txt"
+    text.write_bytes("one\ntwo\nthr\xe9e".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"t\.txt:3: not UTF-8"):
+        read_text(text)
+    lines = tmp_path / "d.jsonl"
+    lines.write_text('{"a": 1}\n\n{"a": 2}\n{"a": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"d\.jsonl:4:\d+: malformed JSON line"):
+        read_jsonl(lines)
+    lines.write_text('{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")
+    assert read_jsonl(lines) == [{"a": 1}, {"a": 2}]
+
+
+def test_code_digest_changes_with_the_source(tmp_path, monkeypatch):
+    from course_lib.core.io import code_digest
+
+    package = tmp_path / "pkg_digest_toy"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = code_digest("pkg_digest_toy")
+    assert before == code_digest("pkg_digest_toy") and before != code_digest("pkg_digest_toy.mod")
+    (package / "mod.py").write_text("def f():\n    return 2\n")
+    assert code_digest("pkg_digest_toy") != before
+    with pytest.raises(ValueError, match="no module named 'nope_not_here'"):
+        code_digest("nope_not_here")

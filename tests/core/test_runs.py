@@ -30,6 +30,7 @@ def test_start_run_checks_and_records(tmp_path):
     assert read_metrics(tmp_path) == {"score": 0.5, "n": 3, "extra": 1.5}
 
 
+@pytest.mark.fault("clear_error")
 @pytest.mark.parametrize("params, error, message", [
     ({"hidden": 8}, ValueError,
      r"91_toy: unknown parameter\(s\) \['hidden'\]; valid parameters: \['profile'"),
@@ -46,6 +47,7 @@ def test_start_run_refuses_bad_parameters(tmp_path, params, error, message):
     assert not (tmp_path / "out").exists()  # nothing is written before every value is checked
 
 
+@pytest.mark.fault("clear_error")
 def test_injected_parameters_come_from_papermills_cell():
     namespace = {"_ih": ["", 'profile = "smoke"\nepochs = None', "import os",
                          '# Parameters\nprofile = "full"\nhidden = 8\n'], "profile": "full", "os": None}

@@ -21,6 +21,7 @@ def test_override_keeps_none_and_coerces_papermill_values():
     assert isinstance(s.dropout, float) and SMOKE.epochs == 2  # the profile is unchanged
 
 
+@pytest.mark.fault("clear_error")
 @pytest.mark.parametrize("values, error, message", [
     ({"epochs": 0}, ValueError, r"epochs=0 is not valid; it must be >= 1"),
     ({"lr": 0}, ValueError, r"lr=0.0 is not valid; it must be > 0"),

