@@ -50,12 +50,17 @@ def _env(**extra: str) -> dict[str, str]:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Unit tests, every notebook executed with papermill (smoke), and nbval on the committed ones."""
+    """Unit tests, every notebook executed with papermill (smoke), and nbval on the committed ones.
+
+    Caches go to ``.nox/cache`` (unless ``COURSE_CACHE_DIR`` is set), so a fresh clone tests cold caches
+    and the tests never meet caches that other checkouts left in the home folder.
+    """
     python = _workbook_python(session)
     args = session.posargs or ["tests", "notebooks"]
+    cache = {} if "COURSE_CACHE_DIR" in os.environ else {"COURSE_CACHE_DIR": str(ROOT / ".nox" / "cache")}
     session.run(
         python, "-m", "pytest", "--nbval", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-        "--nbval-current-env", *args, env=_env(TQDM_DISABLE="1"), external=True,
+        "--nbval-current-env", *args, env=_env(TQDM_DISABLE="1", **cache), external=True,
     )
 
 

@@ -39,8 +39,7 @@ def test_parameters_cell_declares_contract_and_knobs(key):
     knobs = {node.targets[0].id: node.value for node in tree.body if isinstance(node, ast.Assign)}
     assert all(isinstance(knobs[k], ast.Constant) and knobs[k].value is None for k in a.knobs), (
         f"{a.name}: every knob defaults to None (the profile's value)")
-    package = a.settings_class.__module__.split(".")[1]
-    assert f"start_run({package}.ASSIGNMENT, globals())" in _source(cells[1])
+    assert f"start_run({a.package.rpartition('.')[2]}.ASSIGNMENT, globals())" in _source(cells[1])
 
 
 @pytest.mark.notebook

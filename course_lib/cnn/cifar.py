@@ -22,9 +22,9 @@ from torch import nn
 from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches
 from course_lib.cnn.config import CNNSettings
 from course_lib.core.device import autocast
-from course_lib.core.io import settings_digest
+from course_lib.core.io import code_digest, settings_digest
 from course_lib.core.plots import plot_confusion_matrix, plot_curves
-from course_lib.core.training import History, accuracy, fit
+from course_lib.core.training import History, accuracy, divergence_limit, fit
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -115,14 +115,25 @@ def run_key(settings: CNNSettings, seed: int, source: str) -> str:
     return settings_digest({"settings": settings.to_dict(), "seed": seed, "source": source})
 
 
-def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *,
+def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit) -> dict:
+    """What determines a training run: every knob, the seed, the data (source and a digest of the
+    train and test arrays) and the code of :mod:`course_lib.cnn`."""
+    return {"settings": settings.to_dict(), "seed": seed, "source": train.source,
+            "data": {"train": train.digest(), "test": test.digest()}, "code": code_digest("course_lib.cnn")}
+
+
+def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
               progress: bool | None = None) -> History:
     """Train ``model`` with :func:`fit`; every epoch records train and test accuracy over the whole splits.
 
     Reads ``epochs``, ``batch_size``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
     ``label_smoothing``, ``augment`` and ``amp`` from ``settings``. Model and batches are channels_last;
-    on CUDA ``amp`` turns on bf16 autocast. An existing ``checkpoint_path`` is resumed from.
+    on CUDA ``amp`` turns on bf16 autocast. ``checkpoint_path`` is resumed from exactly when it was
+    written by the same run (:func:`checkpoint_key`; ``seed`` is the seed the run started with); batch
+    order, augmentation and dropout draw from torch's global generator, which the checkpoint restores.
+    A loss above :func:`~course_lib.core.training.divergence_limit` of the classes raises
+    :class:`~course_lib.core.training.TrainingDiverged`.
     ``progress=None`` shows a progress bar unless the environment sets ``TQDM_DISABLE``.
     """
     device = torch.device(device)
@@ -151,7 +162,9 @@ def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: CN
 
     return fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
                evaluate=evaluate, scheduler=one_cycle, scheduler_interval="step",
-               checkpoint_path=checkpoint_path, amp=settings.amp, progress=progress, desc="CIFAR-10")
+               checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key(settings, seed, train, test),
+               max_loss=divergence_limit(len(train.classes)), amp=settings.amp, progress=progress,
+               desc="CIFAR-10")
 
 
 def history_table(history: History, digits: int = 4):

@@ -2,9 +2,11 @@
 
 Sources (folders under the data root): the official pickled ``cifar-10-batches-py`` (exact pixels;
 preferred when present) or ``cifar10-jpg``, the ImageFolder layout ``{train,test}/<class>/NNNN.jpg``.
-Each split is decoded once into ``cache_dir("cifar10")/<source>-<split>-<fingerprint>.{images,labels}.npy``
-(written atomically; the fingerprint changes when a source file does), so later runs start in seconds.
-A small subset of the JPEGs (the smoke profile) is decoded and cached on its own, without the whole split.
+Each split is decoded once into ``cache_dir("cifar10")/<source>-<split>.npz`` (images and labels),
+served through :func:`~course_lib.core.cache.load_keyed` only when its key (source, split, fingerprint of
+the source files, subset size and seed, this module's code) matches and its arrays validate; a stale or
+damaged cache is rebuilt with a one-line notice. A small subset of the JPEGs (the smoke profile) is
+decoded and cached on its own (``<source>-<split>-n<size>-seed<seed>.npz``), without the whole split.
 """
 
 from __future__ import annotations
@@ -22,15 +24,20 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from course_lib.core.cache import key_path, load_keyed
 from course_lib.core.data import MissingDataError, cache_dir, require, resolve_data_root
+from course_lib.core.data.registry import CorruptDataError
 from course_lib.core.data.root import file_digest, files_digest
-from course_lib.core.io import atomic_save_npy
+from course_lib.core.io import code_digest, jsonable, read_json
 from course_lib.core.settings import check_choice
+from course_lib.core.training import progress_enabled
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
 SOURCES = ("auto", "cifar-10-batches-py", "cifar10-jpg")
 _BATCH_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+BATCH_IMAGES = 10_000
+"""Images in every official pickled batch file."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,12 @@ class CifarSplit:
         mean = pixels.mean(axis=0, dtype=np.float64)
         std = np.sqrt(((pixels - mean) ** 2).mean(axis=0))
         return mean.astype(np.float32), std.astype(np.float32)
+
+    def digest(self) -> str:
+        """Short sha256 of the images and labels: keys what was trained on these exact arrays."""
+        h = hashlib.sha256(np.ascontiguousarray(self.images).data)
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
+        return h.hexdigest()[:12]
 
 
 def find_source(data_dir: str | os.PathLike | None = None, source: str = "auto",
@@ -91,22 +104,49 @@ def _jpg_files(folder: Path, split: str) -> tuple[list[Path], np.ndarray]:
 def _decode_jpgs(paths: list[Path], desc: str) -> np.ndarray:
     """Decode JPEGs of 32x32 pixels into (N, 32, 32, 3) uint8 RGB."""
     images = np.empty((len(paths), 32, 32, 3), dtype=np.uint8)
-    for i, path in enumerate(tqdm(paths, desc=f"decoding {desc}", unit="img", leave=False)):
-        with Image.open(path) as image:
-            if image.size != (32, 32):
-                raise ValueError(f"{path}: expected a 32x32 image, got {image.size[0]}x{image.size[1]}")
-            images[i] = np.asarray(image.convert("RGB"))
+    bar = tqdm(paths, desc=f"decoding {desc}", unit="img", leave=False, disable=not progress_enabled())
+    for i, path in enumerate(bar):
+        try:
+            with Image.open(path) as image:
+                size = image.size
+                pixels = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError, SyntaxError) as err:  # PIL's errors for a truncated or foreign file
+            raise CorruptDataError(f"{path}: cannot decode it as a JPEG ({err}); replace the file") from err
+        if size != (32, 32):
+            raise CorruptDataError(f"{path}: expected a 32x32 image, got {size[0]}x{size[1]}")
+        images[i] = pixels
     return images
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One official pickled batch as (BATCH_IMAGES, 32, 32, 3) uint8 and (BATCH_IMAGES,) int64; a file
+    that is truncated, not a pickle, or not shaped like a CIFAR-10 batch raises naming it."""
+    try:
+        with path.open("rb") as f:
+            batch = _BatchUnpickler(f, encoding="bytes").load()  # the official format
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            ImportError, OverflowError) as err:
+        raise CorruptDataError(f"{path}: not a readable CIFAR-10 batch ({type(err).__name__}: {err}); "
+                               "download the data set again") from err
+    missing = [k.decode() for k in (b"data", b"labels") if not isinstance(batch, dict) or k not in batch]
+    if missing:
+        raise CorruptDataError(f"{path}: a CIFAR-10 batch holds the keys 'data' and 'labels'; "
+                               f"{missing} missing; download the data set again")
+    data, labels = batch[b"data"], batch[b"labels"]
+    if not (isinstance(data, np.ndarray) and data.shape == (BATCH_IMAGES, 3072) and data.dtype == np.uint8
+            and isinstance(labels, list) and len(labels) == BATCH_IMAGES
+            and all(isinstance(v, int) and 0 <= v < len(CLASSES) for v in labels)):
+        got = f"{data.shape} {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise CorruptDataError(
+            f"{path}: expected data ({BATCH_IMAGES}, 3072) uint8 and labels a list of {BATCH_IMAGES} ints "
+            f"in 0..9; got data {got} and labels {type(labels).__name__} of {len(labels)}; "
+            "download the data set again")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(labels, dtype=np.int64)
 
 
 def _read_batches(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """The official pickled batches (the data set's own format) as (N, 32, 32, 3) uint8 and (N,)."""
-    images, labels = [], []
-    for name in _BATCH_FILES[split]:
-        with (folder / name).open("rb") as f:
-            batch = _BatchUnpickler(f, encoding="bytes").load()  # the official format
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    images, labels = zip(*(_read_batch(folder / name) for name in _BATCH_FILES[split]), strict=True)
     return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
 
 
@@ -123,19 +163,47 @@ class _BatchUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _cache_paths(key: str) -> tuple[Path, Path]:
-    stem = cache_dir("cifar10") / key
-    return stem.with_suffix(".images.npy"), stem.with_suffix(".labels.npy")
+def _check_arrays(path: Path, images: np.ndarray, labels: np.ndarray, n: int) -> None:
+    """Raise ``ValueError`` naming ``path`` unless images are (n, 32, 32, 3) uint8 and labels (n,) int64
+    class indices."""
+    if images.shape != (n, 32, 32, 3) or images.dtype != np.uint8:
+        raise ValueError(f"{path}: images are {images.shape} {images.dtype}, expected ({n}, 32, 32, 3) uint8")
+    if labels.shape != (n,) or labels.dtype != np.int64:
+        raise ValueError(f"{path}: labels are {labels.shape} {labels.dtype}, expected ({n},) int64")
+    if n and not 0 <= labels.min() <= labels.max() < len(CLASSES):
+        raise ValueError(f"{path}: labels outside 0..{len(CLASSES) - 1}")
 
 
-def _cached(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[Path, Path]:
-    """The cache files for ``key``, written (labels first, images last, each atomically) if absent."""
-    images_path, labels_path = _cache_paths(key)
-    if not (images_path.exists() and labels_path.exists()):
+def _cached(name: str, key: dict, n: int,
+            build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of the cache ``<name>.npz``, built by ``build() -> (images, labels)`` unless it
+    was made with ``key`` and holds ``n`` valid images."""
+
+    def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        arrays = np.load(path)
+        if not isinstance(arrays, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: not an .npz archive")
+        with arrays:
+            images, labels = arrays["images"], arrays["labels"]
+        _check_arrays(path, images, labels, n)
+        return images, labels
+
+    def write(tmp: Path) -> None:
         images, labels = build()
-        atomic_save_npy(labels_path, labels)
-        atomic_save_npy(images_path, images)
-    return images_path, labels_path
+        with tmp.open("wb") as f:
+            np.savez(f, images=images, labels=labels)
+
+    path = cache_dir("cifar10") / f"{name}.npz"
+    return load_keyed(path, key, load=load, build=write, what="CIFAR-10 cache")
+
+
+def _is_current(name: str, key: dict) -> bool:
+    """Whether the cache ``<name>.npz`` exists and its recorded key is ``key`` (it may still be damaged)."""
+    path = cache_dir("cifar10") / f"{name}.npz"
+    try:
+        return path.exists() and read_json(key_path(path)).get("key") == jsonable(key)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _subset(n: int, size: int | None, seed: int, split: str) -> np.ndarray | None:
@@ -158,22 +226,25 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
     check_choice("split", split, SPLITS)
     name, folder = find_source(data_dir, source, download)
     if name == "cifar10-jpg":
-        paths, labels = _jpg_files(folder, split)
-        key = f"{name}-{split}-{files_digest(paths)}"
-        keep = _subset(len(labels), size, seed, split)
-        whole = _cache_paths(key)
-        if keep is not None and not all(p.exists() for p in whole):
-            images_path, labels_path = _cached(
-                f"{key}-n{size}-seed{seed}",
-                lambda: (_decode_jpgs([paths[i] for i in keep], f"{split} subset"), labels[keep]))
-            return CifarSplit(np.load(images_path), np.load(labels_path), name)
-        images_path, labels_path = _cached(key, lambda: (_decode_jpgs(paths, split), labels))
+        paths, jpg_labels = _jpg_files(folder, split)
+        fingerprint, n = files_digest(paths), len(paths)
     else:
-        contents = "".join(file_digest(folder / n) for n in _BATCH_FILES[split])
-        key = f"{name}-{split}-{hashlib.sha256(contents.encode()).hexdigest()[:12]}"
-        images_path, labels_path = _cached(key, lambda: _read_batches(folder, split))
-    images, labels = np.load(images_path, mmap_mode="r"), np.load(labels_path)
-    keep = _subset(len(labels), size, seed, split)
+        contents = "".join(file_digest(folder / batch) for batch in _BATCH_FILES[split])
+        fingerprint = hashlib.sha256(contents.encode()).hexdigest()[:12]
+        n = BATCH_IMAGES * len(_BATCH_FILES[split])
+    keep = _subset(n, size, seed, split)
+    key = {"source": name, "split": split, "fingerprint": fingerprint, "size": None, "seed": None,
+           "code": code_digest(__name__)}
+    whole = f"{name}-{split}"
+    if name == "cifar10-jpg" and keep is not None and not _is_current(whole, key):
+        images, labels = _cached(
+            f"{whole}-n{size}-seed{seed}", {**key, "size": size, "seed": seed}, size,
+            lambda: (_decode_jpgs([paths[i] for i in keep], f"{split} subset"), jpg_labels[keep]))
+        return CifarSplit(images, labels, name)
+    if name == "cifar10-jpg":
+        images, labels = _cached(whole, key, n, lambda: (_decode_jpgs(paths, split), jpg_labels))
+    else:
+        images, labels = _cached(whole, key, n, lambda: _read_batches(folder, split))
     if keep is not None:
         images, labels = images[keep], labels[keep]
     return CifarSplit(np.ascontiguousarray(images), labels, name)

@@ -79,6 +79,11 @@ class Assignment:
         return type(next(iter(self.profiles.values())))
 
     @property
+    def package(self) -> str:
+        """The assignment's package, e.g. ``"course_lib.cnn"`` (where its settings class lives)."""
+        return self.settings_class.__module__.rpartition(".")[0]
+
+    @property
     def knobs(self) -> tuple[str, ...]:
         """The assignment's own notebook parameters (its settings' field names)."""
         return self.settings_class.names()

@@ -100,10 +100,7 @@ def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; text that is not UTF-8 or not JSON raises ``ValueError`` naming the file
     (and the line and column of a syntax error)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

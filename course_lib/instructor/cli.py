@@ -7,8 +7,9 @@
     metric fell outside the profile's expected range (each listed).
 ``python -m course_lib.instructor sweep NAME [--profile P] [--param KEY=VALUE]``
     Runs the named grid (e.g. ``lm``) into ``runs/<exp_id>/`` through the sweep engine: a configuration
-    that finished with the same profile, settings and seed is skipped, a failed one is recorded and the
-    others go on; then the comparison is built. Exits non-zero listing the failed configurations.
+    that finished with the same profile, settings, seed and code is skipped, a failed or damaged one is
+    run again, a failing one is recorded and the others go on; then the comparison is built from the
+    finished folders. Exits non-zero listing the failed configurations.
 ``python -m course_lib.instructor refresh NN [NN ...]``
     Re-executes committed notebooks in place (default parameters, smoke profile) for nbval.
 ``python -m course_lib.instructor release [--dest DIR]``
@@ -31,7 +32,7 @@ from typing import Any
 from course_lib.assignments import ASSIGNMENTS, get_assignment
 from course_lib.core.assignment import Assignment
 from course_lib.core.device import DEVICES
-from course_lib.core.io import atomic_write_text
+from course_lib.core.io import atomic_write_text, code_digest
 from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
 from course_lib.core.sweep import SweepOutcome, run_sweep
@@ -101,8 +102,10 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
     def knob_values(config: Mapping[str, Any]) -> dict[str, Any]:
         return {**config, **knobs}
 
+    code = code_digest(a.package, "course_lib.core")
+
     def key_of(config: Mapping[str, Any]) -> dict[str, Any]:
-        return {"profile": profile, "seed": seed,
+        return {"profile": profile, "seed": seed, "code": code,
                 "settings": a.settings(profile, knob_values(config)).to_dict()}
 
     def run_one(config: Mapping[str, Any], folder: Path) -> None:

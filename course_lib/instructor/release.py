@@ -1,11 +1,12 @@
-"""Student release: solutions out, signatures and docstrings kept, outputs cleared.
+"""Student release: solutions out, signatures and docstrings kept, outputs cleared, a student README.
 
 Exercise code is fenced inside function bodies by ``### BEGIN SOLUTION`` / ``### END SOLUTION``
 lines, in ``course_lib`` modules and in notebook code cells. :func:`make_release` writes a copy of
-the workbook (``course_lib/``, ``notebooks/``, ``tests/``, ``pyproject.toml``, ``README.md``,
-``environment.yml``) in which every fenced block becomes ``raise NotImplementedError(...)``, notebook
-outputs are cleared and no marker is left. The instructor tools (``course_lib/instructor/`` and their
-tests) are left out. Run it as ``python -m course_lib.instructor release [--dest DIR]``.
+the workbook (``course_lib/``, ``notebooks/``, ``tests/``, ``pyproject.toml``, ``environment.yml``) in
+which every fenced block becomes ``raise NotImplementedError(...)``, notebook outputs are cleared and no
+marker is left, with a ``README.md`` for students (:func:`student_readme`: what to implement, in which
+order, and how to test one exercise). The instructor tools (``course_lib/instructor/`` and their tests)
+are left out. Run it as ``python -m course_lib.instructor release [--dest DIR]``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 ROOT = Path(__file__).resolve().parents[2]
-COPIED = ("course_lib", "notebooks", "tests", "pyproject.toml", "README.md", "environment.yml")
+COPIED = ("course_lib", "notebooks", "tests", "pyproject.toml", "environment.yml")
 LEFT_OUT = ("course_lib/instructor", "tests/instructor", "tests/test_notebooks.py")
 """Instructor-only folders the release leaves out."""
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
@@ -28,6 +30,36 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 class MarkerError(ValueError):
     """Solution markers that do not pair up (names the file and line)."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A function (or method) with a fenced solution: ``path`` relative to the root, ``name`` such as
+    ``"zero_pad"`` or ``"HighwayMaxout.forward"``, and the line of its ``def``."""
+
+    path: str
+    name: str
+    line: int
+
+
+def find_exercises(path: Path, root: Path = ROOT) -> list[Exercise]:
+    """The exercises of one module, in file order: each function whose body holds a BEGIN marker."""
+    text = path.read_text(encoding="utf-8")
+    markers = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() == BEGIN]
+    found: dict[str, Exercise] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                inner = [m for m in markers if child.lineno <= m <= (child.end_lineno or child.lineno)]
+                if inner:
+                    name = f"{prefix}{child.name}"
+                    found[name] = Exercise(str(path.relative_to(root)), name, child.lineno)
+
+    visit(ast.parse(text, filename=str(path)), "")
+    return sorted(found.values(), key=lambda e: e.line)
 
 
 def strip_solutions(source: str, where: str = "<source>") -> tuple[str, int]:
@@ -100,6 +132,9 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT) -
                 shutil.copytree(source, tmp / name, ignore=_IGNORED)
             elif source.exists():
                 shutil.copy2(source, tmp / name)
+        from course_lib.assignments import ASSIGNMENTS
+
+        (tmp / "README.md").write_text(student_readme(list(ASSIGNMENTS.values()), src), encoding="utf-8")
         for name in LEFT_OUT:
             left_out = tmp / name
             if left_out.is_dir():
@@ -120,8 +155,60 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT) -
                     and re.search(r"### (BEGIN|END) SOLUTION", p.read_text(errors="ignore"))]
         if leftover:
             raise MarkerError(f"markers left in the release: {leftover}")
-        shutil.rmtree(dest, ignore_errors=True)
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            os.replace(dest, old)  # the previous release stays whole until the new one is in place
         os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return counts
+
+
+def assignment_exercises(assignment, root: Path = ROOT) -> list[Exercise]:
+    """``assignment``'s exercises in the order its notebook first names them (the rest in file order)."""
+    folder = root / Path(*assignment.package.split("."))
+    exercises = [e for path in sorted(folder.rglob("*.py")) for e in find_exercises(path, root)]
+    notebook = (root / assignment.notebook).read_text(encoding="utf-8")
+
+    def first_mention(e: Exercise) -> int:
+        at = notebook.find(e.name.rpartition(".")[2] if "." in e.name else e.name)
+        return at if at >= 0 else len(notebook)
+
+    return sorted(exercises, key=first_mention)
+
+
+def student_readme(assignments: list, root: Path = ROOT) -> str:
+    """The release's README: set-up, then per assignment its notebook, the functions to write in order,
+    and the commands that test them."""
+    lines = [
+        "# Deep-learning course workbook: student version",
+        "",
+        "Five assignments, one notebook each. In every assignment you write the functions listed below",
+        "(their bodies say `raise NotImplementedError`); the notebook calls them and shows what they do,",
+        "and the tests say whether they are right.",
+        "",
+        "## Set up",
+        "",
+        "```bash",
+        "python3 -m venv .venv && .venv/bin/python -m pip install -e '.[dev]'",
+        ".venv/bin/jupyter lab notebooks/",
+        "```",
+        "",
+        "After you edit a function, restart the notebook's kernel (or run `%load_ext autoreload` and",
+        "`%autoreload 2` once) so that the notebook uses your new code. Data: set `COURSE_DATA_DIR` to the",
+        "folder your course gives you.",
+        "",
+    ]
+    for a in assignments:
+        exercises = assignment_exercises(a, root)
+        lines += [f"## {a.id}. {a.title}", "", f"Notebook: `{a.notebook.as_posix()}`.", "",
+                  "Write, in this order:", ""]
+        lines += [f"{i}. `{e.name}` in `{e.path}`" for i, e in enumerate(exercises, start=1)]
+        tests = " ".join(a.exercise_tests)
+        example = exercises[0].name.rpartition(".")[2] if exercises else ""
+        lines += ["", "Test them all, or only the tests that name one function:", "", "```bash",
+                  f".venv/bin/python -m pytest {tests}",
+                  f".venv/bin/python -m pytest {tests} -k {example}", "```", ""]
+    return "\n".join(lines)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from course_lib.core.assignment import Assignment
 from course_lib.core.settings import Settings, knob
+from course_lib.langid.model import ANALYZERS, NONLINEARITIES, OPTIMIZERS
 
 SOURCES = ("auto", "langid-sentences", "wili-2018")
 """Data layouts: ``auto`` prefers WiLI-2018 when present, else the langid-sentences folder."""
@@ -16,9 +18,26 @@ GRID_AXES = ("analyzer", "ngram_range", "max_features", "nonlinearity", "width",
 """Keys a grid may hold: lists of values, and ``optimizer`` as ``{name: [learning rates]}``."""
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+GRID_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "analyzer": (lambda v: isinstance(v, str) and v in ANALYZERS, f"one of {list(ANALYZERS)}"),
+    "ngram_range": (lambda v: isinstance(v, list | tuple) and len(v) == 2 and all(map(_positive_int, v))
+                    and v[0] <= v[1], "[lo, hi] with 1 <= lo <= hi"),
+    "max_features": (lambda v: v is None or _positive_int(v), "an int >= 1 or None"),
+    "nonlinearity": (lambda v: isinstance(v, str) and v in NONLINEARITIES, f"one of {list(NONLINEARITIES)}"),
+    "width": (_positive_int, "an int >= 1"),
+    "lr": (lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf,
+           "a number > 0"),
+}
+"""Per grid axis (and each optimizer's learning rates, ``lr``): the test of one value and what is valid."""
+
+
 def check_grid(grid: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` unless ``grid`` holds only :data:`GRID_AXES`, each with a non-empty list
-    of values (``optimizer``: a non-empty ``{name: [learning rates]}``)."""
+    of valid values (:data:`GRID_VALUES`; ``optimizer``: a non-empty ``{name: [learning rates]}``)."""
     unknown = sorted(set(grid) - set(GRID_AXES))
     if unknown:
         raise ValueError(f"unknown grid keys {unknown}; valid: {sorted(GRID_AXES)}")
@@ -26,11 +45,20 @@ def check_grid(grid: Mapping[str, Any]) -> None:
         if axis == "optimizer":
             if not isinstance(values, Mapping) or not values:
                 raise ValueError(f"grid['optimizer']={values!r} is not valid; give {{name: [lrs]}}")
-            lists = list(values.values())
+            bad = sorted(set(values) - set(OPTIMIZERS))
+            if bad:
+                raise ValueError(f"unknown optimizers {bad} in grid['optimizer']; choose from "
+                                 f"{list(OPTIMIZERS)}")
+            lists = [(f"grid['optimizer'][{name!r}]", "lr", lrs) for name, lrs in values.items()]
         else:
-            lists = [values]
-        if not all(isinstance(v, list | tuple) and v for v in lists):
-            raise ValueError(f"grid[{axis!r}]={values!r} is not valid; give non-empty lists of values")
+            lists = [(f"grid[{axis!r}]", axis, values)]
+        for where, kind, items in lists:
+            if not isinstance(items, list | tuple) or not items:
+                raise ValueError(f"{where}={items!r} is not valid; give a non-empty list of values")
+            valid, what = GRID_VALUES[kind]
+            for item in items:
+                if not valid(item):
+                    raise ValueError(f"{where} holds {item!r}, which is not valid; each value must be {what}")
 
 
 @dataclass(frozen=True)

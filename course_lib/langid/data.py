@@ -9,6 +9,7 @@ Two layouts are understood, both giving texts with ISO 639-3 labels:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from course_lib.core.data import require
+from course_lib.core.io import read_text
 from course_lib.langid.config import LangIdSettings
 
 COURSE_LANGUAGES = ("eng", "deu", "nld", "dan", "swe", "nno")
@@ -85,9 +87,15 @@ def check_languages(languages: Sequence[str] | None, available: Sequence[str]) -
     return codes
 
 
-def _read_lines(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [s for s in (line.strip() for line in lines) if s]
+def read_sentences(path: str | os.PathLike, at_least: int = 1) -> list[str]:
+    """The non-blank lines of a sentence file, stripped; text that is not UTF-8 raises ``ValueError``
+    naming the file and line, and so does a file with fewer than ``at_least`` sentences."""
+    lines = [s for s in (line.strip() for line in read_text(path).splitlines()) if s]
+    if len(lines) < at_least:
+        found = "no sentences (it is empty or blank)" if not lines else f"only {len(lines)} sentence(s)"
+        raise ValueError(f"{path}: {found}; a language file needs at least {at_least} sentences, "
+                         "one per line, for the train/test split")
+    return lines
 
 
 def sentence_files(folder: str | os.PathLike) -> dict[str, Path]:
@@ -105,7 +113,8 @@ def load_sentences(
 ) -> LangIdData:
     """Load ``<code>.txt`` files (one sample per line) and make a seeded, stratified split.
 
-    ``max_per_language`` keeps a seeded random subset of each language (before splitting).
+    ``max_per_language`` keeps a seeded random subset of each language (before splitting). A
+    language file needs enough sentences for one test sentence (``1 / test_size``, at least 2).
     """
     files = sentence_files(folder)
     codes = check_languages(languages, list(files))
@@ -114,7 +123,7 @@ def load_sentences(
     rng = np.random.default_rng(seed)
     texts, labels = [], []
     for k, code in enumerate(codes):
-        lines = _read_lines(files[code])
+        lines = read_sentences(files[code], at_least=max(2, math.ceil(1 / test_size)))
         if max_per_language is not None and len(lines) > max_per_language:
             keep = np.sort(rng.choice(len(lines), size=max_per_language, replace=False))
             lines = [lines[i] for i in keep]
@@ -127,6 +136,27 @@ def load_sentences(
     return LangIdData(list(x_train), y_train, list(x_test), y_test, codes, "langid-sentences")
 
 
+def _wili_lines(path: Path) -> list[str]:
+    """The lines of a WiLI text file (split at newlines only: paragraphs may hold other line breaks)."""
+    text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    return text.removesuffix("\n").split("\n") if text else []
+
+
+def wili_labels(path: str | os.PathLike) -> set[str]:
+    """The labels of WiLI-2018's ``labels.csv`` (``;``-separated, first column ``Label``); a file
+    without that header or a row with a blank label raises ``ValueError`` naming the file (and line)."""
+    lines = read_text(path).removeprefix("\ufeff").splitlines()
+    if not lines or lines[0].split(";")[0].strip() != "Label":
+        raise ValueError(f"{path}:1: expected a header starting with 'Label;' (WiLI-2018's labels.csv)")
+    labels = set()
+    for number, line in enumerate(lines[1:], start=2):
+        label = line.split(";")[0].strip()
+        if not label and line.strip():
+            raise ValueError(f"{path}:{number}: blank label in {line!r}")
+        labels.add(label)
+    return labels - {""}
+
+
 def load_wili(
     folder: str | os.PathLike,
     languages: Sequence[str] | None = None,
@@ -134,14 +164,25 @@ def load_wili(
     max_per_language: int | None = None,
     seed: int = 0,
 ) -> LangIdData:
-    """Load WiLI-2018 paragraphs for ``languages`` with the official train/test split."""
+    """Load WiLI-2018 paragraphs for ``languages`` with the official train/test split.
+
+    ``x_<split>.txt`` and ``y_<split>.txt`` must have one line each per paragraph, every label one of
+    ``labels.csv``; otherwise ``ValueError`` names the files and the line.
+    """
     folder = Path(folder)
+    known = wili_labels(folder / "labels.csv")
     split = {}
     for name in ("train", "test"):
-        xs = (folder / f"x_{name}.txt").read_text(encoding="utf-8").split("\n")
-        ys = [to_iso639_3(y) for y in (folder / f"y_{name}.txt").read_text(encoding="utf-8").split("\n")]
-        n = len([y for y in ys if y])
-        split[name] = (xs[:n], ys[:n])
+        x_path, y_path = folder / f"x_{name}.txt", folder / f"y_{name}.txt"
+        xs, ys = _wili_lines(x_path), [y.strip() for y in _wili_lines(y_path)]
+        if len(xs) != len(ys):
+            raise ValueError(f"{x_path} has {len(xs)} lines but {y_path} has {len(ys)}: line "
+                             f"{min(len(xs), len(ys)) + 1} has no partner; each paragraph needs one label")
+        for number, label in enumerate(ys, start=1):
+            if label not in known:
+                raise ValueError(f"{y_path}:{number}: label {label!r} is not in {folder / 'labels.csv'} "
+                                 f"({len(known)} labels, e.g. {sorted(known)[:5]})")
+        split[name] = (xs, [to_iso639_3(y) for y in ys])
     codes = check_languages(languages, sorted(set(split["train"][1])))
     index = {c: k for k, c in enumerate(codes)}
     rng = np.random.default_rng(seed)

@@ -126,9 +126,6 @@ def param_grid(grid: Mapping[str, Any]) -> list[dict[str, list]]:
     shared = {GRID_KEYS[k]: [tuple(v) if k == "ngram_range" else v for v in values]
               for k, values in grid.items() if k != "optimizer"}
     optimizers = grid.get("optimizer", {"sgd": [0.1]})
-    bad = sorted(set(optimizers) - set(OPTIMIZERS))
-    if bad:
-        raise ValueError(f"unknown optimizers {bad}; choose from {list(OPTIMIZERS)}")
     return [{**shared, "net__optimizer": [OPTIMIZERS[name]], "net__lr": list(lrs)}
             for name, lrs in optimizers.items()]
 
@@ -166,7 +163,8 @@ def grid_search(
     The nets train on each fold's full training part (no inner validation split) for
     ``settings.grid_epochs`` epochs. ``settings.grid_max_train`` cross-validates on a seeded stratified
     subset of that many training texts (a big grid stays affordable); the best setting is then
-    refitted on all training texts.
+    refitted on all training texts. A fit that fails (also in a parallel worker) stops the search with
+    ``RuntimeError`` naming the grid and the original error (never a NaN score).
     """
     pipeline = make_pipeline(make_vectorizer(), make_net(max_epochs=settings.grid_epochs,
                                                          batch_size=settings.batch_size, validation=False,
@@ -179,7 +177,11 @@ def grid_search(
     if max_train is not None and max_train < len(x_cv):
         x_cv, _, y_cv, _ = train_test_split(x_cv, y_cv, train_size=max_train, stratify=y_cv,
                                             random_state=seed)
-    search.fit(x_cv, y_cv)
+    try:
+        search.fit(x_cv, y_cv)
+    except Exception as err:  # error_score="raise": a failed fit (also in a worker process) stops the search
+        raise RuntimeError(f"GridSearchCV of grid {settings.grid} ({settings.cv_folds} folds, n_jobs="
+                           f"{settings.n_jobs}) failed: {type(err).__name__}: {err}") from err
     best = clone(pipeline).set_params(**search.best_params_).fit(data.x_train, data.y_train)
     return GridResult(search, best, len(x_cv))
 

@@ -18,7 +18,12 @@ from matplotlib.ticker import MaxNLocator
 
 from course_lib.core.io import atomic_save_figure, atomic_write_json, atomic_write_text, read_json
 
-RUN_FILES = ("args.json", "metrics.json", "history.json")
+RUN_FILES = {  # file -> the fields the comparison reads (history.json: of every epoch record)
+    "args.json": ("model", "num_layers", "optimizer", "learning_rate", "parameters"),
+    "metrics.json": ("epochs", "valid_ppl", "best_valid_ppl", "test_ppl", "train_time_s", "tokens_per_s",
+                     "peak_gpu_memory_mb"),
+    "history.json": ("epoch", "valid_loss", "valid_ppl", "wall_time_s"),
+}
 
 
 @dataclass
@@ -31,14 +36,36 @@ class RunFiles:
     history: list[dict[str, Any]]
 
 
+def _check_fields(path: Path, record: Any, where: str = "") -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}{where}: expected a JSON object, found {type(record).__name__}")
+    missing = [f for f in RUN_FILES[path.name] if f not in record]
+    if missing:
+        raise ValueError(f"{path}{where}: missing field(s) {missing}")
+
+
+def read_run_file(path: Path) -> Any:
+    """One run file, checked to hold the fields the comparison reads; raises ``ValueError`` naming it."""
+    data = read_json(path)
+    if path.name != "history.json":
+        _check_fields(path, data)
+        return data
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path}: expected a non-empty list of epoch records")
+    for number, record in enumerate(data, start=1):
+        _check_fields(path, record, f" (epoch record {number})")
+    return data
+
+
 def load_runs(run_folders: list[Path]) -> list[RunFiles]:
-    """Each folder's args.json, metrics.json and history.json; a missing file raises ``FileNotFoundError``."""
+    """Each folder's args.json, metrics.json and history.json; a missing file raises ``FileNotFoundError``,
+    a malformed one (or one lacking a field) ``ValueError`` naming the file."""
     runs = []
     for folder in map(Path, run_folders):
         missing = [n for n in RUN_FILES if not (folder / n).exists()]
         if missing:
             raise FileNotFoundError(f"run folder {folder} lacks {missing}")
-        args, metrics, history = (read_json(folder / n) for n in RUN_FILES)
+        args, metrics, history = (read_run_file(folder / n) for n in RUN_FILES)
         runs.append(RunFiles(folder.name, args, metrics, history))
     return runs
 

@@ -8,12 +8,14 @@ Two splits are offered, each by name, and never substituted for one another:
   boundary). Numbers from it are not comparable with published WikiText-2 results.
 
 Tokens follow the usual recipe: whitespace split, one ``<eos>`` per line. The vocabulary comes from
-the train part only; other parts map unseen words to ``<unk>``. Encoded corpora are cached as .npy
-keyed by the source files' checksums.
+the train part only; other parts map unseen words to ``<unk>``. Encoded corpora are cached as one
+.npz (ids of every part, the vocabulary and their checksum), keyed by the split, ``max_vocab``, the
+source files' checksums and the code of ``course_lib.lm``; a stale or damaged cache is rebuilt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -24,9 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from course_lib.core.cache import load_keyed
 from course_lib.core.data import MissingDataError, cache_dir, require
 from course_lib.core.data.root import file_digest
-from course_lib.core.io import atomic_save_npy, atomic_write_json, read_json
+from course_lib.core.io import code_digest, read_text
 from course_lib.core.settings import check_choice
 
 EOS, UNK = "<eos>", "<unk>"
@@ -35,6 +38,7 @@ LAYOUTS = {  # part -> file names, first match wins
     "valid": ("valid.txt", "wiki.valid.tokens"),
     "test": ("test.txt", "wiki.test.tokens"),
 }
+PARTS = tuple(LAYOUTS)
 SPLITS = {
     "official": "official WikiText-2 train / valid / test",
     "offline": "offline split: train = official valid; valid = first half of official test; "
@@ -118,6 +122,16 @@ class LMCorpus:
             out[f"{part}_unk_rate"] = float((ids == unk).float().mean()) if ids.numel() else 0.0
         return out
 
+    def checksum(self) -> str:
+        """Short sha256 of the split name, the vocabulary and the ids of every part: keys runs and caches
+        by the data they were made from (so by the split's files and ``max_vocab``)."""
+        digest = hashlib.sha256(f"{self.split}\0{len(self.vocab)}\0".encode())
+        digest.update("\0".join(self.vocab.itos).encode())
+        for part in PARTS:
+            digest.update(f"\0{part}\0".encode())
+            digest.update(np.ascontiguousarray(getattr(self, part).numpy(), dtype=np.int64).tobytes())
+        return digest.hexdigest()[:12]
+
 
 def find_files(folder: Path) -> dict[str, Path]:
     """The parts present in ``folder`` under either standard layout: part -> file."""
@@ -131,25 +145,68 @@ def find_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
+    return read_text(path).splitlines()
 
 
-def _split_texts(split: str, files: dict[str, Path], folder: Path) -> dict[str, list[str]]:
+def _split_files(split: str, files: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """The files ``split`` reads (official: part -> its file; offline: valid and test), or raise."""
     if split == "official":
-        missing = [p for p in ("train", "valid", "test") if p not in files]
+        missing = [p for p in PARTS if p not in files]
         if missing:
             raise MissingDataError(
                 f"split='official' needs WikiText-2 {missing} in {folder} (as "
                 f"{' or '.join(LAYOUTS[missing[0]])}); offline, choose split='offline' "
                 f"({SPLITS['offline']})"
             )
-        return {p: _read_lines(files[p]) for p in ("train", "valid", "test")}
+        return {p: files[p] for p in PARTS}
     for part in ("valid", "test"):
         if part not in files:
             raise MissingDataError(f"split='offline' needs the official {part} file in {folder}")
-    test_lines = _read_lines(files["test"])
+    return {p: files[p] for p in ("valid", "test")}
+
+
+def _split_texts(split: str, used: dict[str, Path]) -> dict[str, list[str]]:
+    if split == "official":
+        return {p: _read_lines(used[p]) for p in PARTS}
+    test_lines = _read_lines(used["test"])
     half = len(test_lines) // 2
-    return {"train": _read_lines(files["valid"]), "valid": test_lines[:half], "test": test_lines[half:]}
+    return {"train": _read_lines(used["valid"]), "valid": test_lines[:half], "test": test_lines[half:]}
+
+
+def _encode(split: str, used: dict[str, Path], max_vocab: int | None) -> LMCorpus:
+    tokens = {p: tokenize_lines(lines) for p, lines in _split_texts(split, used).items()}
+    vocab = Vocabulary.from_tokens(tokens["train"], max_vocab)
+    return LMCorpus(split, vocab, *(torch.from_numpy(vocab.encode(tokens[p])) for p in PARTS))
+
+
+def _save_corpus(corpus: LMCorpus, path: Path) -> None:
+    with path.open("wb") as f:
+        np.savez(f, vocab=np.array(corpus.vocab.itos), checksum=np.array(corpus.checksum()),
+                 **{p: getattr(corpus, p).numpy() for p in PARTS})
+
+
+def _load_corpus(path: Path, split: str, max_vocab: int | None) -> LMCorpus:
+    """The corpus cached at ``path``; anything not as built raises ``ValueError`` naming the file."""
+    with np.load(path, allow_pickle=False) as stored:
+        if set(stored.files) != {"vocab", "checksum", *PARTS}:
+            raise ValueError(f"{path}: holds {sorted(stored.files)}, expected vocab, checksum and "
+                             f"{list(PARTS)}")
+        vocab = Vocabulary(tuple(str(t) for t in stored["vocab"]))
+        ids = {p: stored[p] for p in PARTS}
+        recorded = str(stored["checksum"])
+    size = len(vocab)
+    if len(set(vocab.itos)) != size or UNK not in vocab.stoi or (max_vocab is not None and size > max_vocab):
+        raise ValueError(f"{path}: the vocabulary of {size} tokens is not one built with "
+                         f"max_vocab={max_vocab}")
+    for part, array in ids.items():
+        in_range = array.size == 0 or 0 <= array.min() <= array.max() < size
+        if array.dtype != np.int64 or array.ndim != 1 or not in_range:
+            raise ValueError(f"{path}: {part} ids ({array.dtype}, shape {array.shape}) are not ids of "
+                             f"the {size}-token vocabulary")
+    corpus = LMCorpus(split, vocab, *(torch.from_numpy(ids[p]) for p in PARTS))
+    if corpus.checksum() != recorded:
+        raise ValueError(f"{path}: the contents do not match their recorded checksum")
+    return corpus
 
 
 def load_wikitext2(split: str, data_dir: str | os.PathLike | None = None, *, max_vocab: int | None = None,
@@ -158,28 +215,23 @@ def load_wikitext2(split: str, data_dir: str | os.PathLike | None = None, *, max
 
     ``max_vocab`` keeps only the most frequent train tokens (the rest become ``<unk>``): a smaller,
     easier task for quick runs. ``folder`` points at the files directly (else the data root's
-    ``wikitext-2/``). Encoded ids and vocabulary are cached, keyed by the source files' checksums.
+    ``wikitext-2/``). Encoded ids and vocabulary are cached (one .npz), keyed by the split, ``max_vocab``,
+    the source files' checksums and the code; a stale or damaged cache is rebuilt with a notice.
+    Text that is not UTF-8 raises ``ValueError`` naming the file and line.
     """
     check_split(split)
     folder = Path(folder) if folder is not None else require("wikitext-2", data_dir)
-    files = find_files(folder)
-    used = sorted(files[p] for p in (("train", "valid", "test") if split == "official" else ("valid", "test"))
-                  if p in files)
-    key = "-".join([split, f"v{max_vocab or 'all'}", *(file_digest(p) for p in used)])
-    cache = cache_dir("wikitext-2")
-    vocab_path, ids_paths = cache / f"{key}.vocab.json", {p: cache / f"{key}.{p}.npy" for p in LAYOUTS}
-    if use_cache and vocab_path.exists() and all(p.exists() for p in ids_paths.values()):
-        vocab = Vocabulary(tuple(read_json(vocab_path)))
-        ids = {p: np.load(path, allow_pickle=False) for p, path in ids_paths.items()}
-    else:
-        tokens = {p: tokenize_lines(lines) for p, lines in _split_texts(split, files, folder).items()}
-        vocab = Vocabulary.from_tokens(tokens["train"], max_vocab)
-        ids = {p: vocab.encode(t) for p, t in tokens.items()}
-        if use_cache:
-            for part, path in ids_paths.items():
-                atomic_save_npy(path, ids[part])
-            atomic_write_json(vocab_path, list(vocab.itos))
-    return LMCorpus(split, vocab, *(torch.from_numpy(ids[p]) for p in ("train", "valid", "test")))
+    used = _split_files(split, find_files(folder), folder)
+    if not use_cache:
+        return _encode(split, used, max_vocab)
+    digests = {p: file_digest(path) for p, path in used.items()}
+    key = {"split": split, "max_vocab": max_vocab, "files": {used[p].name: d for p, d in digests.items()},
+           "code": code_digest("course_lib.lm")}
+    name = "-".join([split, f"v{max_vocab or 'all'}", *sorted(digests.values())])
+    return load_keyed(cache_dir("wikitext-2") / f"{name}.npz", key,
+                      load=lambda p: _load_corpus(p, split, max_vocab),
+                      build=lambda tmp: _save_corpus(_encode(split, used, max_vocab), tmp),
+                      what="WikiText-2 cache")
 
 
 class NextTokenWindows(Dataset):

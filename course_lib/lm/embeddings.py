@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,14 @@ class VocabEmbeddings:
     @property
     def dim(self) -> int | None:
         return None if self.matrix is None else int(self.matrix.shape[1])
+
+    def checksum(self) -> str:
+        """Short sha256 of the source name and the rows (keys runs by their initial word vectors)."""
+        digest = hashlib.sha256(self.source.encode())
+        if self.matrix is not None:
+            digest.update(str(tuple(self.matrix.shape)).encode())
+            digest.update(self.matrix.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:12]
 
 
 def vocab_embeddings(vocab: Vocabulary, source: str = "glove", *, seed: int = 0) -> VocabEmbeddings:

@@ -1,5 +1,6 @@
 """The notebook's in-process grid: a sweep's configurations trained in this process on one corpus, through
-the core sweep engine (one folder per configuration, resumed when finished with the same settings)."""
+the core sweep engine (one folder per configuration, skipped when finished with the same run key:
+settings, seed, corpus, embeddings, device and code)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Any
 import torch
 
 from course_lib.core.assignment import Sweep
-from course_lib.core.io import atomic_write_json
-from course_lib.core.sweep import SweepOutcome, run_sweep
+from course_lib.core.io import atomic_write_json, read_json
+from course_lib.core.sweep import STATUS_FILE, SweepOutcome, run_sweep
+from course_lib.lm.compare import load_runs
 from course_lib.lm.config import LMSettings
 from course_lib.lm.data import LMCorpus
 from course_lib.lm.embeddings import VocabEmbeddings
-from course_lib.lm.train import train_language_model
+from course_lib.lm.train import run_key, train_language_model
 
 SHARED = ("split", "max_vocab", "embeddings")
 """Knobs that fix the corpus and embeddings, which every configuration of the grid shares."""
@@ -29,9 +31,11 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
     (args.json, history.json, metrics.json) and compare the finished runs into
     ``runs_dir/<sweep.name>_comparison`` (``outcome.comparison``).
 
-    A folder that finished with the same profile, settings and seed is not trained again. ``log``
-    receives the engine's line per configuration (``None``: not shown). A configuration that changes
-    one of :data:`SHARED` is refused before anything runs.
+    A folder that finished with the same profile and :func:`~course_lib.lm.train.run_key` (settings,
+    seed, corpus checksum, embeddings, device, code) is not trained again; one whose run files do not
+    load (truncated, malformed, missing fields) is trained again with a notice. ``log`` receives the
+    engine's line per configuration (``None``: not shown). A configuration that changes one of
+    :data:`SHARED` is refused before anything runs.
     """
 
     def settings_of(config: Mapping[str, Any]) -> LMSettings:
@@ -43,7 +47,8 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
         return settings
 
     def key_of(config: Mapping[str, Any]) -> dict[str, Any]:
-        return {"profile": profile, "settings": settings_of(config).to_dict(), "seed": seed}
+        settings = settings_of(config)
+        return {"profile": profile, **run_key(settings, corpus, embeddings, seed=seed, device=device)}
 
     def run_one(config: Mapping[str, Any], folder: Path) -> None:
         result = train_language_model(settings_of(config), corpus, embeddings, device=device, run_dir=folder,
@@ -52,4 +57,21 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
 
     for config in sweep.configs:  # every configuration is checked before the first one runs
         key_of(config)
+    for config in sweep.configs:
+        _forget_if_damaged(Path(runs_dir) / str(config["exp_id"]))
     return run_sweep(sweep, runs_dir, run_one, key_of, log=log or (lambda message: None))
+
+
+def _forget_if_damaged(folder: Path) -> None:
+    """Drop the finished mark of ``folder`` when its run files do not load, so the engine runs it again."""
+    try:
+        finished = read_json(folder / STATUS_FILE).get("status") == "ok"
+    except (OSError, ValueError, AttributeError):
+        return  # not marked finished: the engine runs it anyway
+    if not finished:
+        return
+    try:
+        load_runs([folder])
+    except (OSError, ValueError) as err:
+        print(f"[{folder.name}] {str(err).splitlines()[0]}; running it again")
+        (folder / STATUS_FILE).unlink()

@@ -2,7 +2,8 @@
 
 A run writes ``args.json`` (its settings) and ``history.json`` (one record per epoch: train/valid loss
 and perplexity, wall time, tokens/s, peak GPU memory) into its folder, and returns flat metrics
-(final and best validation perplexity, test perplexity, throughput) for ``metrics.json``.
+(final and best validation perplexity, test perplexity, throughput) for ``metrics.json``. A run's
+checkpoint and the grid's finished runs are keyed by :func:`run_key`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_lib.core.io import atomic_write_json
-from course_lib.core.training import History, count_parameters, fit
+from course_lib.core.io import atomic_write_json, code_digest
+from course_lib.core.training import History, count_parameters, divergence_limit, fit
 from course_lib.lm.data import LMCorpus, NextTokenWindows
 from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.models import build_model, logits_of
@@ -86,6 +87,15 @@ class LMResult:
     metrics: dict[str, Any]
 
 
+def run_key(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *, seed: int,
+            device: torch.device | str) -> dict[str, Any]:
+    """Everything that determines a run: every knob, the seed, the corpus checksum (its split's ids and
+    vocabulary), the initial word vectors, the device and the code of ``course_lib.lm``."""
+    return {"settings": settings.to_dict(), "seed": seed, "corpus": corpus.checksum(),
+            "embeddings": embeddings.checksum(), "device": str(torch.device(device)),
+            "code": code_digest("course_lib.lm")}
+
+
 def _cut(ids: torch.Tensor, n: int | None) -> torch.Tensor:
     return ids if n is None else ids[:n]
 
@@ -96,8 +106,10 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
     """Train ``settings.model`` on ``corpus`` with ``fit`` and write args.json and history.json.
 
     Evaluates validation loss/perplexity each epoch and test perplexity at the end. ``progress=None``
-    shows a bar unless ``TQDM_DISABLE=1``. With
-    ``settings.checkpoint`` an interrupted run resumes from ``run_dir/checkpoint.pt``.
+    shows a bar unless ``TQDM_DISABLE=1``. With ``settings.checkpoint`` an interrupted run resumes
+    exactly from ``run_dir/checkpoint.pt`` when that was written for the same :func:`run_key` (else it
+    trains from the start, with a notice). Raises ``TrainingDiverged`` when a batch or validation loss
+    exceeds ``divergence_limit(len(corpus.vocab))`` (3 x the uniform model's loss) or is not finite.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +138,9 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
 
     history = fit(model, loader, loss_fn=lm_loss, optimizer=optimizer, epochs=settings.epochs, device=device,
                   evaluate=evaluate, grad_clip=settings.grad_clip, amp=settings.amp,
-                  progress=progress,
+                  progress=progress, max_loss=divergence_limit(len(corpus.vocab)),
                   checkpoint_path=run_dir / "checkpoint.pt" if settings.checkpoint else None,
+                  checkpoint_key=run_key(settings, corpus, embeddings, seed=seed, device=device),
                   desc=f"{settings.model} {settings.optimizer} L{settings.num_layers}")
     for record in history.epochs:
         record["train_ppl"] = perplexity(record["train_loss"])

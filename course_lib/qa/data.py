@@ -8,15 +8,15 @@ answer's character span to token indices.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from course_lib.core.data.registry import MissingDataError, require
+from course_lib.core.data.root import file_digest
+from course_lib.core.io import read_json
 from course_lib.qa.config import QASettings
 
 TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -27,20 +27,41 @@ def load_squad(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The articles (the JSON's ``data`` list) of a SQuAD v1.1 file, every question with ``answers``.
 
     The course's variant, where a question holds one ``answer`` object, is turned into the official
-    shape (``answers`` = [that answer]). Raises ``ValueError`` for a file that is neither.
+    shape (``answers`` = [that answer]). Text that is not UTF-8 or not JSON raises ``ValueError``
+    naming the file (and line); a missing or mistyped field names the file and the field's path
+    (e.g. ``data[3].paragraphs[0].qas[2].answers``).
     """
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    raw = read_json(path)
     articles = raw.get("data") if isinstance(raw, dict) else None
     if not isinstance(articles, list):
         raise ValueError(f"{path}: not a SQuAD file (expected a JSON object with a 'data' list)")
-    for article in articles:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                if "answers" not in qa:
-                    if "answer" not in qa:
-                        raise ValueError(f"{path}: question {qa.get('id')!r} has neither "
-                                         "'answers' (official) nor 'answer' (course variant)")
+
+    def field(record: Any, where: str, name: str, kind: type) -> Any:
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: {where} must be a JSON object, got {type(record).__name__}")
+        if name not in record:
+            raise ValueError(f"{path}: {where} has no field {name!r}")
+        value = record[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{path}: {where}.{name} must be a {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    for a, article in enumerate(articles):
+        for p, paragraph in enumerate(field(article, f"data[{a}]", "paragraphs", list)):
+            where = f"data[{a}].paragraphs[{p}]"
+            field(paragraph, where, "context", str)
+            for q, qa in enumerate(field(paragraph, where, "qas", list)):
+                question = f"{where}.qas[{q}]"
+                field(qa, question, "id", str)
+                field(qa, question, "question", str)
+                if "answers" not in qa and "answer" in qa:  # field() above checked qa is an object
                     qa["answers"] = [qa.pop("answer")]
+                if "answers" not in qa:
+                    raise ValueError(f"{path}: {question} has neither 'answers' (official) nor "
+                                     "'answer' (course variant)")
+                for n, answer in enumerate(field(qa, question, "answers", list)):
+                    field(answer, f"{question}.answers[{n}]", "text", str)
+                    field(answer, f"{question}.answers[{n}]", "answer_start", int)
     return articles
 
 
@@ -118,11 +139,13 @@ def split_articles(
 
 @dataclass
 class SquadSplit:
-    """Train and test articles and how they were obtained (``source`` says which files)."""
+    """Train and test articles, how they were obtained (``source`` says which files) and ``digest``,
+    the checksum of the files read (keys checkpoints)."""
 
     train: list[dict[str, Any]]
     test: list[dict[str, Any]]
     source: str
+    digest: str
 
 
 def load_split(
@@ -136,12 +159,13 @@ def load_split(
     else the offline split of the dev set (``settings.train_articles`` articles to train,
     ``settings.test_articles`` to test)."""
     folder = require("squad-v1.1", data_dir)
-    if use_official_train and (folder / TRAIN_FILE).exists():
-        return SquadSplit(load_squad(folder / TRAIN_FILE), load_squad(folder / DEV_FILE),
-                          "official train-v1.1 / dev-v1.1")
-    if not (folder / DEV_FILE).exists():
+    dev, train_file = folder / DEV_FILE, folder / TRAIN_FILE
+    if use_official_train and train_file.exists():
+        return SquadSplit(load_squad(train_file), load_squad(dev), "official train-v1.1 / dev-v1.1",
+                          f"{file_digest(train_file)}+{file_digest(dev)}")
+    if not dev.exists():
         raise MissingDataError(f"{DEV_FILE} is missing from the squad-v1.1 folder")
     n_train, n_test = settings.train_articles, settings.test_articles
-    train, test = split_articles(load_squad(folder / DEV_FILE), n_train, n_test, seed=seed)
+    train, test = split_articles(load_squad(dev), n_train, n_test, seed=seed)
     return SquadSplit(train, test, f"dev-v1.1 articles held out (seed {seed}): "
-                                   f"{n_train} to train, {n_test} to test")
+                                   f"{n_train} to train, {n_test} to test", file_digest(dev))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,9 +11,9 @@ import torch
 from torch import nn
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
-from course_lib.core.io import settings_digest
+from course_lib.core.io import code_digest, settings_digest
 from course_lib.core.settings import check_choice
-from course_lib.core.training import History, fit
+from course_lib.core.training import History, divergence_limit, fit
 from course_lib.qa.batching import EncodedExample, make_loader
 from course_lib.qa.config import QASettings
 from course_lib.qa.data import QAExample
@@ -78,6 +79,42 @@ def spans_to_predictions(examples: list[QAExample], spans: list[tuple[int, int]]
     return {ex.qid: ex.span_text(s, e) for ex, (s, e) in zip(examples, spans, strict=True)}
 
 
+def embeddings_digest(vocab: list[str], vectors: torch.Tensor, length: int = 12) -> str:
+    """Short sha256 of ``vocab`` and its (V, E) ``vectors``: what a reader's ids and embeddings start from."""
+    digest = hashlib.sha256("\0".join(vocab).encode())
+    digest.update(f"{tuple(vectors.shape)} {vectors.dtype}".encode())
+    digest.update(vectors.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:length]
+
+
+def checkpoint_key(
+    kind: str, settings: QASettings, *, seed: int, data_digest: str, embeddings_digest: str
+) -> dict[str, Any]:
+    """Everything that determines a trained reader: ``kind``, every knob, ``seed``, the SQuAD files'
+    digest (``SquadSplit.digest``), the vocabulary/embeddings digest (:func:`embeddings_digest`) and
+    the digest of ``course_lib.qa``'s code (so an edited exercise is never served the old weights)."""
+    check_choice("reader", kind, READERS)
+    return {"kind": kind, "settings": settings.to_dict(), "seed": seed, "data": data_digest,
+            "embeddings": embeddings_digest, "code": code_digest("course_lib.qa")}
+
+
+def checkpoint_name(key: Mapping[str, Any]) -> str:
+    """``<kind>-<hash of settings and seed>.pt`` for a :func:`checkpoint_key`: one file per run, which
+    a run with other data or code overwrites (the key inside decides whether it is resumed)."""
+    return f"{key['kind']}-{settings_digest({'settings': key['settings'], 'seed': key['seed']}, 10)}.pt"
+
+
+def max_span_loss(kind: str, settings: QASettings, train: list[EncodedExample]) -> float:
+    """Divergence limit of the span loss. The loss sums a start and an end cross-entropy over the
+    decoder rounds (``settings.max_iters`` for the DCN, which runs every round in training; 1 for the
+    BiLSTM reader), each over at most T positions (the longest training context), so the limit is
+    rounds x 2 x ``divergence_limit(T)``."""
+    check_choice("reader", kind, READERS)
+    rounds = settings.max_iters if kind == "dcn" else 1
+    longest = max((len(e.context) for e in train), default=2)
+    return rounds * 2 * divergence_limit(max(longest, 2))
+
+
 def train_reader(
     model: nn.Module,
     train: list[EncodedExample],
@@ -87,17 +124,22 @@ def train_reader(
     device: torch.device | str,
     grad_clip: float | None = 5.0,
     checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_key: Mapping[str, Any] | None = None,
     evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
 ) -> History:
     """Adam (``settings.lr``) on the span loss with gradient clipping, batches of ``batch_size``, for
-    the reader ``kind``'s epochs (:meth:`QASettings.epochs_for`), via :func:`course_lib.core.training.fit`
-    (a checkpoint per epoch; an existing checkpoint is resumed)."""
+    the reader ``kind``'s epochs (:meth:`QASettings.epochs_for`), via :func:`course_lib.core.training.fit`.
+
+    With ``checkpoint_path`` (and its ``checkpoint_key``, see :func:`checkpoint_key`) a checkpoint is
+    written per epoch and an existing one resumed exactly when its key matches. Raises
+    :class:`~course_lib.core.training.TrainingDiverged` above :func:`max_span_loss`.
+    """
+    if checkpoint_path is not None and checkpoint_key is None:
+        raise ValueError("checkpoint_path needs its checkpoint_key (see qa.checkpoint_key)")
+    if checkpoint_key is not None and checkpoint_key.get("kind") != kind:
+        raise ValueError(f"checkpoint_key is for reader {checkpoint_key.get('kind')!r}, not {kind!r}")
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.lr)
     return fit(model, make_loader(train, settings.batch_size, shuffle=True), loss_fn=batch_loss,
                optimizer=optimizer, epochs=settings.epochs_for(kind), device=device, evaluate=evaluate,
-               grad_clip=grad_clip, checkpoint_path=checkpoint_path, amp=settings.amp, desc=kind)
-
-
-def checkpoint_name(kind: str, settings: QASettings) -> str:
-    """``<kind>-<hash of settings>.pt``: a checkpoint is only resumed by a run with the same settings."""
-    return f"{kind}-{settings_digest(settings.to_dict(), 10)}.pt"
+               grad_clip=grad_clip, checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key,
+               max_loss=max_span_loss(kind, settings, train), amp=settings.amp, desc=kind)

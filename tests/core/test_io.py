@@ -63,7 +63,7 @@ def test_read_json_names_the_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.json:4:1: malformed JSON"):
         read_json(bad)
     bad.write_bytes(b"\xff\xfe{}")
-    with pytest.raises(ValueError, match=r"bad\.json: not UTF-8"):
+    with pytest.raises(ValueError, match=r"bad\.json:1: not UTF-8"):
         read_json(bad)
 
 

@@ -61,6 +61,7 @@ def test_run_all_reports_failures_and_keeps_going(fake_workbook):
     assert (build / "92_bad" / "92_bad.ipynb").exists()  # the failed run's notebook is kept for reading
 
 
+@pytest.mark.fault("clear_error")
 def test_run_exits_non_zero_when_a_metric_is_out_of_range(fake_workbook, capsys):
     build = fake_workbook / "build"
     assert cli.main(["run", "--only", "91", "--device", "cpu", "--build", str(build)]) == 0
@@ -71,6 +72,7 @@ def test_run_exits_non_zero_when_a_metric_is_out_of_range(fake_workbook, capsys)
     assert rows[0][-1] == "NO"
 
 
+@pytest.mark.fault("clear_error")
 def test_run_refuses_unknown_parameters_and_profiles_before_running(fake_workbook, capsys):
     build = fake_workbook / "build"
     assert cli.main(["run", "--only", "91", "--build", str(build), "--param", "hidden=8"]) == 2
@@ -81,6 +83,7 @@ def test_run_refuses_unknown_parameters_and_profiles_before_running(fake_workboo
     assert not build.exists()
 
 
+@pytest.mark.fault("recovery")
 def test_sweep_skips_matching_runs_and_reports_failures(fake_workbook, monkeypatch, capsys):
     seen = []
 
@@ -116,3 +119,54 @@ def test_parse_param_reads_json_values():
     assert cli.parse_param("lr=null") == ("lr", None)
     with pytest.raises(Exception, match="KEY=VALUE"):
         cli.parse_param("epochs")
+
+
+@pytest.fixture
+def recording_execute(monkeypatch):
+    seen: list[str] = []
+
+    def fake_execute(a, notebook, params):
+        seen.append(params["exp_id"])
+        notebook.parent.mkdir(parents=True, exist_ok=True)
+        metrics = {"score": 1.0, "profile": params["profile"]}
+        (notebook.parent / "metrics.json").write_text(json.dumps(metrics))
+
+    monkeypatch.setattr(cli, "execute", fake_execute)
+    return seen
+
+
+@pytest.mark.fault("recovery")
+@pytest.mark.parametrize("change", ["profile", "truncated_metrics", "code"])
+def test_sweep_never_skips_into_other_results(fake_workbook, recording_execute, monkeypatch, change):
+    """A smoke sweep, then the full one into the same runs/: nothing is skipped; likewise after a
+    truncated metrics.json or a change of the assignment's code."""
+    runs = fake_workbook / "runs"
+    cli.sweep("toy", "smoke", "cpu", runs)
+    recording_execute.clear()
+    profile = "smoke"
+    if change == "profile":
+        profile = "full"
+    elif change == "truncated_metrics":
+        (runs / "b" / "metrics.json").write_text('{"score": 1.')
+    else:
+        monkeypatch.setattr(cli, "code_digest", lambda *names: "edited")
+    outcome = cli.sweep("toy", profile, "cpu", runs)
+    expected = ["b"] if change == "truncated_metrics" else ["a", "b", "c"]
+    assert recording_execute == expected and outcome.ok
+    assert json.loads((runs / "a" / "metrics.json").read_text())["profile"] == profile
+
+
+@pytest.mark.fault("recovery")
+def test_a_killed_refresh_leaves_the_committed_notebook_as_it_was(fake_workbook, monkeypatch):
+    committed = fake_workbook / "notebooks" / "91_toy.ipynb"
+    before = committed.read_bytes()
+
+    def killed(notebook, output, parameters, **kwargs):
+        output.write_text('{"cells": [')  # papermill had written half a notebook
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(notebooks, "execute_notebook", killed)
+    with pytest.raises(KeyboardInterrupt):
+        notebooks.refresh_notebook(committed)
+    assert committed.read_bytes() == before
+    assert sorted(p.name for p in committed.parent.iterdir()) == ["91_toy.ipynb", "92_bad.ipynb"]

@@ -83,8 +83,10 @@ def test_release_tree(release):
         assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name
 
 
-def _run_pytest(tests: list[str], pythonpath: Path, cwd: Path, junit: Path) -> ET.Element:
-    env = {**os.environ, "PYTHONPATH": str(pythonpath), "TQDM_DISABLE": "1"}
+def _run_pytest(tests: list[str], cwd: Path, junit: Path) -> ET.Element:
+    """``python -m pytest`` from inside ``cwd`` (its course_lib comes first on the path), as the
+    student README says."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TQDM_DISABLE": "1"}
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
@@ -96,7 +98,7 @@ def test_student_version_fails_exercise_tests_with_not_implemented(release, tmp_
     dest, _ = release
     tests = sorted({t for a in ASSIGNMENTS.values() for t in a.exercise_tests})
     assert tests, "no assignment names its exercise tests"
-    root = _run_pytest(tests, dest, dest, tmp_path / "student.xml")
+    root = _run_pytest(tests, dest, tmp_path / "student.xml")
     by_file: dict[str, int] = {t: 0 for t in tests}
     for case in root.iter("testcase"):
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
@@ -114,7 +116,28 @@ def test_student_version_fails_exercise_tests_with_not_implemented(release, tmp_
 
 def test_solutions_pass_exercise_tests(tmp_path):
     tests = sorted({t for a in ASSIGNMENTS.values() for t in a.exercise_tests})
-    root = _run_pytest(tests, ROOT, ROOT, tmp_path / "solution.xml")
+    root = _run_pytest(tests, ROOT, tmp_path / "solution.xml")
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     assert int(suite.get("tests")) > 0
     assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0
+
+
+def test_student_readme_lists_every_exercise_and_runs_from_inside_the_release(release):
+    from course_lib.instructor.release import assignment_exercises
+
+    dest, counts = release
+    readme = (dest / "README.md").read_text(encoding="utf-8")
+    files = set()
+    for a in ASSIGNMENTS.values():
+        exercises = assignment_exercises(a)
+        assert exercises, f"{a.name} has no fenced exercise"
+        for e in exercises:
+            assert f"`{e.name}` in `{e.path}`" in readme
+        files |= {e.path for e in exercises}
+        assert f"python -m pytest {' '.join(a.exercise_tests)}" in readme
+    assert files == {path for path in counts if path.endswith(".py")}  # every fenced module is listed
+    assert "instructor" not in readme and "SOLUTION" not in readme
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    where = subprocess.run([sys.executable, "-c", "import course_lib; print(course_lib.__file__)"],
+                           cwd=dest, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(dest)), where

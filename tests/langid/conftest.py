@@ -32,6 +32,25 @@ def sentence_folder(tmp_path):
     return folder
 
 
+WILI_FILES = {
+    "x_train.txt": "english text one\ndeutscher text eins\ntexte français\nenglish text two\n",
+    "y_train.txt": "eng\ndeu\nfra\neng\n",
+    "x_test.txt": "english test\ndeutscher test\n",
+    "y_test.txt": "eng\ndeu\n",
+    "labels.csv": "Label;English\ndeu;German\neng;English\nfra;French\n",
+}
+
+
+@pytest.fixture
+def wili_folder(tmp_path):
+    """A tiny ``wili-2018`` folder (three languages, the official layout) under ``tmp_path``."""
+    folder = tmp_path / "wili-2018"
+    folder.mkdir()
+    for name, text in WILI_FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="package")
 def small_real(data_root):
     """Four real languages, 80 sentences each (a fast but honest learning problem)."""

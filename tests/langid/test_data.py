@@ -44,23 +44,14 @@ def test_unknown_language_lists_available(sentence_folder, monkeypatch):
         data.load_langid(sentence_folder.parent, SMOKE.override(languages=["eng", "fr"]))
 
 
-def test_wili_layout_keeps_official_split(tmp_path):
-    folder = tmp_path / "wili-2018"
-    folder.mkdir()
-    x_train = ["english text one", "deutscher text eins", "texte français", "english text two"]
-    y_train = ["eng", "deu", "fra", "eng"]
-    (folder / "x_train.txt").write_text("\n".join(x_train) + "\n", encoding="utf-8")
-    (folder / "y_train.txt").write_text("\n".join(y_train) + "\n", encoding="utf-8")
-    (folder / "x_test.txt").write_text("english test\ndeutscher test\n", encoding="utf-8")
-    (folder / "y_test.txt").write_text("eng\ndeu\n", encoding="utf-8")
-    (folder / "labels.csv").write_text("Label;English\neng;English\n", encoding="utf-8")
+def test_wili_layout_keeps_official_split(wili_folder):
     wili = SMOKE.override(source="wili-2018")
-    d = data.load_langid(tmp_path, wili.override(languages=["en", "de"]))
+    d = data.load_langid(wili_folder.parent, wili.override(languages=["en", "de"]))
     assert d.source == "wili-2018" and d.languages == ["eng", "deu"]
     assert d.x_train == ["english text one", "deutscher text eins", "english text two"]
     assert d.y_train.tolist() == [0, 1, 0] and d.y_test.tolist() == [0, 1]
     with pytest.raises(ValueError, match="available: \\['deu', 'eng', 'fra'\\]"):
-        data.load_langid(tmp_path, wili.override(languages=["eng", "nno"]))
+        data.load_langid(wili_folder.parent, wili.override(languages=["eng", "nno"]))
 
 
 def test_real_data_holds_the_default_languages(data_root):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pytest
 
 from course_lib.lm.data import LMCorpus
@@ -12,3 +13,10 @@ from tests.lm.synthetic import cyclic_corpus
 def cyclic() -> LMCorpus:
     """The synthetic corpus of :func:`tests.lm.synthetic.cyclic_corpus`."""
     return cyclic_corpus()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the comparison's figures after each test (the notebook shows them; tests only check them)."""
+    yield
+    plt.close("all")

@@ -6,9 +6,13 @@ import dataclasses
 
 import torch
 
+from course_lib.core.assignment import Sweep
+from course_lib.core.sweep import SweepOutcome
+from course_lib.lm.compare import compare_runs
 from course_lib.lm.config import SMOKE, LMSettings
 from course_lib.lm.data import LMCorpus, Vocabulary
 from course_lib.lm.embeddings import VocabEmbeddings
+from course_lib.lm.grid import run_grid_in_process
 
 V = 20
 RANDOM = VocabEmbeddings("random", None, None)
@@ -26,3 +30,15 @@ def cyclic_corpus() -> LMCorpus:
     vocab = Vocabulary(tuple(f"w{i}" for i in range(V - 1)) + ("<unk>",))
     stream = torch.tensor([3, 1, 4, 15, 9, 2, 6] * 300)
     return LMCorpus("offline", vocab, stream[:1400], stream[1400:1750], stream[1750:])
+
+
+GRID_CONFIGS = (dict(exp_id="lstm-sgd-L1", model="lstm", optimizer="sgd", num_layers=1),
+                dict(exp_id="gpt1-adamw-L1", model="gpt1", optimizer="adamw", num_layers=1))
+
+
+def tiny_grid(corpus: LMCorpus, runs_dir, configs=GRID_CONFIGS) -> tuple[SweepOutcome, list[str]]:
+    """The in-process grid of ``configs`` (one epoch each) on ``corpus``, and the engine's lines."""
+    lines: list[str] = []
+    outcome = run_grid_in_process(Sweep("lm", configs, compare_runs), tiny(epochs=1, lr=None), corpus, RANDOM,
+                                  device="cpu", runs_dir=runs_dir, seed=0, profile="smoke", log=lines.append)
+    return outcome, lines

@@ -59,14 +59,18 @@ def test_bad_split_lists_the_valid_ones(tmp_path):
         load_wikitext2("train", folder=tmp_path)
 
 
-def test_cached_load_equals_fresh_load(tmp_path):
+def test_cached_load_equals_fresh_load(tmp_path, capsys):
     folder = _write(tmp_path / "wt2", ("valid.txt", "test.txt"), (VALID, TEST))
     first = load_wikitext2("offline", folder=folder)
-    assert list((tmp_path / "cache" / "wikitext-2").glob("*.npy"))
+    assert len(list((tmp_path / "cache" / "wikitext-2").glob("*.npz"))) == 1
     second = load_wikitext2("offline", folder=folder)
-    assert second.vocab == first.vocab
+    fresh = load_wikitext2("offline", folder=folder, use_cache=False)
+    assert second.vocab == first.vocab == fresh.vocab and capsys.readouterr().out == ""
     for part in ("train", "valid", "test"):
         assert torch.equal(getattr(first, part), getattr(second, part))
+        assert torch.equal(getattr(fresh, part), getattr(second, part))
+    assert first.checksum() == second.checksum() == fresh.checksum()
+    assert load_wikitext2("offline", folder=folder, max_vocab=3).checksum() != first.checksum()
 
 
 def test_max_vocab_keeps_the_most_frequent_tokens():

@@ -6,25 +6,11 @@ import json
 
 import pytest
 
-from course_lib.core.assignment import Sweep
-from course_lib.lm.compare import compare_runs
-from course_lib.lm.grid import run_grid_in_process
-from tests.lm.synthetic import RANDOM, tiny
-
-CONFIGS = (dict(exp_id="lstm-sgd-L1", model="lstm", optimizer="sgd", num_layers=1),
-           dict(exp_id="gpt1-adamw-L1", model="gpt1", optimizer="adamw", num_layers=1))
-
-
-def _grid(cyclic, runs_dir, configs=CONFIGS, **kw):
-    lines: list[str] = []
-    outcome = run_grid_in_process(Sweep("lm", configs, compare_runs), tiny(epochs=1, lr=None), cyclic, RANDOM,
-                                  device="cpu", runs_dir=runs_dir, seed=0, profile="smoke", log=lines.append,
-                                  **kw)
-    return outcome, lines
+from tests.lm.synthetic import GRID_CONFIGS, tiny_grid
 
 
 def test_grid_trains_each_configuration_and_compares_them(cyclic, tmp_path):
-    outcome, lines = _grid(cyclic, tmp_path / "runs")
+    outcome, lines = tiny_grid(cyclic, tmp_path / "runs")
     assert outcome.ok and [f.name for f in outcome.finished] == ["lstm-sgd-L1", "gpt1-adamw-L1"]
     for folder in outcome.finished:
         args = json.loads((folder / "args.json").read_text())
@@ -35,13 +21,13 @@ def test_grid_trains_each_configuration_and_compares_them(cyclic, tmp_path):
     assert (tmp_path / "runs" / "lm_comparison" / "comparison.md").exists()
     assert lines == ["[lstm-sgd-L1] running", "[gpt1-adamw-L1] running"]
 
-    again, lines = _grid(cyclic, tmp_path / "runs")
+    again, lines = tiny_grid(cyclic, tmp_path / "runs")
     assert again.skipped == ["lstm-sgd-L1", "gpt1-adamw-L1"]
     assert again.comparison.table.equals(outcome.comparison.table)
 
 
 def test_grid_refuses_a_configuration_that_changes_the_shared_corpus(cyclic, tmp_path):
-    configs = (*CONFIGS, dict(exp_id="big", split="official"))
+    configs = (*GRID_CONFIGS, dict(exp_id="big", split="official"))
     with pytest.raises(ValueError, match=r"big: \['split'\] cannot change"):
-        _grid(cyclic, tmp_path / "runs", configs)
+        tiny_grid(cyclic, tmp_path / "runs", configs)
     assert not (tmp_path / "runs").exists()  # checked before the first run

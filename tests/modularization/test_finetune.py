@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from course_lib.core.cache import key_path
+from course_lib.core.io import jsonable, read_json
 from course_lib.modularization import find_layers, fine_tune, finetune_key, load_classifier
 
 from .tiny import CPU, SETTINGS, tiny_bert
@@ -13,7 +15,8 @@ from .tiny import CPU, SETTINGS, tiny_bert
 def test_fine_tune_learns_and_is_cached(tokenizer, trained):
     model, result, out, _, _ = trained
     assert not result.cached and result.weights_path.exists()
-    assert result.weights_path.name == f"finetuned_{finetune_key(SETTINGS, 0, 'v1')}.safetensors"
+    assert result.weights_path.name == "finetuned.safetensors"
+    assert read_json(key_path(result.weights_path)) == {"key": jsonable(finetune_key(SETTINGS, 0, "v1"))}
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [], "a temporary file was left"
     assert result.history[-1]["test_accuracy"] >= 0.9
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
@@ -34,6 +37,8 @@ def test_finetune_key_depends_on_what_shapes_the_weights_only():
     assert finetune_key(SETTINGS.override(freeze_layers=1), 0, "v1") != key
     assert finetune_key(SETTINGS, 1, "v1") != key
     assert finetune_key(SETTINGS, 0, "v2") != key
+    assert finetune_key(SETTINGS.override(model_name="prajjwal1/bert-tiny"), 0, "v1") != key
+    assert set(key) == {"settings", "seed", "data", "pretrained", "code"}
 
 
 def test_minilm_loads_offline_quietly(capfd):
