@@ -3,7 +3,8 @@
 ``release`` (student version), ``lint`` (ruff).
 
 All sessions but ``lint`` share one virtual environment, ``.nox/workbook`` (torch makes it ~5.5 GB),
-created on first use and reinstalled only when ``pyproject.toml`` changes. Options after ``--`` pass
+created on first use and reinstalled only when ``pyproject.toml`` or ``constraints.txt`` changes; it
+installs the exact versions of ``constraints.txt``. Options after ``--`` pass
 through, e.g. ``nox -s run -- --profile full --only 02``.
 """
 
@@ -27,12 +28,16 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 def _workbook_python(session: nox.Session) -> str:
     """Create ``.nox/workbook`` once and (re)install the project when pyproject.toml changed."""
     python = VENV / "bin" / "python"
-    if not python.exists():
-        session.run(sys.executable, "-m", "venv", str(VENV), external=True)
-    stamp = VENV / f".installed-{hashlib.sha256((ROOT / 'pyproject.toml').read_bytes()).hexdigest()[:16]}"
+    if not python.exists():  # without ensurepip (absent from Debian's python3), pip from this interpreter
+        session.run(sys.executable, "-m", "venv", "--without-pip", str(VENV), external=True)
+        session.run(sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "pip",
+                    external=True)
+    inputs = b"".join((ROOT / name).read_bytes() for name in ("pyproject.toml", "constraints.txt"))
+    stamp = VENV / f".installed-{hashlib.sha256(inputs).hexdigest()[:16]}"
     if not stamp.exists():
         session.run(str(python), "-m", "pip", "install", "--upgrade", "pip", external=True)
-        session.run(str(python), "-m", "pip", "install", "-e", f"{ROOT}[dev]", external=True)
+        session.run(str(python), "-m", "pip", "install", "-c", str(ROOT / "constraints.txt"), "-e",
+                    f"{ROOT}[dev]", external=True)
         session.run(str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                     external=True)
         for old in VENV.glob(".installed-*"):
@@ -90,5 +95,5 @@ def release(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check over the library, tests, notebooks and scripts."""
-    session.install("ruff>=0.6")
+    session.install("-c", str(ROOT / "constraints.txt"), "ruff")
     session.run("ruff", "check", ".")

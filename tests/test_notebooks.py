@@ -17,6 +17,7 @@ from course_lib.assignments import ASSIGNMENTS
 from course_lib.core.runs import read_metrics
 from course_lib.instructor.cli import execute
 from course_lib.instructor.notebooks import ROOT, execute_notebook
+from course_lib.instructor.release import assignment_exercises
 
 
 def _code_cells(key: str) -> list[dict]:
@@ -40,6 +41,22 @@ def test_parameters_cell_declares_contract_and_knobs(key):
     assert all(isinstance(knobs[k], ast.Constant) and knobs[k].value is None for k in a.knobs), (
         f"{a.name}: every knob defaults to None (the profile's value)")
     assert f"start_run({a.package.rpartition('.')[2]}.ASSIGNMENT, globals())" in _source(cells[1])
+
+
+@pytest.mark.parametrize("key", sorted(ASSIGNMENTS))
+def test_every_exercise_is_announced_in_its_notebook(key):
+    """Each fenced function is named in a markdown cell of its notebook, with the test command, and the
+    notebook reloads edited code (``%autoreload 2``)."""
+    a = ASSIGNMENTS[key]
+    nb = json.loads((ROOT / a.notebook).read_text(encoding="utf-8"))
+    markdown = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    exercises = assignment_exercises(a)
+    assert exercises, f"{a.name} has no fenced exercise"
+    unnamed = [e.name for e in exercises if e.name not in markdown]
+    assert not unnamed, f"{a.name}: the notebook's text never names {unnamed}"
+    untested = [t for t in a.exercise_tests if t not in markdown]
+    assert not untested, f"{a.name}: the notebook never gives the test command of {untested}"
+    assert "%autoreload 2" in _source(_code_cells(key)[1]), f"{a.name}: no %autoreload 2 before start_run"
 
 
 @pytest.mark.notebook

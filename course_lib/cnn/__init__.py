@@ -7,9 +7,11 @@ The notebook imports only this face: ``from course_lib import cnn``. Settings an
 
 from course_lib.cnn.cifar import (
     CifarCNN,
+    CourseVGG,
     accuracy_and_loss,
     build_model,
     history_table,
+    make_optimizer,
     per_class_accuracy,
     plot_confusion,
     plot_examples,
@@ -40,10 +42,11 @@ from course_lib.cnn.numpy_conv import (
 )
 
 __all__ = [
-    "ASSIGNMENT", "CLASSES", "FULL", "SMOKE", "CNNSettings", "CifarCNN", "CifarSplit", "DeviceBatches",
-    "accuracy_and_loss", "build_model", "conv_backward", "conv_forward", "conv_forward_fast",
+    "ASSIGNMENT", "CLASSES", "FULL", "SMOKE", "CNNSettings", "CifarCNN", "CifarSplit", "CourseVGG",
+    "DeviceBatches", "accuracy_and_loss", "build_model", "conv_backward", "conv_forward", "conv_forward_fast",
     "conv_output_size", "conv_param_count", "conv_single_step", "create_mask_from_window",
-    "distribute_value", "history_table", "load_cifar10", "numerical_gradient", "per_class_accuracy",
+    "distribute_value", "history_table", "load_cifar10", "make_optimizer",
+    "numerical_gradient", "per_class_accuracy",
     "plot_confusion", "plot_examples", "plot_history", "plot_misclassified", "pool_backward", "pool_forward",
     "pool_forward_fast", "predict_logits", "predict_proba", "random_crop_flip", "relative_error", "run_key",
     "train_cnn", "zero_pad",

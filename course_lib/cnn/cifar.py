@@ -1,17 +1,21 @@
 """A configurable CNN for CIFAR-10: model, training with :func:`course_lib.core.training.fit`, evaluation,
 plots.
 
-One class, :class:`CifarCNN`, covers the course's plain network (blocks of conv-BN-ReLU + max-pool, a
-dropout head) and a ResNet-9-like one (a stem conv and a residual pair of convs in every block).
+Two networks (``settings.architecture``): :class:`CourseVGG` (``"vgg"``) is the course's VGG-like recipe
+(five conv blocks, a 1024-128-10 head with dropout, trained with Adam); :class:`CifarCNN` (``"fast"``)
+is the workbook's configurable network, a plain one (blocks of conv-BN-ReLU + max-pool, a dropout head)
+or a ResNet-9-like one (a stem conv and a residual pair of convs in every block).
 Training keeps the data on the device as uint8 (:class:`~course_lib.cnn.cifar_data.DeviceBatches`),
-augments there, uses channels_last and bf16 autocast on CUDA, SGD with Nesterov momentum, a one-cycle
-learning-rate schedule stepped every batch, and label smoothing.
+augments there, uses channels_last and bf16 autocast on CUDA, and either SGD with Nesterov momentum and a
+one-cycle learning-rate schedule stepped every batch, or Adam at a constant rate. The training loss
+of every batch is kept (core ``fit``); the curves show its mean over every ``log_every`` batches.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -79,10 +83,60 @@ class CifarCNN(nn.Module):
         return self.head(self.features(x)) * self.logit_scale
 
 
-def build_model(settings: CNNSettings, train: CifarSplit) -> CifarCNN:
-    """:class:`CifarCNN` configured by ``settings`` and normalised with ``train``'s channel statistics."""
+COURSE_VGG_BLOCKS = (
+    # (output channels, kernel sizes of the block's convs, padding of its 2x2 max-pool)
+    (64, (3, 3), 0), (128, (3, 3), 1), (128, (3, 3, 1), 1), (256, (3, 1), 1), (512, (3, 1), 1),
+)
+"""The course's five conv blocks; every conv has padding 1, so a 1x1 conv grows H and W by 2."""
+COURSE_VGG_HIDDEN = (1024, 128)
+"""The course's fully connected layers between the last block and the 10 classes."""
+
+
+class CourseVGG(nn.Module):
+    """The course's VGG-like network, images (B, 3, 32, 32) uint8 or float 0..255 to logits (B, 10).
+
+    Each block: its convs back to back (no activation between them, as in the course), a 2x2 max-pool,
+    batch norm, ReLU; the feature map (B, 512, 4, 4) is flattened into Linear-ReLU-Dropout twice and a
+    last Linear. ``width`` scales every channel count (1.0: the course's 64-128-128-256-512); the head
+    keeps 1024 and 128 units. Normalisation with ``mean``/``std`` (0..255 scale) is part of the model.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], width: float = 1.0, dropout: float = 0.5,
+                 num_classes: int = 10, image_size: int = 32) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+        blocks, c_in, size = [], 3, image_size
+        for channels, kernels, pool_pad in COURSE_VGG_BLOCKS:
+            c_out = max(1, round(channels * width))
+            convs = []
+            for k in kernels:
+                convs.append(nn.Conv2d(c_in, c_out, k, padding=1))
+                c_in, size = c_out, size + 3 - k
+            size = (size + 2 * pool_pad - 2) // 2 + 1
+            blocks.append(nn.Sequential(*convs, nn.MaxPool2d(2, 2, padding=pool_pad), nn.BatchNorm2d(c_out),
+                                        nn.ReLU(inplace=True)))
+        self.features = nn.Sequential(*blocks)
+        head: list[nn.Module] = [nn.Flatten()]
+        features = c_in * size * size
+        for hidden in COURSE_VGG_HIDDEN:
+            head += [nn.Linear(features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            features = hidden
+        self.head = nn.Sequential(*head, nn.Linear(features, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() - self.mean) / self.std
+        return self.head(self.features(x))
+
+
+def build_model(settings: CNNSettings, train: CifarSplit) -> nn.Module:
+    """The network of ``settings.architecture`` (:class:`CifarCNN` for ``"fast"``, :class:`CourseVGG` at
+    ``vgg_width`` for ``"vgg"``), normalised with ``train``'s channel statistics."""
     mean, std = train.channel_stats()
-    return CifarCNN(settings, mean.tolist(), std.tolist())
+    if settings.architecture == "vgg":
+        return CourseVGG(mean.tolist(), std.tolist(), width=settings.vgg_width, dropout=settings.dropout,
+                         num_classes=len(train.classes), image_size=train.images.shape[1])
+    return CifarCNN(settings, mean.tolist(), std.tolist(), num_classes=len(train.classes))
 
 
 @torch.no_grad()
@@ -119,19 +173,37 @@ def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: Ci
     """What determines a training run: every knob, the seed, the data (source and a digest of the
     train and test arrays) and the code of :mod:`course_lib.cnn`."""
     return {"settings": settings.to_dict(), "seed": seed, "source": train.source,
-            "data": {"train": train.digest(), "test": test.digest()}, "code": code_digest("course_lib.cnn")}
+            "data": {"train": train.digest(), "test": test.digest()},
+            "code": code_digest("course_lib.cnn", "course_lib.core.training")}
 
 
-def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
+def make_optimizer(model: nn.Module, settings: CNNSettings, steps_per_epoch: int):
+    """``(optimizer, per-step scheduler or None)`` for ``settings.optimizer``: SGD with Nesterov momentum and
+    a one-cycle schedule peaking at ``lr`` (``"sgd_one_cycle"``), or Adam at a constant ``lr``
+    (``"adam"``, the course's choice); both with ``weight_decay``."""
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay), None
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                nesterov=True, weight_decay=settings.weight_decay)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.lr, total_steps=max(settings.epochs * steps_per_epoch, 1),
+        pct_start=settings.warmup, anneal_strategy="linear", cycle_momentum=False, div_factor=10.0,
+        final_div_factor=100.0)
+    return optimizer, one_cycle
+
+
+def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
               progress: bool | None = None) -> History:
     """Train ``model`` with :func:`fit`; every epoch records train and test accuracy over the whole splits.
 
-    Reads ``epochs``, ``batch_size``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
-    ``label_smoothing``, ``augment`` and ``amp`` from ``settings``. Model and batches are channels_last;
-    on CUDA ``amp`` turns on bf16 autocast. ``checkpoint_path`` is resumed from exactly when it was
-    written by the same run (:func:`checkpoint_key`; ``seed`` is the seed the run started with); batch
-    order, augmentation and dropout draw from torch's global generator, which the checkpoint restores.
+    Reads ``epochs``, ``batch_size``, ``optimizer``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
+    ``label_smoothing``, ``augment`` and ``amp`` from ``settings``; every epoch's record holds each
+    batch's loss (``step_losses``, see :meth:`~course_lib.core.training.History.step_curve`). Model and
+    batches are channels_last; on CUDA ``amp`` turns on bf16 autocast. ``checkpoint_path`` is resumed
+    from exactly when it was written by the same run (:func:`checkpoint_key`; ``seed`` is the seed the
+    run started with); batch order, augmentation and dropout draw from torch's global generator, which
+    the checkpoint restores.
     A loss above :func:`~course_lib.core.training.divergence_limit` of the classes raises
     :class:`~course_lib.core.training.TrainingDiverged`.
     ``progress=None`` shows a progress bar unless the environment sets ``TQDM_DISABLE``.
@@ -143,25 +215,20 @@ def train_cnn(model: CifarCNN, train: CifarSplit, test: CifarSplit, settings: CN
     eval_size = max(settings.batch_size, 1024)
     train_eval = DeviceBatches(train, device, eval_size, channels_last=True)
     test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                nesterov=True, weight_decay=settings.weight_decay)
-    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.lr, total_steps=max(settings.epochs * len(loader), 1),
-        pct_start=settings.warmup, anneal_strategy="linear", cycle_momentum=False, div_factor=10.0,
-        final_div_factor=100.0)
+    optimizer, scheduler = make_optimizer(model, settings, len(loader))
 
     def loss_fn(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         return F.cross_entropy(m(x), y, label_smoothing=settings.label_smoothing)
 
-    def evaluate(m: nn.Module) -> dict[str, float]:
+    def evaluate(m: nn.Module) -> dict[str, Any]:
         train_acc, train_loss = accuracy_and_loss(m, train_eval, settings.amp)
         test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp)
         return {"train_accuracy": train_acc, "train_eval_loss": train_loss,
                 "test_accuracy": test_acc, "test_loss": test_loss}
 
     return fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
-               evaluate=evaluate, scheduler=one_cycle, scheduler_interval="step",
+               evaluate=evaluate, scheduler=scheduler, scheduler_interval="step",
                checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key(settings, seed, train, test),
                max_loss=divergence_limit(len(train.classes)), amp=settings.amp, progress=progress,
                desc="CIFAR-10")
@@ -196,14 +263,21 @@ def plot_examples(split: CifarSplit, per_class: int = 8, seed: int = 0):
     return fig
 
 
-def plot_history(history: History):
-    """Loss and accuracy per epoch, train vs test, side by side."""
+def plot_history(history: History, every: int = 1, title: str = ""):
+    """Loss (the training loss of every ``every`` batches, and per epoch train vs test) and accuracy
+    per epoch."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    plot_curves({"train (augmented, smoothed)": history.column("train_loss"),
+    xs, ys = history.step_curve(every)
+    if xs:
+        ax_loss.plot(xs, ys, lw=1, color="0.6", label="train, batches (as trained)")
+    plot_curves({"train (as trained)": history.column("train_loss"),
                  "train (eval)": history.column("train_eval_loss"), "test": history.column("test_loss")},
                 ylabel="cross-entropy", title="loss", ax=ax_loss)
+    ax_loss.legend(fontsize=8)
     plot_curves({"train": history.column("train_accuracy"), "test": history.column("test_accuracy")},
                 ylabel="accuracy", title="accuracy over the whole split", ax=ax_acc)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

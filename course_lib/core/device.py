@@ -17,7 +17,7 @@ import torch
 
 from course_lib.core.settings import check_choice
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
@@ -33,13 +33,20 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def select_device(device: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    """``"auto"`` picks CUDA, then Apple's ``mps``, then the CPU; asking for an absent one is an error."""
     check_choice("device", device, DEVICES)
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if device == "mps" and not _mps_available():
+        raise RuntimeError("device='mps' was asked for but no Apple GPU is available; use 'auto' or 'cpu'")
     return torch.device(device)
 
 
@@ -79,10 +86,12 @@ def device_name(device: torch.device) -> str:
     """Human-readable name: the GPU model, or the CPU architecture and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple GPU (mps) on {platform.machine()}"
     return f"CPU {platform.machine()} x{os.cpu_count()} ({platform.processor() or 'unknown'})"
 
 
-_PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "skorch", "transformers", "pandas")
+_PACKAGES = ("torch", "numpy", "scikit-learn", "skorch", "transformers", "pandas")
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:

@@ -39,7 +39,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class History:
-    """Per-epoch records: a list of flat dicts, one per epoch (``epoch`` counts from 1)."""
+    """Per-epoch records, one dict per epoch (``epoch`` counts from 1): ``train_loss``, ``lr``, times,
+    ``step_losses`` (every training step's loss, in order) and the evaluated metrics."""
 
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -54,10 +55,28 @@ class History:
         return self.epochs[-1]
 
     def to_frame(self):
-        """The history as a pandas DataFrame indexed by epoch."""
+        """The history as a pandas DataFrame indexed by epoch (without the per-step losses)."""
         import pandas as pd
 
-        return pd.DataFrame(self.epochs).set_index("epoch")
+        return pd.DataFrame([{k: v for k, v in e.items() if k != "step_losses"} for e in self.epochs]
+                            ).set_index("epoch")
+
+    def step_curve(self, every: int = 1, scale: float = 1.0) -> tuple[list[float], list[float]]:
+        """The training loss step by step: ``(x, loss)`` with x in epochs (step i of n in epoch e at
+        ``e - 1 + (i + 1) / n``), each point the mean of ``every`` consecutive steps (the last group of an
+        epoch may be shorter), times ``scale``."""
+        if every < 1:
+            raise ValueError(f"every={every!r} is not valid; it must be >= 1")
+        xs: list[float] = []
+        ys: list[float] = []
+        for record in self.epochs:
+            losses = record.get("step_losses") or []
+            n = len(losses)
+            for start in range(0, n, every):
+                group = losses[start:start + every]
+                xs.append(record["epoch"] - 1 + (start + len(group)) / n)
+                ys.append(scale * sum(group) / len(group))
+        return xs, ys
 
 
 def progress_enabled(progress: bool | None = None) -> bool:
@@ -261,6 +280,7 @@ def fit(
             torch.cuda.reset_peak_memory_stats(device)
         started = time.perf_counter()
         total, count, items = 0.0, 0, 0
+        step_losses: list[float] = []
         bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False,
                    disable=not progress_enabled(progress))
         for step, batch in enumerate(bar):
@@ -285,6 +305,7 @@ def fit(
             optimizer.step()
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
+            step_losses.append(value)
             total += value * n
             count += n
             items += n
@@ -302,6 +323,7 @@ def fit(
             "peak_gpu_memory_mb": (
                 torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             ),
+            "step_losses": step_losses,
         }
         if evaluate is not None:
             model.eval()

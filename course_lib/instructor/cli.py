@@ -3,8 +3,9 @@
 ``python -m course_lib.instructor run [--profile P] [--only 02 03] [--device auto] [--param KEY=VALUE]``
     Executes each notebook with papermill into ``build/<NN_slug>/`` (executed notebook, figures,
     metrics.json, run_record.json); a failing notebook is recorded and the others still run. Then
-    writes ``build/summary.md`` and ``build/index.html``. Exits non-zero when a notebook failed or a
-    metric fell outside the profile's expected range (each listed).
+    writes ``build/summary.md`` and ``build/index.html`` (``--screenshot PNG``: opened offline in headless
+    Chromium, checked and photographed). Exits non-zero when a notebook failed or a metric fell outside
+    the profile's expected range (each listed).
 ``python -m course_lib.instructor sweep NAME [--profile P] [--param KEY=VALUE]``
     Runs the named grid (e.g. ``lm``) into ``runs/<exp_id>/`` through the sweep engine: a configuration
     that finished with the same profile, settings, seed and code is skipped, a failed or damaged one is
@@ -37,7 +38,13 @@ from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
 from course_lib.core.sweep import SweepOutcome, run_sweep
 from course_lib.instructor.notebooks import ROOT, execute_notebook, refresh_notebook
-from course_lib.instructor.report import NotebookResult, out_of_range, summary_markdown, write_report
+from course_lib.instructor.report import (
+    NotebookResult,
+    browse_report,
+    out_of_range,
+    summary_markdown,
+    write_report,
+)
 
 
 def execute(a: Assignment, output_notebook: Path, parameters: Mapping[str, Any]) -> None:
@@ -146,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     _execution_options(p_run, profile="smoke", param_help="for every chosen notebook")
     p_run.add_argument("--only", nargs="+", help="notebook ids or names, e.g. 02 03")
     p_run.add_argument("--build", type=Path, default=ROOT / "build")
+    p_run.add_argument("--screenshot", type=Path, default=None,
+                       help="open the report in headless Chromium (offline) and save a PNG of it here")
     p_sweep = sub.add_parser("sweep", help="run an experiment grid into runs/")
     p_sweep.add_argument("name")
     _execution_options(p_sweep, profile="full", param_help="for every configuration, e.g. split=offline")
@@ -168,6 +177,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print((args.build / "summary.md").read_text(encoding="utf-8"))
         problems = [f"{r.assignment.name}: FAILED" for r in results if not r.ok]
         problems += out_of_range(results, args.profile)
+        if args.screenshot is not None:
+            facts = browse_report(args.build / "index.html", screenshot=args.screenshot)
+            print(f"report: {len(facts['sections'])} notebooks, {facts['images']} figures "
+                  f"(all loaded: {facts['images_loaded']}), formulas rendered per page: "
+                  f"{ {k: v['formulas'] for k, v in facts['pages'].items()} }; screenshot {args.screenshot}")
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
         return 1 if problems else 0

@@ -1,12 +1,13 @@
 """Student release: solutions out, signatures and docstrings kept, outputs cleared, a student README.
 
-Exercise code is fenced inside function bodies by ``### BEGIN SOLUTION`` / ``### END SOLUTION``
-lines, in ``course_lib`` modules and in notebook code cells. :func:`make_release` writes a copy of
-the workbook (``course_lib/``, ``notebooks/``, ``tests/``, ``pyproject.toml``, ``environment.yml``) in
-which every fenced block becomes ``raise NotImplementedError(...)``, notebook outputs are cleared and no
-marker is left, with a ``README.md`` for students (:func:`student_readme`: what to implement, in which
-order, and how to test one exercise). The instructor tools (``course_lib/instructor/`` and their tests)
-are left out. Run it as ``python -m course_lib.instructor release [--dest DIR]``.
+Exercise code is fenced inside function bodies by ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines,
+in ``course_lib`` modules and in notebook code cells; written answers are markdown cells tagged
+``solution``. :func:`make_release` writes a copy of the workbook (``course_lib/``, ``notebooks/``,
+``tests/``, ``pyproject.toml``, ``environment.yml``) in which every fenced block becomes
+``raise NotImplementedError(...)``, every answer cell a prompt to answer, notebook outputs are cleared
+and no marker is left, with a ``README.md`` for students (:func:`student_readme`: what to implement,
+in which order, and how to test one exercise). The instructor tools (``course_lib/instructor/`` and
+their tests) are left out. Run it as ``python -m course_lib.instructor release [--dest DIR]``.
 """
 
 from __future__ import annotations
@@ -96,10 +97,21 @@ def _release_module(path: Path) -> int:
     return blocks
 
 
+ANSWER_TAG = "solution"
+"""Cell tag of a markdown answer (e.g. to a theory question): the release replaces it by a prompt."""
+ANSWER_PROMPT = "**Your answer:** _write it here._"
+
+
 def _release_notebook(path: Path) -> int:
     nb = json.loads(path.read_text(encoding="utf-8"))
     blocks = 0
     for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell["cell_type"] == "markdown" and ANSWER_TAG in tags:
+            cell["source"] = ANSWER_PROMPT
+            cell["metadata"]["tags"] = [t for t in tags if t != ANSWER_TAG]
+            blocks += 1
+            continue
         if cell["cell_type"] != "code":
             continue
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]

@@ -4,6 +4,8 @@ ranges."""
 from __future__ import annotations
 
 import html
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,17 +91,40 @@ def summary_markdown(results: list[NotebookResult], profile: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+"""The MathJax 2 configuration bundled by ``jupyter-server-mathjax``."""
+
+
+def bundle_mathjax(build: Path) -> Path:
+    """Copy MathJax (from the ``jupyter-server-mathjax`` package) to ``build/mathjax``, once, so the
+    report renders formulas offline; returns that folder."""
+    import jupyter_server_mathjax
+
+    target = build / "mathjax"
+    if not (target / "MathJax.js").exists():
+        source = Path(jupyter_server_mathjax.__file__).parent / "static"
+        tmp = build / ".mathjax.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    return target
+
+
 def write_report(results: list[NotebookResult], profile: str, build: Path) -> Path:
-    """``build/index.html``: summary table, each notebook rendered to HTML, links to figures."""
+    """``build/index.html``: summary table, each notebook rendered to HTML (formulas by a local copy of
+    MathJax, so the report reads offline), links to figures."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter()
+    mathjax = bundle_mathjax(build)
     sections = []
     for r in results:
         name = r.assignment.name
         executed = r.output_dir / f"{name}.ipynb"
         links = []
         if executed.exists():
+            local = Path(os.path.relpath(mathjax, r.output_dir)).as_posix()
+            exporter = HTMLExporter(mathjax_url=f"{local}/MathJax.js?config={MATHJAX_CONFIG}")
             body, _ = exporter.from_filename(str(executed))
             atomic_write_text(r.output_dir / f"{name}.html", body)
             links.append(f'<a href="{name}/{name}.html">executed notebook</a>')
@@ -128,3 +153,46 @@ margin:4px;border:1px solid #eee}} pre.error{{background:#fee;padding:8px;white-
 {"".join(sections)}</body></html>
 """
     return atomic_write_text(build / "index.html", page)
+
+
+CHROMIUM_FLAGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def browse_report(index: Path, *, chromium: str = "chromium", screenshot: Path | None = None,
+                  timeout_ms: int = 60_000) -> dict[str, Any]:
+    """Open ``index`` and every notebook page it links in headless Chromium with every non-file request
+    refused (offline); return what a reader sees: ``sections`` (notebook names listed), ``images``
+    (count) and ``images_loaded``, ``formulas`` rendered and ``raw_tex`` (TeX left unrendered) per
+    notebook page. ``screenshot`` saves a PNG of the index page."""
+    from playwright.sync_api import sync_playwright
+
+    facts: dict[str, Any] = {"pages": {}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=list(CHROMIUM_FLAGS))
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                   else route.abort())
+        page.goto(index.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
+        facts["sections"] = page.eval_on_selector_all("section h2", "hs => hs.map(h => h.innerText)")
+        facts["images"] = page.eval_on_selector_all("img", "xs => xs.length")
+        facts["images_loaded"] = page.eval_on_selector_all(
+            "img", "xs => xs.every(i => i.complete && i.naturalWidth > 0)")
+        links = page.eval_on_selector_all("a", "xs => xs.map(a => a.href).filter(h => h.endsWith('.html'))")
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=False)
+        for link in links:
+            page.goto(link, wait_until="load", timeout=timeout_ms)
+            page.wait_for_function("() => !window.MathJax || (MathJax.Hub && MathJax.Hub.queue.pending === 0 "
+                                   "&& MathJax.Hub.queue.running === 0)", timeout=timeout_ms)
+            facts["pages"][link.rsplit("/", 1)[-1]] = page.evaluate("""() => {
+                const rendered = document.querySelectorAll('.MathJax, .MathJax_Display').length;
+                const clone = document.body.cloneNode(true);
+                clone.querySelectorAll('script, style').forEach(n => n.remove());
+                const text = clone.innerText;
+                const raw = (text.match(/\\$[^$]+\\$|\\\\(frac|sum|log|exp)\\b/g) || []).length;
+                return {formulas: rendered, raw_tex: raw, mathjax: !!window.MathJax};
+            }""")
+        browser.close()
+    return facts

@@ -16,13 +16,24 @@ from course_lib.langid.analysis import (
     plot_settings,
     predict_language,
 )
-from course_lib.langid.config import ASSIGNMENT, LangIdSettings
-from course_lib.langid.data import DEFAULT_LANGUAGES, LangIdData, load_langid, to_iso639_3
+from course_lib.langid.config import ASSIGNMENT, COURSE_GRID, EXTENDED_GRID, GRIDS, LangIdSettings
+from course_lib.langid.data import (
+    COURSE_ADDITIONAL,
+    DEFAULT_LANGUAGES,
+    SUBSTITUTES,
+    LangIdData,
+    course_languages_table,
+    load_langid,
+    to_iso639_3,
+)
 from course_lib.langid.experiments import (
+    BASELINE,
+    COURSE_NET,
     MANUAL_SETTINGS,
     GridResult,
     SettingResult,
     accuracy,
+    course_grid_search,
     fit_linear_model,
     fit_strong_model,
     grid_search,
@@ -32,6 +43,7 @@ from course_lib.langid.experiments import (
     run_settings,
     settings_frame,
     settings_table,
+    trivial_baselines,
 )
 from course_lib.langid.model import (
     LangIdClassifier,
@@ -43,10 +55,12 @@ from course_lib.langid.model import (
 )
 
 __all__ = [
-    "ASSIGNMENT", "DEFAULT_LANGUAGES", "MANUAL_SETTINGS", "GridResult", "LangIdClassifier", "LangIdData",
-    "LangIdMLP", "LangIdSettings", "SettingResult", "accuracy", "confused_examples", "fit_linear_model",
-    "fit_strong_model", "grid_search", "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline",
-    "make_vectorizer", "most_confused_pairs", "per_language_report", "plot_comparison", "plot_per_language",
-    "plot_settings", "predict_language", "readable_params", "run_settings", "settings_frame",
-    "settings_table", "to_float32", "to_iso639_3",
+    "ASSIGNMENT", "BASELINE", "COURSE_ADDITIONAL", "COURSE_GRID", "COURSE_NET", "DEFAULT_LANGUAGES",
+    "EXTENDED_GRID", "GRIDS", "MANUAL_SETTINGS", "SUBSTITUTES", "GridResult", "LangIdClassifier",
+    "LangIdData", "LangIdMLP", "LangIdSettings", "SettingResult", "accuracy", "confused_examples",
+    "course_grid_search", "course_languages_table", "fit_linear_model", "fit_strong_model", "grid_search",
+    "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline", "make_vectorizer",
+    "most_confused_pairs", "per_language_report", "plot_comparison", "plot_per_language", "plot_settings",
+    "predict_language", "readable_params", "run_settings", "settings_frame", "settings_table", "to_float32",
+    "to_iso639_3", "trivial_baselines",
 ]

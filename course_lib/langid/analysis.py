@@ -73,17 +73,32 @@ def confused_examples(
 
 
 def plot_settings(results: Sequence[SettingResult]):
-    """Validation accuracy per epoch for each hand-tuned run, beside its test accuracy (a bar)."""
-    fig, (ax_curve, ax_bar) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    """Per run: training loss per mini-batch (x in epochs) and validation accuracy per epoch, beside
+    the training and test accuracy (bars)."""
+    fig, (ax_loss, ax_curve, ax_bar) = plt.subplots(1, 3, figsize=(14, 3.8),
+                                                    gridspec_kw={"width_ratios": [3, 3, 2]})
+    for r in results:
+        losses = [b for e in r.history for b in e["batch_loss"]]
+        per_epoch = len(r.history[0]["batch_loss"])
+        ax_loss.plot(np.arange(1, len(losses) + 1) / per_epoch, losses, lw=0.8, label=r.name)
+    ax_loss.set(xscale="log", xlabel="epoch (log scale)", ylabel="training loss (per batch)",
+                title="Training loss")
+    ax_loss.grid(alpha=0.3)
     plot_curves({r.name: [e["valid_acc"] for e in r.history] for r in results}, ylabel="validation accuracy",
-                title="Hand tuning: validation accuracy", ax=ax_curve)
+                title="Validation accuracy", ax=ax_curve)
+    ax_curve.set_xscale("log")
+    ax_curve.set_xlabel("epoch (log scale)")
     ax_curve.legend(fontsize=7)
     names = [r.name for r in results]
-    ax_bar.barh(names, [r.test_accuracy for r in results], color="tab:blue")
+    ks = np.arange(len(results))
+    ax_bar.barh(ks - 0.2, [r.train_accuracy for r in results], 0.4, color="tab:gray", label="train")
+    ax_bar.barh(ks + 0.2, [r.test_accuracy for r in results], 0.4, color="tab:blue", label="test")
+    ax_bar.set_yticks(ks, names, fontsize=8)
     ax_bar.invert_yaxis()
-    ax_bar.set(xlabel="test accuracy", xlim=(0, 1), title="Test accuracy")
+    ax_bar.set(xlabel="accuracy", xlim=(0, 1), title="Training and test accuracy")
     for k, r in enumerate(results):
-        ax_bar.text(r.test_accuracy + 0.01, k, f"{r.test_accuracy:.3f}", va="center", fontsize=8)
+        ax_bar.text(r.test_accuracy + 0.01, k + 0.2, f"{r.test_accuracy:.3f}", va="center", fontsize=7)
+    ax_bar.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 

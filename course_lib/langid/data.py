@@ -25,11 +25,32 @@ from course_lib.langid.config import LangIdSettings
 COURSE_LANGUAGES = ("eng", "deu", "nld", "dan", "swe", "nno")
 """The course's six: English, German, Dutch and three Scandinavian languages that look alike."""
 
-EXTRA_LANGUAGES = (
-    "ara", "tha", "fra", "zho", "tam", "tur", "ukr", "vie", "ces", "ell", "jpn", "kor",
-    "rus", "spa", "por", "ita", "pol", "fin", "hin", "heb",
+COURSE_ADDITIONAL = (
+    "ara", "hak", "lzh", "tha", "fra", "mal", "zh-yue", "zho", "bar", "tam",
+    "tur", "ukr", "vie", "cdo", "ces", "div", "ell", "jpn", "kor", "lad",
 )
-"""Twenty more: the course's extra choices first, then widely spoken languages the data holds."""
+"""The course's twenty additional WiLI-2018 labels (Hakka, Literary Chinese, Malayalam, Cantonese,
+Bavarian, Min Dong, Dhivehi and Ladino among them)."""
+
+SUBSTITUTES = ("rus", "spa", "por", "ita", "pol", "fin", "hin", "heb")
+"""What the default languages take instead of the course's labels that the sentence data lack."""
+
+EXTRA_LANGUAGES = tuple(c for c in COURSE_ADDITIONAL if c in {
+    "ara", "tha", "fra", "zho", "tam", "tur", "ukr", "vie", "ces", "ell", "jpn", "kor"}) + SUBSTITUTES
+"""Twenty more: the course's additional languages that the sentence data hold, then :data:`SUBSTITUTES`."""
+
+
+def course_languages_table(available: Sequence[str]) -> list[dict[str, str]]:
+    """For each of the course's 26 languages: is it in ``available`` (ISO 639-3 codes), and if not,
+    which of :data:`SUBSTITUTES` takes its place (in order)."""
+    substitutes = iter(SUBSTITUTES)
+    rows = []
+    for code in COURSE_LANGUAGES + COURSE_ADDITIONAL:
+        here = code in available
+        rows.append({"course": code, "in the data": "yes" if here else "no",
+                     "used": code if here else next(substitutes)})
+    return rows
+
 
 DEFAULT_LANGUAGES = COURSE_LANGUAGES + EXTRA_LANGUAGES
 

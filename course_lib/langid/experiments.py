@@ -20,24 +20,40 @@ from tqdm.auto import tqdm
 
 from course_lib.core.training import accuracy as label_accuracy
 from course_lib.core.training import progress_enabled
-from course_lib.langid.config import GRID_AXES, LangIdSettings, check_grid
+from course_lib.langid.config import (
+    COURSE_GRID_EPOCHS,
+    GRID_AXES,
+    LangIdSettings,
+    resolve_grid,
+    scaled_epochs,
+)
 from course_lib.langid.data import LangIdData
 from course_lib.langid.model import OPTIMIZERS, make_net, make_pipeline, make_vectorizer, to_float32
 
-BASELINE = dict(width=64, depth=2, nonlinearity="relu", optimizer="sgd", lr=0.1)
-"""The course's baseline net: two hidden layers of 64 ReLU units, plain SGD at lr 0.1."""
+COURSE_NET = dict(width=200, depth=2, inner_width=50, nonlinearity="relu", inner_nonlinearity="relu")
+"""The course's network: 100 features -> 200 units -> 50 ReLU units -> one logit per language."""
+
+BASELINE = dict(**COURSE_NET, optimizer="sgd", lr=0.1, epochs=20, patience=None)
+"""The course's baseline run: :data:`COURSE_NET`, plain SGD at lr 0.1, 20 epochs, no early stopping."""
+
+_TRIAL_1 = {**BASELINE, "width": 300, "nonlinearity": "tanh", "optimizer": "adam", "lr": 0.01}
 
 MANUAL_SETTINGS: list[dict[str, Any]] = [
     dict(name="baseline", **BASELINE),
-    dict(name="wider + tanh", **{**BASELINE, "width": 256, "nonlinearity": "tanh"}),
-    dict(name="Adam lr=0.01", **{**BASELINE, "optimizer": "adam", "lr": 0.01}),
-    dict(name="Adam lr=0.001", **{**BASELINE, "optimizer": "adam", "lr": 0.001}),
-    dict(name="Adam lr=0.001 + early stop", **{**BASELINE, "optimizer": "adam", "lr": 0.001},
-         epochs_factor=4, early_stopping=True),
-    dict(name="SGD, 4x epochs", **BASELINE, epochs_factor=4),
-    dict(name="sigmoid", **{**BASELINE, "nonlinearity": "sigmoid"}),
+    dict(name="1: 300 tanh, Adam 0.01", **_TRIAL_1),
+    dict(name="2: Adam 0.005, early stop", **{**_TRIAL_1, "lr": 0.005, "patience": 5}),
+    dict(name="3: SGD 0.005, 200 ep, early stop",
+         **{**_TRIAL_1, "optimizer": "sgd", "lr": 0.005, "epochs": 200, "patience": 20}),
+    dict(name="4: sigmoid, Adam 0.01", **{**_TRIAL_1, "nonlinearity": "sigmoid"}),
 ]
-"""Hand tuning as data: each entry is one run (net options, optional epochs factor and early stopping)."""
+"""The course's baseline and its four hand-tuning trials, as data. Each trial starts from the one
+before: (1) 300 first-layer units, tanh, Adam at lr 0.01; (2) lr 0.005 and early stopping
+(patience 5); (3) SGD at lr 0.005 for up to 200 epochs (patience 20); (4) trial 1 with sigmoid.
+``epochs`` are the course's counts (``epoch_scale`` multiplies them); ``patience`` ``None`` means no
+early stopping. Only the first hidden layer's nonlinearity changes: the 50-unit layer stays ReLU."""
+
+TRIAL_KEYS = ("width", "nonlinearity", "optimizer", "lr", "epochs", "patience")
+"""The columns of the hand-tuning tables (the rest of :data:`COURSE_NET` is the same in every trial)."""
 
 GRID_KEYS = {
     "analyzer": "vectorizer__analyzer",
@@ -45,6 +61,9 @@ GRID_KEYS = {
     "max_features": "vectorizer__max_features",
     "nonlinearity": "net__module__nonlinearity",
     "width": "net__module__width",
+    "inner_width": "net__module__inner_width",
+    "inner_nonlinearity": "net__module__inner_nonlinearity",
+    "patience": "net__callbacks__EarlyStopping__patience",
 }
 """Pipeline parameter of each grid axis but ``optimizer`` (which sets ``net__optimizer`` and ``net__lr``)."""
 
@@ -53,19 +72,32 @@ STRONG_NGRAM_RANGE = (1, 4)
 
 
 def settings_frame(trials: Sequence[Mapping[str, Any]] = MANUAL_SETTINGS) -> pd.DataFrame:
-    """The hand-tuning trials as a table, one row per run (blank where a run keeps the default)."""
-    return pd.DataFrame(trials).set_index("name").astype(object).fillna("")
+    """The hand-tuning trials as a table, one row per run (``patience`` blank: no early stopping)."""
+    rows = [{"name": t["name"], **{k: "" if t.get(k) is None else t[k] for k in TRIAL_KEYS}} for t in trials]
+    return pd.DataFrame(rows).set_index("name")
+
+
+def trivial_baselines(data: LangIdData) -> dict[str, float]:
+    """Test accuracy of always answering the most frequent training language (``majority``) and of
+    guessing uniformly among the languages (``chance``, the expected accuracy 1/K)."""
+    majority = int(np.bincount(data.y_train, minlength=len(data.languages)).argmax())
+    return {"majority": label_accuracy(np.full(len(data.y_test), majority), data.y_test),
+            "chance": 1.0 / len(data.languages)}
 
 
 @dataclass
 class SettingResult:
-    """One hand-tuned run: its trial (a :data:`MANUAL_SETTINGS` entry), skorch history and test accuracy."""
+    """One hand-tuned run: its trial (a :data:`MANUAL_SETTINGS` entry), skorch history, accuracies."""
 
     name: str
     trial: dict[str, Any]
     history: list[dict[str, Any]]
+    train_accuracy: float
     test_accuracy: float
     seconds: float
+    max_epochs: int
+    n_fit: int
+    n_valid: int
 
 
 def run_settings(
@@ -76,53 +108,65 @@ def run_settings(
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> list[SettingResult]:
-    """Train one net per trial on the course's features (binary char bigrams, 100) and test each.
+    """Train one net per trial on the course's features (binary char bigrams, 100) and score each.
 
-    The vectorizer is fitted once on the training texts; each net holds out a seeded 20% of them
-    for its validation curve and trains ``settings.epochs`` epochs in batches of ``settings.batch_size``.
-    A trial's ``epochs_factor`` multiplies the epochs; ``early_stopping`` stops when the validation
-    loss has not improved for 3 epochs.
+    The vectorizer is fitted once on the training texts; each net holds out a seeded, stratified 20%
+    of them for its validation curve (and early stopping) and trains on the rest, for the trial's
+    ``epochs`` times ``settings.epoch_scale`` (see :func:`~course_lib.langid.config.scaled_epochs`)
+    in batches of ``settings.batch_size``. A trial's ``patience`` (``None``: none) stops training when
+    the validation loss has not improved for that many epochs; the last weights are kept, as skorch
+    does by default. Training accuracy is measured on all training texts, test accuracy on the test set.
     """
     vectorizer = make_vectorizer()
     x_train = to_float32(vectorizer.fit_transform(data.x_train).toarray())
     x_test = to_float32(vectorizer.transform(data.x_test).toarray())
     results = []
     for trial in tqdm(trials, desc="settings", disable=not progress_enabled()):
-        options = {k: v for k, v in trial.items() if k not in ("name", "epochs_factor", "early_stopping")}
-        callbacks = [EarlyStopping(patience=3)] if trial.get("early_stopping") else None
-        net = make_net(**options, max_epochs=settings.epochs * trial.get("epochs_factor", 1),
-                       batch_size=settings.batch_size, callbacks=callbacks, device=device, seed=seed)
+        options = {k: v for k, v in trial.items() if k not in ("name", "epochs", "patience")}
+        patience = trial.get("patience")
+        callbacks = [EarlyStopping(patience=patience)] if patience else None
+        max_epochs = scaled_epochs(trial["epochs"], settings.epoch_scale)
+        net = make_net(**options, max_epochs=max_epochs, batch_size=settings.batch_size,
+                       callbacks=callbacks, device=device, seed=seed)
         started = time.perf_counter()
         net.fit(x_train, data.y_train)
-        test_accuracy = label_accuracy(net.predict(x_test), data.y_test)
-        history = [{k: e[k] for k in ("epoch", "train_loss", "valid_loss", "valid_acc")} for e in net.history]
-        results.append(SettingResult(trial["name"], dict(trial), history, test_accuracy,
-                                     time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        history = [{k: e[k] for k in ("epoch", "train_loss", "valid_loss", "valid_acc")}
+                   | {"batch_loss": [b["train_loss"] for b in e["batches"] if "train_loss" in b]}
+                   for e in net.history]
+        n_fit = sum(b.get("train_batch_size", 0) for b in net.history[0]["batches"])
+        results.append(SettingResult(
+            trial["name"], dict(trial), history, label_accuracy(net.predict(x_train), data.y_train),
+            label_accuracy(net.predict(x_test), data.y_test), seconds, max_epochs, n_fit,
+            len(data.y_train) - n_fit))
     return results
 
 
 def settings_table(results: Sequence[SettingResult]) -> pd.DataFrame:
-    """One row per run: settings, epochs run, best validation accuracy, test accuracy, seconds."""
+    """One row per run: settings, epochs run (of the maximum), best validation accuracy, training and
+    test accuracy (no times, so that it prints the same on every run; see ``SettingResult.seconds``)."""
     rows = []
     for r in results:
         s = r.trial
         rows.append({
             "run": r.name, "width": s["width"], "nonlinearity": s["nonlinearity"],
-            "optimizer": s["optimizer"], "lr": s["lr"], "epochs": len(r.history),
+            "optimizer": s["optimizer"], "lr": s["lr"], "patience": s.get("patience") or "",
+            "epochs": f"{len(r.history)}/{r.max_epochs}",
             "best valid acc": round(max(e["valid_acc"] for e in r.history), 3),
-            "test acc": round(r.test_accuracy, 3), "time": f"{r.seconds:.1f} s",
+            "train acc": round(r.train_accuracy, 3), "test acc": round(r.test_accuracy, 3),
         })
     return pd.DataFrame(rows).set_index("run")
 
 
-def param_grid(grid: Mapping[str, Any]) -> list[dict[str, list]]:
+def param_grid(grid: Mapping[str, Any] | str) -> list[dict[str, list]]:
     """Turn a grid (the ``grid`` knob) into GridSearchCV's ``param_grid`` (a list of dicts).
 
     ``grid`` maps ``analyzer``, ``ngram_range``, ``max_features``, ``nonlinearity`` and ``width`` to
-    lists of values, and ``optimizer`` to ``{name: [learning rates]}`` (SGD and Adam need different
-    rates, so each optimizer gets its own sub-grid; no optimizer means SGD at lr 0.1).
+    lists of values, and ``optimizer`` to ``{name: [learning rates]}`` (each optimizer gets its own
+    sub-grid, so SGD and Adam may try different rates; no optimizer means SGD at lr 0.1). A grid may
+    also be a name in :data:`~course_lib.langid.config.GRIDS`.
     """
-    check_grid(grid)
+    grid = resolve_grid(grid)
     shared = {GRID_KEYS[k]: [tuple(v) if k == "ngram_range" else v for v in values]
               for k, values in grid.items() if k != "optimizer"}
     optimizers = grid.get("optimizer", {"sgd": [0.1]})
@@ -130,7 +174,7 @@ def param_grid(grid: Mapping[str, Any]) -> list[dict[str, list]]:
             for name, lrs in optimizers.items()]
 
 
-def grid_size(grid: Mapping[str, Any]) -> int:
+def grid_size(grid: Mapping[str, Any] | str) -> int:
     """Number of parameter combinations in a profile's grid."""
     return sum(int(np.prod([len(v) for v in g.values()])) for g in param_grid(grid))
 
@@ -155,35 +199,62 @@ class GridResult:
 
 
 def grid_search(
-    data: LangIdData, settings: LangIdSettings, *, device: str | torch.device = "cpu", seed: int = 0
+    data: LangIdData,
+    settings: LangIdSettings,
+    *,
+    grid: Mapping[str, Any] | str | None = None,
+    cv_folds: int | None = None,
+    max_train: int | None = -1,
+    epochs: int | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
 ) -> GridResult:
-    """GridSearchCV of ``settings.grid`` over the whole pipeline (vectorizer, cast, net) with seeded
-    stratified folds (``settings.cv_folds``, ``settings.n_jobs`` parallel fits).
+    """GridSearchCV of a grid over the whole pipeline (vectorizer, cast, net) with seeded stratified
+    folds (``settings.n_jobs`` parallel fits).
 
-    The nets train on each fold's full training part (no inner validation split) for
-    ``settings.grid_epochs`` epochs. ``settings.grid_max_train`` cross-validates on a seeded stratified
-    subset of that many training texts (a big grid stays affordable); the best setting is then
-    refitted on all training texts. A fit that fails (also in a parallel worker) stops the search with
+    ``grid``, ``cv_folds``, ``max_train`` and ``epochs`` default to the extended grid's knobs
+    (``settings.grid``, ``cv_folds``, ``grid_max_train``, ``grid_epochs``; see
+    :func:`course_grid_search` for the course's). Without a ``patience`` axis the nets train on each
+    fold's full training part for ``epochs`` epochs; with one they hold out a seeded 20% of it and
+    stop early. ``max_train`` cross-validates on a seeded stratified subset of that many training
+    texts (``None``: all), so a big grid stays affordable; the best setting is then refitted on all
+    training texts. A fit that fails (also in a parallel worker) stops the search with
     ``RuntimeError`` naming the grid and the original error (never a NaN score).
     """
-    pipeline = make_pipeline(make_vectorizer(), make_net(max_epochs=settings.grid_epochs,
-                                                         batch_size=settings.batch_size, validation=False,
-                                                         device=device, seed=seed))
-    folds = StratifiedKFold(settings.cv_folds, shuffle=True, random_state=seed)
-    search = GridSearchCV(pipeline, param_grid(settings.grid), cv=folds, scoring="accuracy",
+    grid = resolve_grid(settings.grid if grid is None else grid)
+    cv_folds = settings.cv_folds if cv_folds is None else cv_folds
+    max_train = settings.grid_max_train if max_train == -1 else max_train
+    epochs = settings.grid_epochs if epochs is None else epochs
+    early = "patience" in grid
+    net = make_net(max_epochs=epochs, batch_size=settings.batch_size, validation=early,
+                   callbacks=[EarlyStopping(patience=5)] if early else None, device=device, seed=seed)
+    pipeline = make_pipeline(make_vectorizer(), net)
+    folds = StratifiedKFold(cv_folds, shuffle=True, random_state=seed)
+    search = GridSearchCV(pipeline, param_grid(grid), cv=folds, scoring="accuracy",
                           n_jobs=settings.n_jobs, refit=False, error_score="raise")
     x_cv, y_cv = data.x_train, data.y_train
-    max_train = settings.grid_max_train
     if max_train is not None and max_train < len(x_cv):
         x_cv, _, y_cv, _ = train_test_split(x_cv, y_cv, train_size=max_train, stratify=y_cv,
                                             random_state=seed)
     try:
         search.fit(x_cv, y_cv)
     except Exception as err:  # error_score="raise": a failed fit (also in a worker process) stops the search
-        raise RuntimeError(f"GridSearchCV of grid {settings.grid} ({settings.cv_folds} folds, n_jobs="
+        raise RuntimeError(f"GridSearchCV of grid {grid} ({cv_folds} folds, n_jobs="
                            f"{settings.n_jobs}) failed: {type(err).__name__}: {err}") from err
     best = clone(pipeline).set_params(**search.best_params_).fit(data.x_train, data.y_train)
     return GridResult(search, best, len(x_cv))
+
+
+def course_grid_search(
+    data: LangIdData, settings: LangIdSettings, *, device: str | torch.device = "cpu", seed: int = 0
+) -> GridResult:
+    """The course's grid search: ``settings.course_grid`` (by default the 16 candidates of
+    :data:`~course_lib.langid.config.COURSE_GRID`), ``settings.course_cv_folds`` folds, 20 epochs
+    per fit times ``settings.epoch_scale``, on ``settings.course_grid_max_train`` texts (``None``: all)."""
+    return grid_search(data, settings, grid=settings.course_grid, cv_folds=settings.course_cv_folds,
+                       max_train=settings.course_grid_max_train,
+                       epochs=scaled_epochs(COURSE_GRID_EPOCHS, settings.epoch_scale), device=device,
+                       seed=seed)
 
 
 def readable_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,9 +23,13 @@ ANALYZERS = ("char", "char_wb", "word")
 
 
 class LangIdMLP(nn.Module):
-    """``depth`` hidden layers of ``width`` units: (B, n_features) -> logits (B, n_classes).
+    """``depth`` hidden layers: (B, n_features) -> logits (B, n_classes).
 
-    ``n_features`` and ``n_classes`` come from the data (:class:`LangIdClassifier` sets them).
+    The first hidden layer has ``width`` units and ``nonlinearity``; the later ones have
+    ``inner_width`` units and ``inner_nonlinearity`` (``None``: the same as the first). The course's
+    net is ``width=200, depth=2, inner_width=50, inner_nonlinearity="relu"``: 100 -> 200 -> 50 -> 26,
+    its tuning changed only the first layer's nonlinearity. ``n_features`` and ``n_classes`` come
+    from the data (:class:`LangIdClassifier` sets them).
     """
 
     def __init__(
@@ -36,23 +40,30 @@ class LangIdMLP(nn.Module):
         depth: int = 2,
         nonlinearity: str = "relu",
         dropout: float = 0.0,
+        inner_width: int | None = None,
+        inner_nonlinearity: str | None = None,
     ):
         super().__init__()
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        if depth < 1 or width < 1 or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"need depth >= 1, width >= 1, 0 <= dropout < 1; got depth={depth}, "
-                             f"width={width}, dropout={dropout}")
-        sizes = [n_features] + [width] * depth
+        inner_width = width if inner_width is None else inner_width
+        inner_nonlinearity = nonlinearity if inner_nonlinearity is None else inner_nonlinearity
+        check_choice("inner_nonlinearity", inner_nonlinearity, NONLINEARITIES)
+        if depth < 1 or width < 1 or inner_width < 1 or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"need depth >= 1, width >= 1, inner_width >= 1, 0 <= dropout < 1; got "
+                             f"depth={depth}, width={width}, inner_width={inner_width}, dropout={dropout}")
+        sizes = [n_features, width] + [inner_width] * (depth - 1)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        self.act = NONLINEARITIES[nonlinearity]()
+        self.acts = nn.ModuleList([NONLINEARITIES[nonlinearity]()]
+                                  + [NONLINEARITIES[inner_nonlinearity]() for _ in range(depth - 1)])
         self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(width, n_classes)
+        self.output = nn.Linear(sizes[-1], n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_features) float32 features -> (B, n_classes) logits."""
+        """(B, n_features) float32 features -> (B, n_classes) logits: each hidden layer, then its
+        nonlinearity (``self.acts``, one per layer), then dropout; the output layer has no nonlinearity."""
         ### BEGIN SOLUTION
-        for layer in self.hidden:
-            x = self.dropout(self.act(layer(x)))
+        for layer, act in zip(self.hidden, self.acts, strict=True):
+            x = self.dropout(act(layer(x)))
         return self.output(x)
         ### END SOLUTION
 
@@ -118,8 +129,10 @@ def make_vectorizer(
 def make_net(
     *,
     width: int = 64,
+    inner_width: int | None = None,
     depth: int = 2,
     nonlinearity: str = "relu",
+    inner_nonlinearity: str | None = None,
     dropout: float = 0.0,
     optimizer: str = "sgd",
     lr: float = 0.1,
@@ -132,22 +145,44 @@ def make_net(
 ) -> LangIdClassifier:
     """A :class:`LangIdClassifier` around :class:`LangIdMLP`; ``optimizer`` is ``"sgd"`` or ``"adam"``.
 
+    The defaults of skorch are kept where the course relied on them (batches of 128, a stratified 20%
+    validation split, plain SGD without momentum).
+
     ``validation=False`` trains on everything it is given (as inside GridSearchCV, whose folds validate).
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
     split = ValidSplit(0.2, stratified=True, random_state=seed) if validation else None
     return LangIdClassifier(
         module__width=width, module__depth=depth, module__nonlinearity=nonlinearity,
-        module__dropout=dropout, optimizer=OPTIMIZERS[optimizer], lr=lr, max_epochs=max_epochs,
+        module__dropout=dropout, module__inner_width=inner_width,
+        module__inner_nonlinearity=inner_nonlinearity, optimizer=OPTIMIZERS[optimizer], lr=lr,
+        max_epochs=max_epochs,
         batch_size=batch_size, train_split=split, callbacks=callbacks, device=str(device),
         iterator_train__shuffle=True, random_state=seed,
     )
 
 
+DENSE_MAX_FEATURES = 4096
+"""Feature matrices up to this many columns are made dense before training (see :func:`densify_small`)."""
+
+
+def densify_small(X) -> np.ndarray | sparse.csr_matrix:
+    """A sparse (N, F) matrix as a dense array when ``F <= DENSE_MAX_FEATURES``, else unchanged.
+
+    skorch draws mini-batches row by row; from a dense array that is fast, from a sparse matrix
+    each row is a slow scipy slice. Small vocabularies (the course's 100 n-grams) fit densely in
+    memory; large ones (the strong model's tens of thousands of n-grams) stay sparse.
+    """
+    if sparse.issparse(X) and X.shape[1] <= DENSE_MAX_FEATURES:
+        return X.toarray()
+    return X
+
+
 def make_pipeline(vectorizer: CountVectorizer, net: LangIdClassifier) -> Pipeline:
-    """``texts -> vectorizer -> float32 -> net``: fit and predict on raw strings."""
+    """``texts -> vectorizer -> float32 -> (dense if small) -> net``: fit and predict on raw strings."""
     return Pipeline([
         ("vectorizer", vectorizer),
         ("cast", FunctionTransformer(to_float32, accept_sparse=True)),
+        ("densify", FunctionTransformer(densify_small, accept_sparse=True)),
         ("net", net),
     ])

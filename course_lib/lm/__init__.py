@@ -1,13 +1,21 @@
 """Assignment 03: language models on WikiText-2 (an LSTM and a mini GPT-1).
 
-``config`` (:class:`LMSettings`, the profiles, the twelve-configuration sweep, :data:`ASSIGNMENT`),
+``config`` (:class:`LMSettings`, the profiles, the course's twelve-configuration sweep and the tuned
+variant, :data:`ASSIGNMENT`),
 ``data`` (splits, vocabulary, next-token windows), ``embeddings`` (GloVe onto the vocabulary),
 ``models`` (the two architectures, :func:`build_model`), ``train`` (one run on the generic loop),
 ``sampling`` (temperature / top-k text), ``compare`` (comparing finished runs from their files),
 ``grid`` (the sweep trained in the notebook's process).
 """
 
-from course_lib.lm.compare import Comparison, compare_runs, history_markdown, markdown_table
+from course_lib.lm.compare import (
+    Comparison,
+    averages,
+    compare_runs,
+    history_markdown,
+    markdown_table,
+    plot_run,
+)
 from course_lib.lm.config import ASSIGNMENT, LMSettings
 from course_lib.lm.data import SPLITS, LMCorpus, NextTokenWindows, Vocabulary, load_wikitext2
 from course_lib.lm.embeddings import VocabEmbeddings, vocab_embeddings
@@ -21,12 +29,19 @@ from course_lib.lm.models import (
     future_influence,
 )
 from course_lib.lm.sampling import generate, sample_next
-from course_lib.lm.train import LMResult, evaluate_loss, perplexity, train_language_model
+from course_lib.lm.train import (
+    LMResult,
+    evaluate_loss,
+    evaluate_stateful_loss,
+    perplexity,
+    train_language_model,
+    unigram_perplexity,
+)
 
 __all__ = [
     "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "GPTBlock", "LMCorpus", "LMResult",
     "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings", "Vocabulary",
-    "build_model", "compare_runs", "evaluate_loss", "future_influence", "generate", "history_markdown",
-    "load_wikitext2", "markdown_table", "perplexity", "run_grid_in_process", "sample_next",
-    "train_language_model", "vocab_embeddings",
+    "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss", "future_influence",
+    "generate", "history_markdown", "load_wikitext2", "markdown_table", "perplexity", "plot_run",
+    "run_grid_in_process", "sample_next", "train_language_model", "unigram_perplexity", "vocab_embeddings",
 ]

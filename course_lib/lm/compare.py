@@ -2,7 +2,9 @@
 
 A run folder holds ``args.json``, ``history.json`` and ``metrics.json``; :func:`compare_runs` reads
 only those, so it serves the notebook's tiny grid and ``nox -s sweep -- lm`` alike (the sweep's
-``compare`` hook).
+``compare`` hook). It writes the table (best validation perplexity, its epoch, the train perplexity
+there, test perplexity, time, memory), the averages per optimizer and per depth, the best and the
+fastest configuration, the overlaid curves and each run's six panels (:func:`plot_run`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from course_lib.core.io import atomic_save_figure, atomic_write_json, atomic_write_text, read_json
+from course_lib.core.plots import plot_curves
 
 RUN_FILES = {  # file -> the fields the comparison reads (history.json: of every epoch record)
-    "args.json": ("model", "num_layers", "optimizer", "learning_rate", "parameters"),
-    "metrics.json": ("epochs", "valid_ppl", "best_valid_ppl", "test_ppl", "train_time_s", "tokens_per_s",
-                     "peak_gpu_memory_mb"),
-    "history.json": ("epoch", "valid_loss", "valid_ppl", "wall_time_s"),
+    "args.json": ("model", "num_layers", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
+                  "batch_size", "parameters"),
+    "metrics.json": ("epochs", "valid_ppl", "best_valid_ppl", "best_epoch", "train_ppl_at_best", "test_ppl",
+                     "valid_ppl_stateful", "train_time_s", "tokens_per_s", "peak_gpu_memory_mb"),
+    "history.json": ("epoch", "train_loss", "train_ppl", "valid_loss", "valid_ppl", "wall_time_s"),
 }
 
 
@@ -71,20 +75,36 @@ def load_runs(run_folders: list[Path]) -> list[RunFiles]:
 
 
 def comparison_table(runs: list[RunFiles]) -> pd.DataFrame:
-    """One row per run, sorted by architecture, layers, optimizer."""
+    """One row per run, sorted by architecture, layers, optimizer: the best validation perplexity, the
+    epoch it was reached (``best_epoch``), the train perplexity at that epoch, the LSTM's stateful
+    validation perplexity (``n/a`` for the GPT), test perplexity, training time, throughput, GPU memory."""
     rows = [{
         "exp_id": r.exp_id, "model": r.args["model"], "layers": r.args["num_layers"],
         "optimizer": r.args["optimizer"], "lr": r.args["learning_rate"], "parameters": r.args["parameters"],
-        "epochs": r.metrics["epochs"], "valid_ppl": r.metrics["valid_ppl"],
-        "best_valid_ppl": r.metrics["best_valid_ppl"], "test_ppl": r.metrics["test_ppl"],
+        "best_valid_ppl": r.metrics["best_valid_ppl"], "best_epoch": r.metrics["best_epoch"],
+        "train_ppl_at_best": r.metrics["train_ppl_at_best"],
+        "valid_ppl_stateful": r.metrics["valid_ppl_stateful"], "test_ppl": r.metrics["test_ppl"],
         "train_time_s": r.metrics["train_time_s"], "tokens_per_s": r.metrics["tokens_per_s"],
         "peak_gpu_memory_mb": r.metrics["peak_gpu_memory_mb"],
     } for r in runs]
     return pd.DataFrame(rows).sort_values(["model", "layers", "optimizer"], ignore_index=True)
 
 
+def averages(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Mean best validation perplexity and training time per optimizer (over the one-layer runs of both
+    models) and per depth (over the adamw runs), each with its number of runs."""
+    def mean_of(rows: pd.DataFrame, by: str) -> pd.DataFrame:
+        grouped = rows.groupby(by, sort=True)
+        return pd.DataFrame({"runs": grouped.size(), "best_valid_ppl": grouped["best_valid_ppl"].mean(),
+                             "train_time_s": grouped["train_time_s"].mean()}).reset_index()
+
+    return {"optimizer": mean_of(table[table["layers"] == 1], "optimizer"),
+            "depth": mean_of(table[table["optimizer"] == "adamw"], "layers")}
+
+
 def best_configurations(table: pd.DataFrame) -> dict[str, Any]:
-    """The best run by validation perplexity, the fastest, and the lightest on GPU memory."""
+    """The best-generalising run (lowest best validation perplexity), the fastest (least training time),
+    and the lightest on GPU memory."""
     best = {"best_valid_ppl_exp": table.loc[table["best_valid_ppl"].idxmin(), "exp_id"],
             "fastest_exp": table.loc[table["train_time_s"].idxmin(), "exp_id"]}
     memory = table["peak_gpu_memory_mb"].dropna()
@@ -103,6 +123,8 @@ def _cell(column: str, value: Any) -> str:
         return f"{value:.0f} MB"
     if column == "lr":
         return f"{value:g}"
+    if column == "best_epoch":
+        return str(int(value))
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
@@ -125,11 +147,36 @@ def history_markdown(history: list[dict[str, Any]]) -> str:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """The table as Markdown with units (times as '1.2 s', rates as '123 tokens/s', 'n/a' for none)."""
+    """A table (the comparison, or one of :func:`averages`) as Markdown with units (times as '1.2 s',
+    rates as '123 tokens/s', 'n/a' for none); ``exp_id`` is left out."""
     columns = [c for c in table.columns if c != "exp_id"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()]
+    rows = table[columns].to_dict("records")  # keeps each column's type (iterrows would turn ints to floats)
+    lines += ["| " + " | ".join(_cell(c, row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def plot_run(history: list[dict[str, Any]], title: str = ""):
+    """The six panels of one run: train and validation loss, and perplexity, against wall-clock training
+    time (rows 1-2) and train with validation against epoch (row 3). ``history``: its epoch records."""
+    column = {k: [e[k] for e in history] for k in ("epoch", "wall_time_s", "train_loss", "valid_loss",
+                                                     "train_ppl", "valid_ppl")}
+    fig, axes = plt.subplots(3, 2, figsize=(10, 9))
+    time_label = "wall-clock training time (s)"
+    for row, (measure, label) in enumerate((("loss", "loss (nats/token)"), ("ppl", "perplexity"))):
+        for col, part in enumerate(("train", "valid")):
+            name = "train" if part == "train" else "validation"
+            plot_curves({name: column[f"{part}_{measure}"]}, x=column["wall_time_s"], xlabel=time_label,
+                        ylabel=label, title=f"{name} {label.split(' ')[0]} by time", ax=axes[row, col])
+        plot_curves({"train": column[f"train_{measure}"], "validation": column[f"valid_{measure}"]},
+                    x=column["epoch"], ylabel=label, title=f"{label.split(' ')[0]} by epoch", ax=axes[2, row])
+    for ax in (axes[1, 0], axes[1, 1], axes[2, 1]):
+        ax.set_yscale("log")
+    for ax in axes[2]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def plot_comparison(runs: list[RunFiles]):
@@ -185,27 +232,46 @@ def plot_cost(table: pd.DataFrame):
 
 @dataclass
 class Comparison:
-    """The outcome of :func:`compare_runs`: the sorted table, the best runs and the figures."""
+    """The outcome of :func:`compare_runs`: the sorted table, the averages per optimizer and per depth,
+    the best runs, the comparison figures and the runs' histories (by exp_id)."""
 
     table: pd.DataFrame
+    averages: dict[str, pd.DataFrame]
     best: dict[str, Any]
     figures: dict[str, Any]
+    histories: dict[str, list[dict[str, Any]]]
 
 
 def compare_runs(run_folders: list[Path], out_dir: Path) -> Comparison:
     """Compare the finished runs in ``run_folders`` (one folder per run, named by its exp_id): write
-    comparison.csv / .md, best.json and the figures (curves.png, cost.png) into ``out_dir``."""
+    comparison.csv / .md, averages.md, best.json, the figures (curves.png, cost.png) and each run's six
+    panels (run_<exp_id>.png) into ``out_dir``."""
     runs = load_runs(run_folders)
     if not runs:
         raise FileNotFoundError("no finished runs to compare")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = comparison_table(runs)
+    means = averages(table)
     best = best_configurations(table)
     atomic_write_text(out_dir / "comparison.csv", table.to_csv(index=False))
     atomic_write_text(out_dir / "comparison.md", markdown_table(table) + "\n")
+    atomic_write_text(out_dir / "averages.md", "".join(f"by {name}\n\n{markdown_table(frame)}\n\n"
+                                                       for name, frame in means.items()))
     atomic_write_json(out_dir / "best.json", best)
     figures = {"curves": plot_comparison(runs), "cost": plot_cost(table)}
     for name, fig in figures.items():
         atomic_save_figure(fig, out_dir / f"{name}.png")
-    return Comparison(table, best, figures)
+        plt.close(fig)  # closed to pyplot (a notebook would show it twice), still drawable and savable
+    for r in runs:
+        fig = plot_run(r.history, run_title(r.args))
+        atomic_save_figure(fig, out_dir / f"run_{r.exp_id}.png", dpi=70)
+        plt.close(fig)
+    return Comparison(table, means, best, figures, {r.exp_id: r.history for r in runs})
+
+
+def run_title(args: dict[str, Any]) -> str:
+    """A run's caption from its args.json: model, layers, optimizer and its hyperparameters."""
+    return (f"{args['model']} L{args['num_layers']} {args['optimizer']}, lr {args['learning_rate']:g}, "
+            f"momentum {args['momentum']:g}{' (Nesterov)' if args['nesterov'] else ''}, "
+            f"weight decay {args['weight_decay']:g}, batch {args['batch_size']}")

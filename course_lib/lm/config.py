@@ -1,5 +1,5 @@
 """Assignment 03's settings (data, architecture, optimisation, run options), its two profiles, its
-twelve-configuration sweep and its entry."""
+sweeps (the course's twelve configurations, and the workbook's tuned variant) and its entry."""
 
 from __future__ import annotations
 
@@ -32,27 +32,34 @@ class LMSettings(Settings):
     batch_size: int = knob(min=1, doc="windows per mini-batch")
     seq_len: int = knob(min=1, doc="tokens per training window (the GPT's context length)")
     lr: float | None = knob(min=0.0, min_inclusive=False, doc="learning rate (None: the optimizer's default)")
-    weight_decay: float = knob(min=0.0, doc="decoupled weight decay of adamw")
+    weight_decay: float = knob(min=0.0, doc="weight decay: adamw decoupled, sgd and momentum L2, adam none")
+    momentum: float = knob(min=0.0, doc="momentum of the 'momentum' optimizer, in [0, 1)")
+    nesterov: bool = knob(doc="the 'momentum' optimizer uses Nesterov's momentum")
     grad_clip: float | None = knob(min=0.0, min_inclusive=False, doc="max gradient norm (None: no clipping)")
     hidden: int = knob(min=1, doc="LSTM hidden width")
     d_model: int = knob(min=1, doc="GPT width (a multiple of n_heads)")
     n_heads: int = knob(min=1, doc="GPT attention heads")
+    norm_first: bool = knob(doc="GPT blocks pre-norm x + f(LN(x)) (False: GPT-1's post-norm LN(x + f(x)))")
     dropout: float | None = knob(min=0.0, doc="dropout in [0, 1) (None: the model's default)")
     embeddings: str = knob(doc="initial word vectors: 'glove', 'random' or a glove.6B.<d>d.txt path")
     tie_weights: bool = knob(doc="the output layer reuses the embedding table")
     amp: bool = knob(doc="bf16 autocast on CUDA (ignored on the CPU)")
     checkpoint: bool = knob(doc="checkpoint every epoch and resume an interrupted run")
-    grid: bool = knob(doc="after the single run, train the twelve configurations here (tiny) and compare")
+    grid: bool = knob(doc="after the single run, train a sweep's configurations here (tiny) and compare")
+    grid_sweep: str = knob(choices=("lm", "lm_tuned"), doc="the sweep the in-notebook grid trains")
+    grid_train_tokens: int | None = knob(min=2, doc="train tokens per grid run (None: train_tokens)")
     cpu_threads: int | None = knob(min=1, doc="torch CPU threads (None: torch's default)")
 
     def check(self) -> None:
         check_embeddings(self.embeddings)
         if self.dropout is not None and self.dropout >= 1.0:
             raise ValueError(f"dropout={self.dropout!r} is not valid; it must be < 1")
+        if self.momentum >= 1.0:
+            raise ValueError(f"momentum={self.momentum!r} is not valid; it must be < 1")
         if self.model == "gpt1" and self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not valid for gpt1; it must be a multiple of "
                              f"n_heads={self.n_heads}")
-        for name in ("train_tokens", "eval_tokens"):
+        for name in ("train_tokens", "eval_tokens", "grid_train_tokens"):
             tokens = getattr(self, name)
             if tokens is not None and tokens <= self.seq_len:
                 raise ValueError(f"{name}={tokens} is not valid; it must exceed seq_len={self.seq_len}")
@@ -72,30 +79,45 @@ class LMSettings(Settings):
         common = dict(dropout=self.dropout_rate, tie_weights=self.tie_weights)
         if self.model == "lstm":
             return dict(hidden=self.hidden, **common)
-        return dict(d_model=self.d_model, n_heads=self.n_heads, max_len=self.seq_len, **common)
+        return dict(d_model=self.d_model, n_heads=self.n_heads, max_len=self.seq_len,
+                    norm_first=self.norm_first, **common)
 
 
-# offline split, 2,000 words, one epoch on 16k tokens, one CPU thread; then the tiny twelve-run grid
+# offline split, 2,000 words, five epochs on 64k tokens, tied weights, one CPU thread; then the course's
+# twelve configurations here, tiny (8k train tokens each)
 SMOKE = LMSettings(
-    exp_id=None, split="offline", max_vocab=2000, train_tokens=16384, eval_tokens=4096, model="lstm",
-    optimizer="adamw", num_layers=1, epochs=1, batch_size=16, seq_len=32, lr=None, weight_decay=0.01,
-    grad_clip=0.5, hidden=64, d_model=64, n_heads=2, dropout=0.1, embeddings="glove", tie_weights=False,
-    amp=False, checkpoint=False, grid=True, cpu_threads=1,
+    exp_id=None, split="offline", max_vocab=2000, train_tokens=65536, eval_tokens=4096, model="lstm",
+    optimizer="adamw", num_layers=1, epochs=5, batch_size=16, seq_len=32, lr=3e-3, weight_decay=0.01,
+    momentum=0.9, nesterov=False, grad_clip=0.5, hidden=64, d_model=64, n_heads=2, norm_first=False,
+    dropout=0.1, embeddings="glove", tie_weights=True, amp=False, checkpoint=False, grid=True,
+    grid_sweep="lm", grid_train_tokens=8192, cpu_threads=1,
 )
 # official split, full vocabulary, ten epochs on a GPU; the grid runs through `nox -s sweep -- lm`
 FULL = LMSettings(
     exp_id=None, split="official", max_vocab=None, train_tokens=None, eval_tokens=None, model="lstm",
     optimizer="adamw", num_layers=1, epochs=10, batch_size=32, seq_len=64, lr=None, weight_decay=0.01,
-    grad_clip=0.5, hidden=512, d_model=256, n_heads=4, dropout=None, embeddings="glove", tie_weights=False,
-    amp=True, checkpoint=True, grid=False, cpu_threads=None,
+    momentum=0.9, nesterov=False, grad_clip=0.5, hidden=512, d_model=256, n_heads=4, norm_first=False,
+    dropout=None, embeddings="glove", tie_weights=False, amp=True, checkpoint=True, grid=False,
+    grid_sweep="lm", grid_train_tokens=None, cpu_threads=None,
 )
 
-# both models with adam, adamw, sgd and momentum at one layer, and with adamw at two and four layers;
-# grid=False: a sweep run trains only itself
-SWEEP_CONFIGS = tuple(
-    {"exp_id": f"{m}-{o}-L{n}", "model": m, "optimizer": o, "num_layers": n, "grid": False}
-    for m, o, n in [(m, o, 1) for m in ("lstm", "gpt1") for o in ("adam", "adamw", "sgd", "momentum")]
-    + [(m, "adamw", n) for m in ("lstm", "gpt1") for n in (2, 4)]
+
+# (model, optimizer, layers) of the twelve configurations in the course's order: each model with adam, adamw,
+# sgd and momentum at one layer, then adamw at two and four layers
+GRID = tuple([(m, o, 1) for m in ("lstm", "gpt1") for o in OPTIMIZERS]
+             + [(m, "adamw", n) for m in ("lstm", "gpt1") for n in (2, 4)])
+
+# The course's twelve, exactly as set: lr 1e-3 for every optimizer, momentum 0.9 (not Nesterov), weight
+# decay 5e-4 (adamw, sgd, momentum), batch 16, ten epochs; grid=False: a sweep run trains only itself.
+COURSE = dict(lr=1e-3, momentum=0.9, nesterov=False, weight_decay=5e-4, batch_size=16, epochs=10, grid=False)
+SWEEP_CONFIGS = tuple({"exp_id": f"{m}-{o}-L{n}", "model": m, "optimizer": o, "num_layers": n, **COURSE}
+                      for m, o, n in GRID)
+# The workbook's tuned variant: each optimizer at its own learning rate (DEFAULT_LR: sgd 1.0, momentum 0.1),
+# Nesterov momentum, weight decay 0.01 on adamw only; batch size and epochs from the profile.
+TUNED_CONFIGS = tuple(
+    {"exp_id": f"tuned-{m}-{o}-L{n}", "model": m, "optimizer": o, "num_layers": n, "lr": DEFAULT_LR[o],
+     "momentum": 0.9, "nesterov": True, "weight_decay": 0.01 if o == "adamw" else 0.0, "grid": False}
+    for m, o, n in GRID
 )
 
 ASSIGNMENT = Assignment(
@@ -105,11 +127,14 @@ ASSIGNMENT = Assignment(
     datasets=("wikitext-2",),
     profiles={"smoke": SMOKE, "full": FULL},
     expected={
-        "smoke": {"valid_ppl": (60.0, 1000.0), "test_ppl": (60.0, 1000.0),
-                  "grid_best_valid_ppl": (50.0, 600.0)},
+        # the smoke LSTM must beat the unigram model of its training tokens (about 99) by a clear margin
+        "smoke": {"valid_ppl": (25.0, 70.0), "test_ppl": (30.0, 80.0), "valid_ppl_stateful": (25.0, 70.0),
+                  "unigram_valid_ppl": (90.0, 110.0), "unigram_minus_valid_ppl": (20.0, 100.0),
+                  "grid_best_valid_ppl": (50.0, 150.0), "grid_unigram_minus_best_valid_ppl": (5.0, 100.0)},
         "full": {"valid_ppl": (60.0, 140.0), "test_ppl": (50.0, 140.0)},
     },
     headline=("valid_ppl", "test_ppl"),
     exercise_tests=("tests/lm/test_models.py", "tests/lm/test_sampling.py", "tests/lm/test_train.py"),
-    sweeps={"lm": Sweep(name="lm", configs=SWEEP_CONFIGS, compare=compare_runs)},
+    sweeps={"lm": Sweep(name="lm", configs=SWEEP_CONFIGS, compare=compare_runs),
+            "lm_tuned": Sweep(name="lm_tuned", configs=TUNED_CONFIGS, compare=compare_runs)},
 )

@@ -226,7 +226,7 @@ def load_wikitext2(split: str, data_dir: str | os.PathLike | None = None, *, max
         return _encode(split, used, max_vocab)
     digests = {p: file_digest(path) for p, path in used.items()}
     key = {"split": split, "max_vocab": max_vocab, "files": {used[p].name: d for p, d in digests.items()},
-           "code": code_digest("course_lib.lm")}
+           "code": code_digest(__name__)}
     name = "-".join([split, f"v{max_vocab or 'all'}", *sorted(digests.values())])
     return load_keyed(cache_dir("wikitext-2") / f"{name}.npz", key,
                       load=lambda p: _load_corpus(p, split, max_vocab),

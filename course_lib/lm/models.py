@@ -124,12 +124,13 @@ class CausalSelfAttention(nn.Module):
 class GPTBlock(nn.Module):
     """Causal self-attention and a GELU MLP, each in a residual branch with layer norm.
 
-    ``norm_first=False`` is GPT-1's post-norm (x = LN(x + f(x))); ``True`` is pre-norm
-    (x = x + f(LN(x))), which trains more stably without warm-up.
+    ``norm_first=False`` (the default) is GPT-1's post-norm, as in Radford et al. (2018):
+    x = LN(x + f(x)), the layer norm after the residual add; ``True`` is pre-norm (x = x + f(LN(x)),
+    GPT-2's choice), which trains more stably without warm-up.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.1, max_len: int = 1024,
-                 norm_first: bool = True):
+                 norm_first: bool = False):
         super().__init__()
         self.norm_first = norm_first
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
@@ -149,11 +150,13 @@ class GPTBlock(nn.Module):
 
 
 class MiniGPT1(nn.Module):
-    """Token embedding + learned positions -> ``num_layers`` GPT blocks -> (final LN) -> logits."""
+    """Token embedding + learned positions -> ``num_layers`` GPT blocks -> logits (pre-norm blocks,
+    ``norm_first=True``, add a final layer norm; post-norm blocks already end with one)."""
 
     def __init__(self, vocab_size: int, num_layers: int = 1, *, d_model: int = 256, n_heads: int = 4,
                  max_len: int = 256, dropout: float = 0.1, tie_weights: bool = False,
-                 pretrained: torch.Tensor | None = None, norm_first: bool = True, emb_dim: int | None = None):
+                 pretrained: torch.Tensor | None = None, norm_first: bool = False,
+                 emb_dim: int | None = None):
         super().__init__()
         self.max_len = max_len
         self.embed = TokenEmbedding(vocab_size, d_model, pretrained, table_dim=emb_dim)

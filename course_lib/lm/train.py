@@ -2,8 +2,9 @@
 
 A run writes ``args.json`` (its settings) and ``history.json`` (one record per epoch: train/valid loss
 and perplexity, wall time, tokens/s, peak GPU memory) into its folder, and returns flat metrics
-(final and best validation perplexity, test perplexity, throughput) for ``metrics.json``. A run's
-checkpoint and the grid's finished runs are keyed by :func:`run_key`.
+(final and best validation perplexity, the epoch of the best and the train perplexity there, test
+perplexity, the LSTM's stateful perplexities, the unigram baseline, throughput) for ``metrics.json``.
+A run's checkpoint and the grid's finished runs are keyed by :func:`run_key`.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 1.0, "momentum": 0.1}
 DEFAULT_DROPOUT = {"lstm": 0.5, "gpt1": 0.2}
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.01) -> torch.optim.Optimizer:
-    """``adam``, ``adamw`` (decoupled weight decay), ``sgd`` (plain) or ``momentum`` (SGD, 0.9, Nesterov)."""
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, *, momentum: float = 0.9,
+                   nesterov: bool = False) -> torch.optim.Optimizer:
+    """``adam`` (no weight decay), ``adamw`` (decoupled weight decay), ``sgd`` (plain, L2 weight decay) or
+    ``momentum`` (SGD with ``momentum``, Nesterov's if ``nesterov``, L2 weight decay), as the course set
+    them up."""
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     raise ValueError(f"optimizer={name!r} is not valid; choose one of {list(OPTIMIZERS)}")
 
 
@@ -70,6 +74,37 @@ def evaluate_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_si
     return total / count
 
 
+@torch.no_grad()
+def evaluate_stateful_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_size: int = 16,
+                           device: torch.device | str = "cpu") -> float:
+    """Mean cross-entropy per token (nats) of the stream ``ids`` (N,) read as ``batch_size`` contiguous
+    lanes (B, N // B) in chunks of ``seq_len``, the recurrent state carried from one chunk to the next
+    (the standard evaluation of a recurrent language model; ``model(x, state)`` -> (logits, state))."""
+    lanes = (ids.numel() - 1) // batch_size
+    if lanes < 1:
+        raise ValueError(f"a stream of {ids.numel()} tokens is too short for {batch_size} lanes")
+    was_training = model.training
+    model.eval()
+    x_all = ids[: lanes * batch_size].view(batch_size, lanes).to(device)
+    y_all = ids[1 : lanes * batch_size + 1].view(batch_size, lanes).to(device)
+    state, total = None, 0.0
+    for start in range(0, lanes, seq_len):
+        logits, state = model(x_all[:, start : start + seq_len], state)
+        y = y_all[:, start : start + seq_len]
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
+                                       reduction="sum"))
+    model.train(was_training)
+    return total / y_all.numel()
+
+
+def unigram_perplexity(train_ids: torch.Tensor, eval_ids: torch.Tensor, vocab_size: int) -> float:
+    """Perplexity on ``eval_ids`` of the unigram model of ``train_ids`` (token frequencies, add-one
+    smoothed): the baseline a language model must beat by using the context."""
+    counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1.0
+    log_p = (counts / counts.sum()).log()
+    return math.exp(-float(log_p[eval_ids].mean()))
+
+
 def perplexity(mean_loss: float) -> float:
     """exp(mean cross-entropy per token); inf when the loss overflows."""
     ### BEGIN SOLUTION
@@ -93,7 +128,7 @@ def run_key(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings,
     vocabulary), the initial word vectors, the device and the code of ``course_lib.lm``."""
     return {"settings": settings.to_dict(), "seed": seed, "corpus": corpus.checksum(),
             "embeddings": embeddings.checksum(), "device": str(torch.device(device)),
-            "code": code_digest("course_lib.lm")}
+            "code": code_digest("course_lib.lm", "course_lib.core.training")}
 
 
 def _cut(ids: torch.Tensor, n: int | None) -> torch.Tensor:
@@ -129,7 +164,7 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
     loader = DataLoader(NextTokenWindows(train_ids, settings.seq_len), batch_size=settings.batch_size,
                         shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate,
-                               settings.weight_decay)
+                               settings.weight_decay, momentum=settings.momentum, nesterov=settings.nesterov)
     eval_kw = dict(seq_len=settings.seq_len, batch_size=settings.batch_size, device=device)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
@@ -148,11 +183,21 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
     atomic_write_json(run_dir / "history.json", history.epochs)
     test_loss = evaluate_loss(model, test_ids, **eval_kw)
     last = history.last()
+    best = min(history.epochs, key=lambda e: e["valid_ppl"])
     memory = [m for m in history.column("peak_gpu_memory_mb") if m is not None]
+    stateful = {part: None for part in ("valid", "test")}
+    if settings.model == "lstm":
+        stateful = {part: perplexity(evaluate_stateful_loss(model, ids, **eval_kw))
+                    for part, ids in (("valid", valid_ids), ("test", test_ids))}
     metrics = {
         "valid_ppl": last["valid_ppl"],
-        "best_valid_ppl": min(history.column("valid_ppl")),
+        "best_valid_ppl": best["valid_ppl"],
+        "best_epoch": best["epoch"],
+        "train_ppl_at_best": best["train_ppl"],
         "test_ppl": perplexity(test_loss),
+        "valid_ppl_stateful": stateful["valid"],
+        "test_ppl_stateful": stateful["test"],
+        "unigram_valid_ppl": unigram_perplexity(train_ids, valid_ids, len(corpus.vocab)),
         "train_ppl": last["train_ppl"],
         "epochs": len(history.epochs),
         "train_time_s": last["wall_time_s"],

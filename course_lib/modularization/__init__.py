@@ -3,24 +3,35 @@
 - :mod:`.config`: :class:`ModularizationSettings` (every knob), the profiles and :data:`ASSIGNMENT`.
 - :mod:`.data`: Yahoo! Answers / AG News loaders, concern samples, tokenisation.
 - :mod:`.finetune`: the MiniLM classifier, fine-tuned with ``course_lib.core.training.fit`` and cached.
-- :mod:`.pruning`: concern scores of feed-forward weights, unstructured / structured pruning.
+- :mod:`.pruning`: the course's concern-identification score (and a Wanda-style one) of the
+  feed-forward weights, unstructured (per row) / structured (intermediate neurons) pruning.
 - :mod:`.similarity`: linear CKA, RBF-kernel CKA and mean canonical correlation.
 - :mod:`.evaluation`: per-module report, sparsity, similarity, and the whole experiment.
-- :mod:`.plots`: similarity heatmap, per-class F1 bars.
+- :mod:`.plots`: fine-tuning curves, similarity heatmap, per-class F1 bars.
 """
 
 from .config import ASSIGNMENT, ModularizationSettings
 from .data import concern_samples, dataset_digest, encode, load_topics, per_class_sample
 from .evaluation import headline_metrics, modularize, resolve_concerns
 from .finetune import fine_tune, finetune_key, load_classifier
-from .plots import plot_f1_bars, plot_similarity_heatmap
-from .pruning import concern_scores, find_layers, keep_mask, prune_concern
+from .plots import plot_f1_bars, plot_finetune_curves, plot_similarity_heatmap
+from .pruning import (
+    activation_stats,
+    ci_coefficient,
+    concern_scores,
+    find_layers,
+    keep_mask,
+    prune_concern,
+    wanda_scores,
+)
 from .similarity import cca_similarity, kernel_cka, linear_cka
 
 __all__ = [
     "ASSIGNMENT",
     "ModularizationSettings",
+    "activation_stats",
     "cca_similarity",
+    "ci_coefficient",
     "concern_samples",
     "concern_scores",
     "dataset_digest",
@@ -37,7 +48,9 @@ __all__ = [
     "modularize",
     "per_class_sample",
     "plot_f1_bars",
+    "plot_finetune_curves",
     "plot_similarity_heatmap",
     "prune_concern",
     "resolve_concerns",
+    "wanda_scores",
 ]

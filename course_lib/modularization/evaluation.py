@@ -73,6 +73,20 @@ def report(outputs: Outputs, classes: Sequence[str]) -> dict[str, Any]:
                                  target_names=list(classes), output_dict=True, zero_division=0)
 
 
+def predicted_counts(outputs: Outputs, classes: Sequence[str]) -> dict[str, int]:
+    """How many inputs the model assigns to each class (0: a class it never predicts)."""
+    counts = np.bincount(outputs.predictions(), minlength=len(classes))
+    return {c: int(counts[k]) for k, c in enumerate(classes)}
+
+
+def class_table(rep: dict[str, Any], predicted: dict[str, int]) -> pd.DataFrame:
+    """One row per class of a :func:`report`: precision, recall, F1, support and ``predicted`` (how many
+    inputs the model assigned to the class)."""
+    rows = {c: {"precision": rep[c]["precision"], "recall": rep[c]["recall"], "f1": rep[c]["f1-score"],
+                "support": int(rep[c]["support"]), "predicted": n} for c, n in predicted.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def similarities(original: Outputs, pruned: Outputs, cca_components: int) -> dict[str, float]:
     """CCA (SVCCA with ``cca_components``), linear CKA and RBF CKA of the token states (M, H)."""
     X, Y = original.tokens(), pruned.tokens()
@@ -87,6 +101,7 @@ class ConcernResult:
     row: dict[str, Any]
     report: dict[str, Any]
     sparsity: dict[str, float]
+    predicted: dict[str, int]
 
 
 def evaluate_module(
@@ -109,14 +124,20 @@ def evaluate_module(
     rep = report(pruned, classes)
     labels = pruned.labels.numpy()
     others = labels != concern
+    base = report(original, classes)[name]
     row: dict[str, Any] = {
         "concern": name,
         "accuracy": rep["accuracy"],
-        "concern_f1": rep[name]["f1-score"],
+        "original_accuracy": float(np.mean(original.predictions() == labels)),
+        "concern_precision": rep[name]["precision"],
         "concern_recall": rep[name]["recall"],
-        "original_concern_f1": report(original, classes)[name]["f1-score"],
-        "original_concern_recall": report(original, classes)[name]["recall"],
+        "concern_f1": rep[name]["f1-score"],
+        "support": int(rep[name]["support"]),
+        "original_concern_precision": base["precision"],
+        "original_concern_recall": base["recall"],
+        "original_concern_f1": base["f1-score"],
         "non_concern_accuracy": float(np.mean(pruned.predictions()[others] == labels[others])),
+        "original_non_concern_accuracy": float(np.mean(original.predictions()[others] == labels[others])),
         "sparsity": overall_sparsity(module, layer_names),
     }
     pos, neg = concern_indices(labels, concern, None, seed)
@@ -126,7 +147,7 @@ def evaluate_module(
             row[f"{metric}_{tag}"] = value
         row[f"perplexity_original_{tag}"] = o.perplexity()
         row[f"perplexity_pruned_{tag}"] = p.perplexity()
-    return ConcernResult(row, rep, sparsity_table(module, layer_names))
+    return ConcernResult(row, rep, sparsity_table(module, layer_names), predicted_counts(pruned, classes))
 
 
 def resolve_concerns(concerns: Sequence[int | str] | None, classes: Sequence[str]) -> list[int]:
@@ -153,6 +174,18 @@ class Modularization:
     table: pd.DataFrame
     modules: dict[tuple[str, str], ConcernResult]
     original_report: dict[str, Any]
+    original_predicted: dict[str, int]
+
+    def original_classes(self) -> pd.DataFrame:
+        """The original model's per-class table (see :func:`class_table`)."""
+        return class_table(self.original_report, self.original_predicted)
+
+    def concern_table(self) -> pd.DataFrame:
+        """One row per module: its own concern's precision, recall, F1 and support, beside the
+        original model's on the same class and test questions."""
+        columns = ["method", "concern", "support", "original_concern_precision", "concern_precision",
+                   "original_concern_recall", "concern_recall", "original_concern_f1", "concern_f1"]
+        return self.table[columns]
 
 
 def modularize(
@@ -170,7 +203,7 @@ def modularize(
     """Prune one module per (concern, method) and evaluate it; ``model`` itself is never changed.
 
     Uses ``settings.concerns`` (see :func:`resolve_concerns`), ``methods``, ``num_samples``,
-    ``sparsity_ratio``, ``negative_weight``, ``max_length``, ``include`` and ``exclude``.
+    ``sparsity_ratio``, ``score``, ``negative_weight``, ``max_length``, ``include`` and ``exclude``.
     Positive / negative samples (``num_samples`` each) come from ``train``; evaluation uses ``test``.
     The table has one row per module: ``method``, ``concern`` and the metrics.
     ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
@@ -187,8 +220,8 @@ def modularize(
         pos, neg = concern_samples(train, concern, s.num_samples, seed)
         positives, negatives = encode(tokenizer, pos, s.max_length), encode(tokenizer, neg, s.max_length)
         module = prune_concern(model, positives, negatives, sparsity_ratio=s.sparsity_ratio, method=method,
-                               negative_weight=s.negative_weight, include=s.include, exclude=s.exclude,
-                               device=device)
+                               score=s.score, negative_weight=s.negative_weight, include=s.include,
+                               exclude=s.exclude, device=device)
         pruned = forward(module, test_encoded, device)
         result = evaluate_module(module, concern, test.classes, original, pruned, layer_names=layer_names,
                                  seed=seed, cca_components=cca_components)
@@ -196,16 +229,21 @@ def modularize(
         results[(method, test.classes[concern])] = result
         del module
     table = pd.DataFrame([r.row for r in results.values()])
-    return Modularization(table, results, report(original, test.classes))
+    return Modularization(table, results, report(original, test.classes),
+                          predicted_counts(original, test.classes))
 
 
 def headline_metrics(result: Modularization, methods: Sequence[str]) -> dict[str, float]:
     """Flat metrics for ``metrics.json``: means over concerns, unprefixed for ``methods[0]`` and
-    prefixed ``<method>_`` for every method; ``sparsity`` is the share of zeros in the pruned layers."""
+    prefixed ``<method>_`` for every method, each beside the original model's value on the same
+    questions (``mean_original_*``); ``sparsity`` is the share of zeros in the pruned layers. The
+    margins (``methods[0]``): ``concern_recall_minus_original``, ``concern_f1_minus_original`` and
+    ``concern_recall_minus_non_concern_accuracy`` (a module keeps its class better than the rest)."""
     metrics: dict[str, float] = {"original_accuracy": float(result.original_report["accuracy"])}
-    columns = {"mean_pruned_accuracy": "accuracy", "sparsity": "sparsity", "mean_concern_f1": "concern_f1",
-               "mean_original_concern_f1": "original_concern_f1", "mean_concern_recall": "concern_recall",
-               "mean_non_concern_accuracy": "non_concern_accuracy"}
+    columns = {"mean_pruned_accuracy": "accuracy", "sparsity": "sparsity"}
+    for metric in ("concern_precision", "concern_recall", "concern_f1", "non_concern_accuracy"):
+        columns[f"mean_{metric}"] = metric
+        columns[f"mean_original_{metric}"] = f"original_{metric}"
     columns.update({f"mean_{m}_{t}": f"{m}_{t}" for m in ("cca", "linear_cka", "kernel_cka")
                     for t in ("concern", "non_concern")})
     for i, method in enumerate(methods):
@@ -215,4 +253,8 @@ def headline_metrics(result: Modularization, methods: Sequence[str]) -> dict[str
             metrics[f"{method}_{key}"] = value
             if i == 0:
                 metrics[key] = value
+    for metric in ("concern_recall", "concern_f1"):
+        metrics[f"{metric}_minus_original"] = metrics[f"mean_{metric}"] - metrics[f"mean_original_{metric}"]
+    metrics["concern_recall_minus_non_concern_accuracy"] = (
+        metrics["mean_concern_recall"] - metrics["mean_non_concern_accuracy"])
     return metrics

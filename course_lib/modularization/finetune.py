@@ -73,17 +73,25 @@ WEIGHTS_FILE = "finetuned.safetensors"
 CHECKPOINT_FILE = "finetune_checkpoint.pt"
 
 
+FINETUNE_CODE = ("course_lib.modularization.finetune", "course_lib.modularization.data",
+                 "course_lib.modularization.evaluation", "course_lib.core.training")
+"""The modules whose code shapes the fine-tuned weights and their history (not pruning or similarity:
+editing those exercises, or changing the pruning score, never retrains)."""
+
+
 def finetune_key(settings: ModularizationSettings, seed: int, data_digest: str) -> dict[str, Any]:
-    """What determines the fine-tuned weights: the :data:`FINETUNE_KNOBS`, ``seed``, ``data_digest``
-    (of the data set's files), the pretrained weights' fingerprint and the digest of this package's code."""
+    """What determines the fine-tuned weights: the :data:`FINETUNE_KNOBS` (no pruning knob), ``seed``,
+    ``data_digest`` (of the data set's files), the pretrained weights' fingerprint and the digest of
+    the :data:`FINETUNE_CODE`."""
     return {"settings": {name: getattr(settings, name) for name in FINETUNE_KNOBS}, "seed": seed,
             "data": data_digest, "pretrained": model_fingerprint(settings.model_name),
-            "code": code_digest("course_lib.modularization")}
+            "code": code_digest(*FINETUNE_CODE)}
 
 
 @dataclass
 class FineTuneResult:
-    """The fine-tuning history (one dict per epoch) and whether the weights came from the cache."""
+    """The fine-tuning history (one dict per epoch, with the epoch's batch losses in ``step_losses``)
+    and whether the weights came from the cache."""
 
     history: list[dict[str, Any]]
     cached: bool
@@ -101,10 +109,10 @@ def freeze_lower_layers(model: nn.Module, n_layers: int) -> None:
             p.requires_grad_(False)
 
 
-def _loss(model: nn.Module, batch: dict[str, torch.Tensor]):
+def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """The classifier's cross-entropy on a batch, and its token count (what throughput counts)."""
     out = model(**batch)
-    return out.loss, int(batch["attention_mask"].sum())  # throughput in tokens
-
+    return out.loss, int(batch["attention_mask"].sum())
 
 
 def load_weights(path: Path, model: nn.Module, epochs: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -143,7 +151,8 @@ def _train(model: nn.Module, train: dict[str, torch.Tensor], test: dict[str, tor
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
 
-        def evaluate(m: nn.Module) -> dict[str, float]:
+
+        def evaluate(m: nn.Module) -> dict[str, Any]:
             return {"test_accuracy": accuracy(forward(m, test, device).predictions(), test["labels"])}
 
         history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs,

@@ -50,3 +50,25 @@ def plot_f1_bars(original_f1: dict[str, float], pruned_f1: dict[str, dict[str, f
     ax.legend(fontsize=8, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     return ax
+
+
+def plot_finetune_curves(history: Sequence[dict], ax=None):
+    """Fine-tuning curves: every batch loss against the epoch (fractions of an epoch), the epoch's mean
+    training loss, and the test accuracy after each epoch on a second axis. ``history`` is
+    :attr:`FineTuneResult.history` (records with ``step_losses``, ``train_loss``, ``test_accuracy``)."""
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    for record in history:
+        losses = record["step_losses"]
+        steps = record["epoch"] - 1 + np.arange(1, len(losses) + 1) / len(losses)
+        ax.plot(steps, losses, color="tab:blue", lw=1, label="batch loss" if record["epoch"] == 1 else None)
+    epochs = [r["epoch"] for r in history]
+    ax.plot(epochs, [r["train_loss"] for r in history], "o", color="tab:blue", label="epoch mean loss")
+    ax.set(xlabel="epoch", ylabel="cross-entropy", title="fine-tuning", xlim=(0, max(epochs)))
+    acc = ax.twinx()
+    acc.plot(epochs, [r["test_accuracy"] for r in history], "s--", color="tab:orange", label="test accuracy")
+    acc.set(ylabel="test accuracy", ylim=(0, 1))
+    lines = ax.get_legend_handles_labels()
+    more = acc.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
+    ax.grid(alpha=0.3)
+    return ax

@@ -3,10 +3,18 @@
 Modules: ``config`` (:class:`QASettings`, profiles, :data:`ASSIGNMENT`), ``data`` (loading,
 tokenisation, alignment, article split), ``batching`` (ids, padded batches), ``models`` (DCN,
 BiLSTM reader), ``decoding`` (best span), ``baselines`` (sliding window), ``evaluation`` (official
-v1.1 metrics), ``pipeline`` (build, train, predict), ``analysis`` (error analysis).
+v1.1 metrics), ``pipeline`` (build, train with validation, predict), ``analysis`` (training curves,
+error analysis).
 """
 
-from course_lib.qa.analysis import breakdown, examples_table, plot_attention, plot_breakdown
+from course_lib.qa.analysis import (
+    breakdown,
+    examples_table,
+    plot_attention,
+    plot_breakdown,
+    plot_training,
+    training_table,
+)
 from course_lib.qa.baselines import sliding_window_predictions
 from course_lib.qa.batching import build_vocab, collate, encode, trainable
 from course_lib.qa.config import ASSIGNMENT, FULL, SMOKE, QASettings
@@ -19,21 +27,26 @@ from course_lib.qa.evaluation import (
     question_scores,
     save_predictions,
 )
+from course_lib.qa.models import HighwayMaxout, coattention
 from course_lib.qa.pipeline import (
     checkpoint_key,
     checkpoint_name,
     embeddings_digest,
+    loss_terms,
     make_reader,
     predict_spans,
     spans_to_predictions,
     train_reader,
+    validate,
     vocab_vectors,
 )
 
 __all__ = [
-    "ASSIGNMENT", "FULL", "SMOKE", "QASettings", "breakdown", "build_examples", "build_vocab",
-    "checkpoint_key", "checkpoint_name", "collate", "embeddings_digest", "encode", "evaluate",
-    "exact_match_score", "examples_table", "f1_score", "load_split", "make_reader", "normalize_answer",
-    "plot_attention", "plot_breakdown", "predict_spans", "question_scores", "save_predictions",
-    "sliding_window_predictions", "spans_to_predictions", "train_reader", "trainable", "vocab_vectors",
+    "ASSIGNMENT", "FULL", "SMOKE", "HighwayMaxout", "QASettings", "breakdown", "build_examples",
+    "build_vocab", "checkpoint_key", "checkpoint_name", "coattention", "collate", "embeddings_digest",
+    "encode", "evaluate", "exact_match_score", "examples_table", "f1_score", "load_split", "loss_terms",
+    "make_reader", "normalize_answer", "plot_attention", "plot_breakdown", "plot_training",
+    "predict_spans", "question_scores", "save_predictions", "sliding_window_predictions",
+    "spans_to_predictions", "train_reader", "trainable", "training_table", "validate",
+    "vocab_vectors",
 ]

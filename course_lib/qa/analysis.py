@@ -1,4 +1,5 @@
-"""Error analysis: scores by question word and by answer length, example tables, attention heatmaps."""
+"""Training curves and error analysis: per-epoch tables, per-step loss curves, scores by question word
+and by answer length, example tables, attention heatmaps."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.core.settings import check_choice
+from course_lib.core.training import History
 from course_lib.qa.data import QAExample
 
 QUESTION_WORDS = ("what", "who", "when", "where", "why", "how", "which")
@@ -101,3 +103,43 @@ def plot_attention(
     ax.set(xlabel="question token", ylabel="context token ('>' = answer)")
     ax.figure.colorbar(im, ax=ax, fraction=0.046)
     return ax
+
+
+def training_table(
+    history: History, terms: int, initial: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """Per epoch (index ``epoch``; epoch 0 = ``initial``, the untrained reader's validation metrics):
+    the training loss as optimised and per pointer (divided by ``terms``, see ``qa.loss_terms``), the
+    validation loss (final start + end) and per pointer (halved), validation EM and F1."""
+    rows = [{"epoch": 0, **initial}] if initial is not None else []
+    rows += history.epochs
+    table = pd.DataFrame([{
+        "epoch": r["epoch"],
+        "train loss": r.get("train_loss", np.nan),
+        "train loss / pointer": r.get("train_loss", np.nan) / terms,
+        "val loss": r["val_loss"],
+        "val loss / pointer": r["val_loss"] / 2,
+        "val EM": r["val_exact_match"],
+        "val F1": r["val_f1"],
+    } for r in rows])
+    return table.set_index("epoch")
+
+
+def plot_training(tables: Mapping[str, pd.DataFrame], curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                  axes) -> None:
+    """Left: each reader's per-step training loss per pointer (``curves``: ``(x, loss)`` from
+    :meth:`~course_lib.core.training.History.step_curve`)
+    and its validation loss per pointer per epoch (``tables``, see :func:`training_table`); right:
+    validation F1 per epoch. ``axes``: two Axes."""
+    left, right = axes
+    for i, (name, table) in enumerate(tables.items()):
+        color = f"C{i}"
+        if name in curves:
+            left.plot(*curves[name], color=color, lw=1, alpha=0.8, label=f"{name}: train (per step)")
+        left.plot(table.index, table["val loss / pointer"], "o--", color=color, label=f"{name}: validation")
+        right.plot(table.index, table["val F1"], "o-", color=color, label=name)
+    left.set(xlabel="epoch", ylabel="cross-entropy per pointer", title="loss per start/end pointer")
+    right.set(xlabel="epoch", ylabel="F1 (%)", title="validation F1")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)

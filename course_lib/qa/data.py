@@ -139,10 +139,11 @@ def split_articles(
 
 @dataclass
 class SquadSplit:
-    """Train and test articles, how they were obtained (``source`` says which files) and ``digest``,
-    the checksum of the files read (keys checkpoints)."""
+    """Train, validation and test articles, how they were obtained (``source`` says which files) and
+    ``digest``, the checksum of the files read (keys checkpoints)."""
 
     train: list[dict[str, Any]]
+    val: list[dict[str, Any]]
     test: list[dict[str, Any]]
     source: str
     digest: str
@@ -155,17 +156,24 @@ def load_split(
     seed: int = 0,
     use_official_train: bool = True,
 ) -> SquadSplit:
-    """Train/test articles: the official train + dev files when both are present (and asked for);
-    else the offline split of the dev set (``settings.train_articles`` articles to train,
-    ``settings.test_articles`` to test)."""
+    """Train/validation/test articles. With the official train + dev files (when both are present and
+    asked for): dev to test, and ``settings.val_articles`` of a seeded shuffle of the train articles to
+    validate. Else the offline split of the dev set: ``settings.train_articles +
+    settings.val_articles`` articles to train (the last ``val_articles`` of them held out to
+    validate) and ``settings.test_articles`` to test."""
     folder = require("squad-v1.1", data_dir)
     dev, train_file = folder / DEV_FILE, folder / TRAIN_FILE
+    n_val = settings.val_articles
     if use_official_train and train_file.exists():
-        return SquadSplit(load_squad(train_file), load_squad(dev), "official train-v1.1 / dev-v1.1",
+        articles = load_squad(train_file)
+        train, val = split_articles(articles, len(articles) - n_val, n_val, seed=seed)
+        return SquadSplit(train, val, load_squad(dev),
+                          f"official train-v1.1 ({n_val} articles held out to validate) / dev-v1.1",
                           f"{file_digest(train_file)}+{file_digest(dev)}")
     if not dev.exists():
         raise MissingDataError(f"{DEV_FILE} is missing from the squad-v1.1 folder")
     n_train, n_test = settings.train_articles, settings.test_articles
-    train, test = split_articles(load_squad(dev), n_train, n_test, seed=seed)
-    return SquadSplit(train, test, f"dev-v1.1 articles held out (seed {seed}): "
-                                   f"{n_train} to train, {n_test} to test", file_digest(dev))
+    train, test = split_articles(load_squad(dev), n_train + n_val, n_test, seed=seed)
+    return SquadSplit(train[:n_train], train[n_train:], test,
+                      f"dev-v1.1 articles held out (seed {seed}): {n_train} to train, "
+                      f"{n_val} to validate, {n_test} to test", file_digest(dev))

@@ -1,13 +1,15 @@
-"""Training and prediction glue: build a reader, train it on the generic loop, predict answer texts."""
+"""Training and prediction glue: build a reader, train it on the generic loop with per-step losses and
+per-epoch validation, predict answer texts."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
@@ -18,7 +20,8 @@ from course_lib.qa.batching import EncodedExample, make_loader
 from course_lib.qa.config import QASettings
 from course_lib.qa.data import QAExample
 from course_lib.qa.decoding import best_span
-from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork, span_loss
+from course_lib.qa.evaluation import evaluate
+from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork, SpanLogits, span_loss
 
 READERS: dict[str, type[nn.Module]] = {"dcn": DynamicCoattentionNetwork, "bilstm": BiLSTMPointerReader}
 """The reader class of each of :data:`~course_lib.qa.config.READER_KINDS`."""
@@ -50,6 +53,24 @@ def batch_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[tor
     return span_loss(out, batch["start"], batch["end"]), int(batch["start"].shape[0])
 
 
+def _batch_outputs(
+    model: nn.Module, encoded: list[EncodedExample], settings: QASettings, device: torch.device | str,
+    batch_size: int,
+) -> Iterator[tuple[list[int], dict[str, torch.Tensor], SpanLogits, torch.Tensor, torch.Tensor]]:
+    """Per evaluation batch (eval mode, length order): the example indices, the batch on ``device``,
+    the reader's :class:`SpanLogits` and the best spans' (B,) starts and ends."""
+    model.eval()
+    model.to(device)
+    loader = make_loader(encoded, batch_size, shuffle=False)
+    for idx, batch in zip(loader.batch_sampler, loader, strict=True):
+        b = {k: v.to(device) for k, v in batch.items()}
+        out = model(b["context"], b["context_mask"], b["question"], b["question_mask"])
+        starts, ends = best_span(torch.log_softmax(out.start.float(), 1),
+                                 torch.log_softmax(out.end.float(), 1), b["context_mask"],
+                                 settings.max_answer_len)
+        yield idx, b, out, starts, ends
+
+
 @torch.no_grad()
 def predict_spans(
     model: nn.Module, encoded: list[EncodedExample], settings: QASettings, *, device: torch.device | str,
@@ -57,21 +78,34 @@ def predict_spans(
 ) -> list[tuple[int, int]]:
     """Best token span ``(start, end)`` per example (at most ``settings.max_answer_len`` tokens), in
     the order of ``encoded``; ``batch_size`` is the evaluation batch size."""
-    model.eval()
-    model.to(device)
-    loader = make_loader(encoded, batch_size, shuffle=False)
     spans: list[tuple[int, int]] = [(0, 0)] * len(encoded)
-    order = iter(loader.batch_sampler)
-    for batch in loader:
-        idx = next(order)
-        b = {k: v.to(device) for k, v in batch.items()}
-        out = model(b["context"], b["context_mask"], b["question"], b["question_mask"])
-        starts, ends = best_span(torch.log_softmax(out.start.float(), 1),
-                                 torch.log_softmax(out.end.float(), 1), b["context_mask"],
-                                 settings.max_answer_len)
+    for idx, _, _, starts, ends in _batch_outputs(model, encoded, settings, device, batch_size):
         for i, s, e in zip(idx, starts.tolist(), ends.tolist(), strict=True):
             spans[i] = (s, e)
     return spans
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module, examples: list[QAExample], encoded: list[EncodedExample],
+    articles: list[dict[str, Any]], settings: QASettings, *, device: torch.device | str,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """One pass over held-out questions (``encoded`` from ``examples``, uncropped, on ``articles``):
+    ``val_loss``, the mean cross-entropy of the true start plus that of the true end under the final
+    logits (questions whose answer aligned; for the DCN the round it stopped at, as in the course),
+    and the official ``val_exact_match`` and ``val_f1`` of the best spans."""
+    spans: list[tuple[int, int]] = [(0, 0)] * len(encoded)
+    total, count = 0.0, 0
+    for idx, b, out, starts, ends in _batch_outputs(model, encoded, settings, device, batch_size):
+        for i, s, e in zip(idx, starts.tolist(), ends.tolist(), strict=True):
+            spans[i] = (s, e)
+        total += float(F.cross_entropy(out.start.float(), b["start"], ignore_index=-1, reduction="sum")
+                       + F.cross_entropy(out.end.float(), b["end"], ignore_index=-1, reduction="sum"))
+        count += int((b["start"] >= 0).sum())
+    scores = evaluate(articles, spans_to_predictions(examples, spans))
+    return {"val_loss": total / max(count, 1), "val_exact_match": scores["exact_match"],
+            "val_f1": scores["f1"]}
 
 
 def spans_to_predictions(examples: list[QAExample], spans: list[tuple[int, int]]) -> dict[str, str]:
@@ -95,7 +129,7 @@ def checkpoint_key(
     the digest of ``course_lib.qa``'s code (so an edited exercise is never served the old weights)."""
     check_choice("reader", kind, READERS)
     return {"kind": kind, "settings": settings.to_dict(), "seed": seed, "data": data_digest,
-            "embeddings": embeddings_digest, "code": code_digest("course_lib.qa")}
+            "embeddings": embeddings_digest, "code": code_digest("course_lib.qa", "course_lib.core.training")}
 
 
 def checkpoint_name(key: Mapping[str, Any]) -> str:
@@ -104,15 +138,19 @@ def checkpoint_name(key: Mapping[str, Any]) -> str:
     return f"{key['kind']}-{settings_digest({'settings': key['settings'], 'seed': key['seed']}, 10)}.pt"
 
 
-def max_span_loss(kind: str, settings: QASettings, train: list[EncodedExample]) -> float:
-    """Divergence limit of the span loss. The loss sums a start and an end cross-entropy over the
-    decoder rounds (``settings.max_iters`` for the DCN, which runs every round in training; 1 for the
-    BiLSTM reader), each over at most T positions (the longest training context), so the limit is
-    rounds x 2 x ``divergence_limit(T)``."""
+def loss_terms(kind: str, settings: QASettings) -> int:
+    """How many cross-entropies the training loss of reader ``kind`` sums: a start and an end per
+    decoder round (``settings.max_iters`` rounds for the DCN, which runs every round in training; one
+    for the BiLSTM reader). Dividing by it puts both readers' losses on one per-pointer scale."""
     check_choice("reader", kind, READERS)
-    rounds = settings.max_iters if kind == "dcn" else 1
+    return 2 * (settings.max_iters if kind == "dcn" else 1)
+
+
+def max_span_loss(kind: str, settings: QASettings, train: list[EncodedExample]) -> float:
+    """Divergence limit of the span loss: :func:`loss_terms` cross-entropies, each over at most T
+    positions (the longest training context), so ``loss_terms x divergence_limit(T)``."""
     longest = max((len(e.context) for e in train), default=2)
-    return rounds * 2 * divergence_limit(max(longest, 2))
+    return loss_terms(kind, settings) * divergence_limit(max(longest, 2))
 
 
 def train_reader(
@@ -130,8 +168,10 @@ def train_reader(
     """Adam (``settings.lr``) on the span loss with gradient clipping, batches of ``batch_size``, for
     the reader ``kind``'s epochs (:meth:`QASettings.epochs_for`), via :func:`course_lib.core.training.fit`.
 
-    With ``checkpoint_path`` (and its ``checkpoint_key``, see :func:`checkpoint_key`) a checkpoint is
-    written per epoch and an existing one resumed exactly when its key matches. Raises
+    Each epoch's record holds ``train_loss``, ``step_losses`` (every step's loss, in order) and the
+    metrics of ``evaluate(model)`` (e.g. :func:`validate`). With ``checkpoint_path`` (and its
+    ``checkpoint_key``, see :func:`checkpoint_key`) a checkpoint is written per epoch and an existing
+    one resumed exactly when its key matches. Raises
     :class:`~course_lib.core.training.TrainingDiverged` above :func:`max_span_loss`.
     """
     if checkpoint_path is not None and checkpoint_key is None:

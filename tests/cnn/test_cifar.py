@@ -9,8 +9,10 @@ import torch
 
 from course_lib.cnn.cifar import (
     CifarCNN,
+    CourseVGG,
     build_model,
     checkpoint_key,
+    make_optimizer,
     per_class_accuracy,
     plot_confusion,
     plot_examples,
@@ -65,7 +67,8 @@ def test_checkpoint_key_holds_settings_seed_data_and_code():
     train, test = learnable_split(8, 0), learnable_split(8, 1)
     key = checkpoint_key(SETTINGS, 0, train, test)
     assert key["settings"] == SETTINGS.to_dict() and key["seed"] == 0 and key["source"] == "synthetic"
-    assert key["code"] == code_digest("course_lib.cnn") and key["data"]["train"] == train.digest()
+    assert key["code"] == code_digest("course_lib.cnn", "course_lib.core.training")
+    assert key["data"]["train"] == train.digest()
     others = [(SETTINGS.override(lr=0.2), 0, train, test), (SETTINGS, 1, train, test),
               (SETTINGS, 0, learnable_split(8, 2), test), (SETTINGS, 0, train, train)]
     assert all(checkpoint_key(*other) != key for other in others)
@@ -94,3 +97,53 @@ def test_full_profile_builds_a_resnet9_like_model_that_trains():
     assert model.features[1].residual is not None and model.logit_scale == 0.125  # [0] is the stem
     history = train_cnn(model, split, split, settings, seed=0, device="cpu", progress=False)
     assert np.isfinite(history.last()["train_loss"])
+
+
+def test_course_vgg_follows_the_course_layout():
+    model = CourseVGG([120.0] * 3, [60.0] * 3)  # the course's widths
+    assert [b[0].out_channels for b in model.features] == [64, 128, 128, 256, 512]
+    assert model.head[1].in_features == 512 * 4 * 4 and model.head[1].out_features == 1024
+    assert [m.out_features for m in model.head if isinstance(m, torch.nn.Linear)] == [1024, 128, 10]
+    assert model(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)).shape == (2, 10)
+    small = build_model(SMOKE.course_recipe(), learnable_split(8, 0))
+    assert isinstance(small, CourseVGG) and small.features[4][0].out_channels == 128  # 512 * 0.25
+    assert small.head[1].in_features == 128 * 4 * 4
+
+
+def test_course_recipe_and_optimizers():
+    recipe = SMOKE.course_recipe()
+    assert (recipe.architecture, recipe.optimizer, recipe.lr, recipe.batch_size, recipe.dropout) == (
+        "vgg", "adam", 1e-3, 32, 0.5)
+    assert recipe.epochs == SMOKE.vgg_epochs and recipe.weight_decay == 0.0 and not recipe.augment
+    model = torch.nn.Linear(2, 2)
+    optimizer, scheduler = make_optimizer(model, recipe, 10)
+    assert isinstance(optimizer, torch.optim.Adam) and scheduler is None
+    optimizer, scheduler = make_optimizer(model, SMOKE, 10)
+    assert isinstance(optimizer, torch.optim.SGD) and scheduler is not None
+    with pytest.raises(ValueError, match="architecture='resnet'"):
+        SMOKE.override(architecture="resnet")
+
+
+def test_training_logs_the_loss_every_few_batches_and_keeps_it_on_resume(tmp_path):
+    train, test = learnable_split(96, 0), learnable_split(16, 1)
+    settings = SETTINGS.override(batch_size=8, log_every=5, epochs=1)  # 12 batches: groups of 5, 5, 2
+    seed_everything(0)
+    path = tmp_path / "run.pt"
+    history = train_cnn(build_model(settings, train), train, test, settings, seed=0, device="cpu",
+                        checkpoint_path=path, progress=False)
+    xs, steps = history.step_curve(settings.log_every)
+    assert xs == [5 / 12, 10 / 12, 1.0] and all(np.isfinite(steps))
+    mean_of_batches = (5 * steps[0] + 5 * steps[1] + 2 * steps[2]) / 12
+    assert np.isclose(mean_of_batches, history.last()["train_loss"])
+    reloaded = train_cnn(build_model(settings, train), train, test, settings, seed=0, device="cpu",
+                         checkpoint_path=path, progress=False)
+    assert reloaded.step_curve(settings.log_every) == (xs, steps)
+
+
+def test_course_recipe_trains_with_adam():
+    train = learnable_split(64, 0)
+    settings = SMOKE.override(vgg_width=0.125, vgg_batch_size=16).course_recipe()
+    seed_everything(0)
+    history = train_cnn(build_model(settings, train), train, train, settings, seed=0, device="cpu",
+                        progress=False)
+    assert len(history.last()["step_losses"]) == 4 and np.isfinite(history.last()["train_loss"])

@@ -47,3 +47,10 @@ def test_override_checks_coerces_and_keeps_none():
     assert ASSIGNMENT.settings("full", {"epochs": 1}) == FULL.override(epochs=1)
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
         SMOKE.override(epoch=3)
+
+
+def test_the_smoke_headline_is_a_margin_over_chance():
+    for profile in ("smoke", "full"):
+        lo, _ = ASSIGNMENT.expected[profile]["test_accuracy_minus_chance"]
+        assert lo > 0 and ASSIGNMENT.expected[profile]["vgg_test_accuracy_minus_chance"][0] > 0
+    assert SMOKE.architecture == FULL.architecture == "fast" and FULL.vgg_width == 1.0

@@ -43,7 +43,7 @@ def test_conv_forward_reference():
     assert_allclose(cache_conv[0][1][2][3], [-1.1191154, 1.9560789, -0.3264995, -1.34267579], rtol=1e-7)
 
 
-@pytest.mark.parametrize("forward", [nc.pool_forward, nc.pool_forward_fast])
+@pytest.mark.parametrize("forward", [nc.pool_forward, nc.pool_forward_fast], ids=lambda f: f.__name__)
 def test_pool_forward_reference(forward):
     np.random.seed(1)
     A_prev = np.random.randn(2, 5, 5, 3)
@@ -65,7 +65,7 @@ CONV_CASES = [
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_conv_fast_matches_loops_and_torch(case):
+def test_conv_forward_fast_matches_loops_and_torch(case):
     m, h, w, c_prev, c, f, pad, stride = case
     rng = np.random.default_rng(hash(case) % 2**32)
     A_prev = rng.standard_normal((m, h, w, c_prev))
@@ -84,7 +84,7 @@ def test_conv_fast_matches_loops_and_torch(case):
 
 @pytest.mark.parametrize(("shape", "f", "stride"), [((2, 6, 9, 3), 2, 2), ((1, 7, 5, 2), 3, 2),
                                                       ((2, 8, 8, 1), 3, 1), ((1, 9, 6, 4), 2, 3)])
-def test_pool_fast_matches_loops_and_torch(shape, f, stride):
+def test_pool_forward_fast_matches_loops_and_torch(shape, f, stride):
     A_prev = np.random.default_rng(sum(shape) + f).standard_normal(shape)
     hp = {"f": f, "stride": stride}
     nchw = torch.from_numpy(A_prev).permute(0, 3, 1, 2)
@@ -143,10 +143,17 @@ def test_relative_error_detects_a_wrong_gradient():
     assert nc.relative_error(dW * 1.01, numeric) > 1e-3
 
 
-def test_mask_and_distribute_helpers():
+def test_create_mask_from_window():
     x = np.array([[1.0, 3.0], [-1.0, 2.0]])
     assert nc.create_mask_from_window(x).tolist() == [[False, True], [False, False]]
+    np.random.seed(1)
+    x = np.random.randn(2, 3)  # the notebook's example
+    assert nc.create_mask_from_window(x).tolist() == [[True, False, False], [False, False, False]]
+
+
+def test_distribute_value():
     assert_allclose(nc.distribute_value(2.0, (2, 2)), np.full((2, 2), 0.5))
+    assert_allclose(nc.distribute_value(3.0, (2, 3)), np.full((2, 3), 0.5))
 
 
 def test_conv_param_count_matches_nn_conv2d():

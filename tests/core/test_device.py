@@ -22,7 +22,7 @@ def test_seed_everything_repeats_all_generators():
 def test_select_device_validates():
     assert select_device("cpu").type == "cpu"
     assert select_device("auto").type in {"cpu", "cuda"}
-    with pytest.raises(ValueError, match=r"'gpu'.*\['auto', 'cpu', 'cuda'\]"):
+    with pytest.raises(ValueError, match=r"'gpu'.*\['auto', 'cpu', 'cuda', 'mps'\]"):
         select_device("gpu")
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
@@ -42,3 +42,17 @@ def test_cpu_threads_are_set_in_one_place_and_restored():
 def test_autocast_is_a_no_op_on_the_cpu():
     with autocast("cpu", amp=True):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    from course_lib.core import device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device, "_mps_available", lambda: True)
+    assert select_device("auto").type == "mps" and select_device("mps").type == "mps"
+    monkeypatch.setattr(device, "_mps_available", lambda: False)
+    assert select_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="no Apple GPU is available"):
+        select_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device("auto").type == "cuda"

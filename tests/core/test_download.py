@@ -25,12 +25,16 @@ PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 
 
 REQUESTS: list[str] = []
+FLAKY = {"failures_left": 0}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server API)
         REQUESTS.append(self.path)
-        if self.path in ("/good.bin", "/other.bin"):
+        if self.path == "/flaky.bin" and FLAKY["failures_left"] > 0:
+            FLAKY["failures_left"] -= 1
+            self.send_error(503)
+        elif self.path in ("/good.bin", "/other.bin", "/flaky.bin"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD)))
             self.end_headers()
@@ -169,7 +173,7 @@ def test_require_verifies_files_already_present(server, tmp_path, monkeypatch, c
         require("toy", tmp_path)
     text = str(err.value)
     assert str(bad) in text and SHA in text and hashlib.sha256(PAYLOAD[::-1]).hexdigest() in text
-    assert "download_missing=True" in text
+    assert "python -m course_lib data fetch toy" in text
     REQUESTS.clear()  # a download repairs the damaged file and keeps the verified one
     require("toy", tmp_path, download_missing=True, progress=False)
     assert REQUESTS == ["/other.bin"] and bad.read_bytes() == PAYLOAD
@@ -201,3 +205,18 @@ def test_verification_is_remembered_by_path_size_and_mtime(tmp_path, monkeypatch
     assert sha256_of(path) == SHA  # same path, size and mtime: the remembered checksum, no re-read
     path.write_bytes(PAYLOAD[::-1] + b"x")
     assert sha256_of(path) == hashlib.sha256(PAYLOAD[::-1] + b"x").hexdigest()
+
+
+@pytest.mark.fault("recovery")
+def test_a_server_error_is_tried_again(server, tmp_path):
+    FLAKY["failures_left"] = 2
+    REQUESTS.clear()
+    download(f"{server}/flaky.bin", tmp_path / "f.bin", sha256=SHA, progress=False, backoff=0)
+    assert REQUESTS == ["/flaky.bin"] * 3 and (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    FLAKY["failures_left"] = 5
+    with pytest.raises(DownloadError, match="after 3 attempts"):
+        download(f"{server}/flaky.bin", tmp_path / "g.bin", progress=False, backoff=0)
+    REQUESTS.clear()
+    with pytest.raises(DownloadError, match="404"):  # not worth asking again
+        download(f"{server}/nothing.bin", tmp_path / "h.bin", progress=False, backoff=0)
+    assert REQUESTS == ["/nothing.bin"] and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

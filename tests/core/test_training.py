@@ -194,3 +194,20 @@ def test_stale_or_damaged_checkpoints_are_never_resumed(tmp_path, fault, capsys)
     assert again.column("epoch") == [1, 2]  # trained afresh, not served the old history
     if fault != "other_model":
         assert again.column("train_loss") == fresh.column("train_loss")
+
+
+def test_every_step_loss_is_kept_and_curved():
+    from course_lib.core.training import History
+
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    hist = fit(model, _regression(), loss_fn=_mse, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+               epochs=2, progress=False)
+    steps = [e["step_losses"] for e in hist.epochs]
+    assert [len(s) for s in steps] == [8, 8] and np.isclose(np.mean(steps[0]), hist.epochs[0]["train_loss"])
+    assert "step_losses" not in hist.to_frame().columns
+    toy = History([{"epoch": 1, "step_losses": [4.0, 2.0, 6.0]}, {"epoch": 2, "step_losses": [8.0]}])
+    assert toy.step_curve() == ([1 / 3, 2 / 3, 1.0, 2.0], [4.0, 2.0, 6.0, 8.0])
+    assert toy.step_curve(2, scale=0.5) == ([2 / 3, 1.0, 2.0], [1.5, 3.0, 4.0])
+    with pytest.raises(ValueError, match="every=0"):
+        toy.step_curve(0)

@@ -5,45 +5,10 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 
-from course_lib.assignments import ASSIGNMENTS
 from course_lib.instructor import cli, notebooks
 from course_lib.instructor.report import summary_rows
-
-from ..core.toy import toy_assignment
-
-
-def _notebook(body: str):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(
-        'profile = "smoke"\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nseed = 0\nepochs = None'
-    )
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
-
-@pytest.fixture
-def fake_workbook(tmp_path, monkeypatch):
-    (tmp_path / "notebooks").mkdir()
-    ok = _notebook(
-        "import json, pathlib\n"
-        "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
-        "score = 0.9 if epochs is None else epochs / 10\n"
-        "(out / 'metrics.json').write_text(json.dumps({'score': score, 'profile': profile}))\n"
-        "print('done')"
-    )
-    bad = _notebook("raise ValueError('broken on purpose')")
-    nbformat.write(ok, tmp_path / "notebooks" / "91_toy.ipynb")
-    nbformat.write(bad, tmp_path / "notebooks" / "92_bad.ipynb")
-    monkeypatch.setitem(ASSIGNMENTS, "91", toy_assignment())
-    monkeypatch.setitem(ASSIGNMENTS, "92", toy_assignment(id="92", slug="bad", title="Fails"))
-    monkeypatch.setattr(cli, "ROOT", tmp_path)
-    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
-    return tmp_path
 
 
 def test_run_all_reports_failures_and_keeps_going(fake_workbook):

@@ -141,3 +141,28 @@ def test_student_readme_lists_every_exercise_and_runs_from_inside_the_release(re
     where = subprocess.run([sys.executable, "-c", "import course_lib; print(course_lib.__file__)"],
                            cwd=dest, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(dest)), where
+
+
+def test_answer_cells_become_prompts(tmp_path):
+    import nbformat
+
+    from course_lib.instructor.release import ANSWER_PROMPT, _release_notebook
+
+    nb = nbformat.v4.new_notebook()
+    question = nbformat.v4.new_markdown_cell("**Question 1.** Why share parameters?")
+    answer = nbformat.v4.new_markdown_cell("Because a feature detector is useful everywhere in the image.")
+    answer.metadata["tags"] = ["solution"]
+    nb.cells = [question, answer]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert _release_notebook(path) == 1
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].source == "**Question 1.** Why share parameters?"
+    assert cells[1].source == ANSWER_PROMPT and "solution" not in cells[1].metadata.get("tags", [])
+
+
+def test_released_notebooks_hold_no_answers(release):
+    dest, _ = release
+    for nb in (dest / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            assert "solution" not in cell.get("metadata", {}).get("tags", []), nb.name

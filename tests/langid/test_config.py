@@ -13,8 +13,9 @@ def test_profiles_are_valid_settings():
     for profile in (SMOKE, FULL):
         assert isinstance(profile, LangIdSettings)
         assert profile.cpu_threads == 1 and profile.source == "langid-sentences"
-    assert SMOKE.max_per_language == 120 and FULL.max_per_language is None
-    assert FULL.grid["optimizer"] == {"sgd": [0.1], "adam": [0.003]}
+    assert SMOKE.max_per_language == 200 and FULL.max_per_language is None
+    assert FULL.grid == "extended" and SMOKE.course_grid == FULL.course_grid == "course"
+    assert SMOKE.course_cv_folds == FULL.course_cv_folds == 3 and FULL.epoch_scale == 1.0
     assert not set(CONTRACT) & set(ASSIGNMENT.knobs)
     assert ASSIGNMENT.knobs[0] == "source" and ASSIGNMENT.knobs[-1] == "cpu_threads"
     assert set(ASSIGNMENT.headline) <= set(ASSIGNMENT.expected["smoke"])
@@ -22,13 +23,15 @@ def test_profiles_are_valid_settings():
 
 
 @pytest.mark.parametrize(("values", "error", "message"), [
-    ({"epochs": 0}, ValueError, r"epochs=0 is not valid; it must be >= 1"),
+    ({"epoch_scale": 0}, ValueError, r"epoch_scale=0.0 is not valid; it must be > 0"),
+    ({"epoch_scale": 2}, ValueError, r"epoch_scale=2.0 is not valid; it must be <= 1"),
+    ({"course_grid": "coarse"}, ValueError, r"course_grid='coarse' is not valid; give a dict or one of"),
     ({"cv_folds": 1}, ValueError, r"cv_folds=1 is not valid; it must be >= 2"),
     ({"max_per_language": 3}, ValueError, r"max_per_language=3 is not valid"),
     ({"source": "web"}, ValueError, r"source='web' is not valid; choose one of \['auto'"),
     ({"batch_size": "128"}, TypeError, r"batch_size='128' has the wrong type"),
     ({"languages": "eng"}, TypeError, r"languages='eng' has the wrong type"),
-    ({"grid": [1, 2]}, TypeError, r"grid=\[1, 2\] has the wrong type; expected a dict"),
+    ({"grid": [1, 2]}, TypeError, r"grid=\[1, 2\] has the wrong type; expected dict"),
     ({"grid": {"depth": [1, 2]}}, ValueError, r"unknown grid keys \['depth'\]"),
     ({"grid": {"width": []}}, ValueError, r"grid\['width'\]=\[\] is not valid"),
     ({"grid": {"optimizer": [0.1]}}, ValueError, r"grid\['optimizer'\]=\[0.1\] is not valid"),
@@ -41,8 +44,8 @@ def test_bad_values_are_refused_naming_the_knob(values, error, message):
 
 
 def test_override_returns_a_checked_copy():
-    changed = SMOKE.override(epochs=3, languages=["eng", "deu"], grid_max_train=None)
-    assert changed.epochs == 3 and changed.languages == ("eng", "deu")
+    changed = SMOKE.override(epoch_scale=0.25, languages=["eng", "deu"], grid_max_train=None)
+    assert changed.epoch_scale == 0.25 and changed.languages == ("eng", "deu")
     assert changed.grid_max_train is SMOKE.grid_max_train and changed.batch_size == SMOKE.batch_size
-    assert SMOKE.epochs == 6  # the profile itself is unchanged
-    assert ASSIGNMENT.settings("full", {"epochs": None, "n_jobs": 1}).n_jobs == 1
+    assert SMOKE.epoch_scale == 0.5  # the profile itself is unchanged
+    assert ASSIGNMENT.settings("full", {"epoch_scale": None, "n_jobs": 1}).n_jobs == 1

@@ -7,19 +7,37 @@ import pytest
 import torch
 
 from course_lib.langid import experiments
-from course_lib.langid.config import SMOKE
+from course_lib.langid.config import COURSE_GRID, SMOKE
+
+
+def test_course_trials_are_the_course_settings():
+    frame = experiments.settings_frame()
+    assert list(frame["width"]) == [200, 300, 300, 300, 300]
+    assert list(frame["nonlinearity"]) == ["relu", "tanh", "tanh", "tanh", "sigmoid"]
+    assert list(frame["optimizer"]) == ["sgd", "adam", "adam", "sgd", "adam"]
+    assert list(frame["lr"]) == [0.1, 0.01, 0.005, 0.005, 0.01]
+    assert list(frame["epochs"]) == [20, 20, 20, 200, 20] and list(frame["patience"]) == ["", "", 5, 20, ""]
+    assert experiments.BASELINE["inner_width"] == 50 and experiments.BASELINE["inner_nonlinearity"] == "relu"
 
 
 def test_hand_tuning_table(small_real):
-    trials = [experiments.MANUAL_SETTINGS[0], experiments.MANUAL_SETTINGS[4]]
-    results = experiments.run_settings(small_real, SMOKE.override(epochs=2), trials)
-    assert [len(r.history) for r in results][0] == 2
-    assert 2 < len(results[1].history) <= 8  # 4x epochs, possibly stopped early
+    trials = [experiments.MANUAL_SETTINGS[0], experiments.MANUAL_SETTINGS[2]]
+    results = experiments.run_settings(small_real, SMOKE.override(epoch_scale=0.2), trials)
+    assert len(results[0].history) == 4  # 20 epochs x 0.2
+    assert 1 <= len(results[1].history) <= 4  # possibly stopped early
+    assert results[0].n_fit + results[0].n_valid == len(small_real.y_train)
+    assert abs(results[0].n_valid - 0.2 * len(small_real.y_train)) <= len(small_real.languages)
+    assert all(len(e["batch_loss"]) == -(-results[0].n_fit // SMOKE.batch_size) for e in results[0].history)
     table = experiments.settings_table(results)
-    assert list(table.index) == ["baseline", "Adam lr=0.001 + early stop"]
-    assert all(0.0 <= a <= 1.0 for a in table["test acc"])
+    assert list(table.index) == ["baseline", "2: Adam 0.005, early stop"]
+    assert all(0.0 <= a <= 1.0 for a in table["test acc"]) and "train acc" in table
     assert results[1].test_accuracy > 0.5  # Adam learns 4 languages from bigrams well above chance
     assert list(experiments.settings_frame(trials).index) == list(table.index)
+
+
+def test_trivial_baselines(small_real):
+    base = experiments.trivial_baselines(small_real)
+    assert base["chance"] == 0.25 and base["majority"] == 0.25  # four balanced languages
 
 
 def test_param_grid_splits_optimizers():
@@ -33,6 +51,25 @@ def test_param_grid_splits_optimizers():
         experiments.param_grid({"depthh": [1]})
     with pytest.raises(ValueError, match=r"unknown optimizers \['lbfgs'\]"):
         experiments.param_grid({"optimizer": {"lbfgs": [1.0]}})
+
+
+def test_course_grid_has_16_candidates_and_early_stopping():
+    assert experiments.grid_size("course") == 16 and experiments.grid_size(COURSE_GRID) == 16
+    pg = experiments.param_grid("course")
+    assert pg[0]["net__callbacks__EarlyStopping__patience"] == [5]
+    assert pg[0]["vectorizer__ngram_range"] == [(1, 1), (2, 2)] and pg[1]["net__lr"] == [0.1, 0.01]
+    with pytest.raises(ValueError, match=r"grid='coarse' is not valid; .* named grids \['course'"):
+        experiments.param_grid("coarse")
+
+
+def test_course_grid_search_stops_early(small_real):
+    grid = {**COURSE_GRID, "ngram_range": [[1, 1]], "nonlinearity": ["relu"], "optimizer": {"adam": [0.01]}}
+    settings = SMOKE.override(course_grid=grid, course_grid_max_train=160, epoch_scale=0.2)
+    result = experiments.course_grid_search(small_real, settings)
+    assert result.n_cv_texts == 160 and len(result.search.cv_results_["params"]) == 1
+    assert result.best_params["patience"] == 5 and result.best_params["width"] == 300
+    net = result.best.named_steps["net"]
+    assert len(net.history) <= 4 and "valid_loss" in net.history[-1]
 
 
 def test_grid_search_is_seeded(small_real):

@@ -26,7 +26,7 @@ WILI = SMOKE.override(source="wili-2018")
     ({"source": "web"}, ValueError, r"source='web' is not valid; choose one of \['auto', 'langid-sentences'"),
     ({"cv_folds": 1}, ValueError, r"cv_folds=1 is not valid; it must be >= 2"),
     ({"grid": {"depth": [1, 2]}}, ValueError,
-     r"unknown grid keys \['depth'\]; valid: \['analyzer', 'max_features'"),
+     r"unknown grid keys \['depth'\]; valid: \['analyzer', 'inner_nonlinearity'"),
     ({"grid": {"width": [64, 0]}}, ValueError,
      r"grid\['width'\] holds 0, which is not valid; .* an int >= 1"),
     ({"grid": {"nonlinearity": ["gelu"]}}, ValueError,
@@ -96,7 +96,7 @@ def test_swapped_language_file_fails_the_checksum(data_root, tmp_path, monkeypat
     actual = hashlib.sha256((shared / "de.txt").read_bytes()).hexdigest()
     expected = hashlib.sha256((shared / "nl.txt").read_bytes()).hexdigest()
     with pytest.raises(CorruptDataError, match=rf"nl\.txt: sha256 {actual} does not match the registered "
-                                               rf"{expected} .* fetch it again"):
+                                               rf"{expected} .* [Ff]etch it again"):
         data.load_langid(tmp_path, SMOKE.override(languages=["eng", "nld"]))
 
 

@@ -22,6 +22,27 @@ def test_mlp_forward_matches_the_layers():
         model.LangIdMLP(7, 3, nonlinearity="gelu")
 
 
+def test_mlp_forward_course_shape_first_layer_nonlinearity_only():
+    torch.manual_seed(0)
+    net = model.LangIdMLP(6, 4, width=5, depth=2, inner_width=3, nonlinearity="tanh",
+                          inner_nonlinearity="relu").eval()
+    assert [(lin.in_features, lin.out_features) for lin in net.hidden] == [(6, 5), (5, 3)]
+    x = torch.randn(2, 6)
+    h = torch.relu(net.hidden[1](torch.tanh(net.hidden[0](x))))
+    torch.testing.assert_close(net(x), net.output(h))
+    course = model.LangIdMLP(100, 26, **experiments.COURSE_NET)
+    assert [lin.out_features for lin in course.hidden] + [course.output.out_features] == [200, 50, 26]
+
+
+def test_mlp_forward_reference_values():
+    """The numbers the notebook prints beside its exercise cell."""
+    torch.manual_seed(0)
+    net = model.LangIdMLP(4, 3, width=5, depth=2, inner_width=2, nonlinearity="tanh",
+                          inner_nonlinearity="relu")
+    out = net(torch.ones(2, 4)).detach().numpy()
+    np.testing.assert_allclose(out[0], [-0.5140, -0.4666, -0.3684], atol=1e-4)
+
+
 def test_float32_cast_keeps_sparsity_and_values():
     counts = sparse.csr_matrix(np.array([[0, 2], [1, 0]], dtype=np.int64))
     cast = model.to_float32(counts)
@@ -43,6 +64,21 @@ def test_baseline_vectorizer_is_binary_char_bigrams(samples):
         model.make_vectorizer("chars")
     with pytest.raises(ValueError, match="ngram_range"):
         model.make_vectorizer("char", (3, 2))
+
+
+def test_vectorizer_reference_values():
+    """Binary, lower-cased bigrams: the example the notebook prints beside its exercise cell."""
+    vec = model.make_vectorizer(max_features=None)
+    x = vec.fit_transform(["Banana", "bandana"])
+    assert list(vec.get_feature_names_out()) == ["an", "ba", "da", "na", "nd"] and x.dtype == np.float32
+    np.testing.assert_array_equal(x.toarray(), [[1, 1, 0, 1, 0], [1, 1, 1, 1, 1]])
+
+
+def test_small_vocabularies_are_densified_large_stay_sparse():
+    small = sparse.csr_matrix(np.ones((2, 3), dtype=np.float32))
+    assert isinstance(model.densify_small(small), np.ndarray)
+    large = sparse.csr_matrix((2, model.DENSE_MAX_FEATURES + 1), dtype=np.float32)
+    assert sparse.issparse(model.densify_small(large))
 
 
 def test_classifier_sizes_itself_from_data_and_is_deterministic():

@@ -247,7 +247,7 @@ def test_damaged_run_file_in_a_grid_folder_runs_again(cyclic, tmp_path, capsys, 
     if file != "metrics.json":  # the engine itself re-runs a run whose metrics do not load
         assert f"[lstm-sgd-L1] {tmp_path / 'runs' / 'lstm-sgd-L1' / file}" in capsys.readouterr().out
     assert again.ok and again.skipped == ["gpt1-adamw-L1"]
-    columns = ["exp_id", "valid_ppl", "best_valid_ppl", "test_ppl"]
+    columns = ["exp_id", "best_valid_ppl", "best_epoch", "valid_ppl_stateful", "test_ppl"]
     assert again.comparison.table[columns].equals(first.comparison.table[columns])
 
 
@@ -263,14 +263,14 @@ def test_grid_runs_again_after_a_code_or_corpus_change(cyclic, tmp_path, monkeyp
     again, lines = tiny_grid(corpus, tmp_path / "runs")
     assert lines == ["[lstm-sgd-L1] running", "[gpt1-adamw-L1] running"] and again.skipped == []
     fresh, _ = tiny_grid(corpus, tmp_path / "fresh")
-    columns = ["exp_id", "valid_ppl", "test_ppl"]
+    columns = ["exp_id", "best_valid_ppl", "test_ppl"]
     assert again.comparison.table[columns].equals(fresh.comparison.table[columns])
 
 
 @pytest.mark.fault("clear_error")
 @pytest.mark.parametrize(("file", "text", "message"), [
     ("metrics.json", '{"valid_ppl": 1', r"metrics.json:1:16: malformed JSON"),
-    ("history.json", "[{}]", r"history.json \(epoch record 1\): missing field\(s\) \['epoch', 'valid_loss'"),
+    ("history.json", "[{}]", r"history.json \(epoch record 1\): missing field\(s\) \['epoch', 'train_loss'"),
     ("args.json", '{"model": "lstm"}', r"args.json: missing field\(s\) \['num_layers', 'optimizer'"),
     ("history.json", "{}", r"history.json: expected a non-empty list of epoch records"),
 ])

@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.lm.models import build_model
-from course_lib.lm.train import evaluate_loss, make_optimizer, perplexity, train_language_model
+from course_lib.lm.train import (
+    evaluate_loss,
+    evaluate_stateful_loss,
+    make_optimizer,
+    perplexity,
+    train_language_model,
+    unigram_perplexity,
+)
 from tests.lm.synthetic import RANDOM, V, tiny
 
 
@@ -23,6 +30,12 @@ def test_training_learns_a_predictable_stream(cyclic, model, tmp_path):
     assert [e["epoch"] for e in history] == [1, 2, 3, 4]
     assert history[0]["valid_ppl"] < 15 and result.metrics["test_ppl"] < 2.0  # uniform guessing: 20
     assert result.metrics["tokens_per_s"] > 0 and result.metrics["peak_gpu_memory_mb"] is None
+    best = min(history, key=lambda e: e["valid_ppl"])
+    assert result.metrics["best_epoch"] == best["epoch"]
+    assert result.metrics["train_ppl_at_best"] == best["train_ppl"]
+    assert result.metrics["unigram_valid_ppl"] > 6.0  # 7 tokens equally often: no use of the order
+    stateful = result.metrics["valid_ppl_stateful"]
+    assert (stateful is None) == (model == "gpt1") and (stateful is None or stateful < 2.0)
     assert history[1]["wall_time_s"] == pytest.approx(history[0]["epoch_time_s"] + history[1]["epoch_time_s"])
     args = json.loads((tmp_path / "args.json").read_text())
     assert args["model"] == model and args["learning_rate"] == 1e-2 and args["split"] == "offline"
@@ -37,13 +50,42 @@ def test_evaluate_loss_is_mean_token_cross_entropy(cyclic):
     with torch.no_grad():
         expected = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1)).item()
     assert evaluate_loss(model, ids, seq_len=8, batch_size=2) == pytest.approx(expected, rel=1e-5)
+
+
+def test_perplexity_is_exp_of_the_mean_loss_and_inf_on_overflow():
     assert perplexity(math.log(5.0)) == pytest.approx(5.0)
+    assert perplexity(2.0) == pytest.approx(7.3891, abs=1e-4) and perplexity(0.0) == 1.0
     assert perplexity(1e4) == math.inf
+
+
+def test_stateful_evaluation_carries_the_lstm_state_across_windows():
+    torch.manual_seed(0)
+    model = build_model("lstm", V, 1, hidden=8, dropout=0.0, emb_dim=4)
+    ids = torch.randint(0, V, (2 * 12 + 1,))
+    lanes = ids[:24].view(2, 12)  # two contiguous lanes, read in windows of 5, 5 and 2 tokens
+    with torch.no_grad():
+        logits, _ = model(lanes)  # one pass over each whole lane = the state carried
+    expected = F.cross_entropy(logits.reshape(-1, V), ids[1:25].view(2, 12).reshape(-1)).item()
+    assert evaluate_stateful_loss(model, ids, seq_len=5, batch_size=2) == pytest.approx(expected, rel=1e-5)
+    assert evaluate_stateful_loss(model, ids, seq_len=5, batch_size=2) != pytest.approx(
+        evaluate_loss(model, ids, seq_len=5, batch_size=2), rel=1e-4)
+    with pytest.raises(ValueError, match="too short for 30 lanes"):
+        evaluate_stateful_loss(model, ids, seq_len=5, batch_size=30)
+
+
+def test_unigram_perplexity_is_add_one_smoothed_frequency():
+    train, valid = torch.tensor([0, 0, 1]), torch.tensor([0, 2])
+    # counts + 1 = (3, 2, 1) over 6: p(0) = 1/2, p(2) = 1/6
+    assert unigram_perplexity(train, valid, 3) == pytest.approx(math.sqrt(12.0))
 
 
 def test_optimizers_by_name():
     params = [torch.nn.Parameter(torch.zeros(2))]
-    assert make_optimizer("momentum", params, 0.1).param_groups[0]["momentum"] == 0.9
+    group = make_optimizer("momentum", params, 0.1, 5e-4).param_groups[0]
+    assert (group["momentum"], group["nesterov"], group["weight_decay"]) == (0.9, False, 5e-4)
+    assert make_optimizer("momentum", params, 0.1, momentum=0.5, nesterov=True).param_groups[0]["nesterov"]
+    assert make_optimizer("sgd", params, 0.1, 5e-4).param_groups[0]["weight_decay"] == 5e-4
+    assert make_optimizer("adam", params, 0.1, 5e-4).param_groups[0]["weight_decay"] == 0  # as the course
     assert make_optimizer("adamw", params, 0.1, weight_decay=0.5).param_groups[0]["weight_decay"] == 0.5
     with pytest.raises(ValueError, match=r"optimizer='rmsprop'.*'momentum'"):
         make_optimizer("rmsprop", params, 0.1)

@@ -28,6 +28,7 @@ def test_profiles_are_checked_settings_instances():
     ("methods", (), ValueError, "methods=()"),
     ("sparsity_ratio", 1.0, ValueError, "sparsity_ratio=1.0"),
     ("negative_weight", -0.5, ValueError, "negative_weight=-0.5"),
+    ("score", "magnitude", ValueError, "score='magnitude'"),
     ("num_samples", 0, ValueError, "num_samples=0"),
     ("concerns", "sports", TypeError, "concerns='sports'"),
     ("include", ("dense(",), ValueError, "include pattern 'dense\\('"),

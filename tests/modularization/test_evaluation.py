@@ -39,7 +39,13 @@ def test_modularize_table_has_one_row_per_module(tokenizer, trained):
     assert list(zip(table["method"], table["concern"], strict=True)) == [
         (m, c) for m in ("unstructured", "structured") for c in ("alpha", "gamma")
     ]
-    assert table["sparsity"].between(0.29, 0.31).all()
+    assert table["sparsity"].between(0.49, 0.51).all()
+    concern = result.concern_table()
+    assert list(concern.columns[:3]) == ["method", "concern", "support"]
+    assert (concern["support"] == 20).all()  # 60 test questions, 3 classes
+    classes = result.original_classes()
+    assert list(classes.index) == list(CLASSES) and classes["predicted"].sum() == 60
+    assert classes.loc["alpha", "f1"] == pytest.approx(result.original_report["alpha"]["f1-score"])
     similarity = table.filter(regex="cka|cca")
     assert ((similarity > 0) & (similarity <= 1 + 1e-9)).all().all()
     assert result.original_report["accuracy"] >= 0.9
@@ -48,3 +54,5 @@ def test_modularize_table_has_one_row_per_module(tokenizer, trained):
     assert metrics["sparsity"] == pytest.approx(table[table["method"] == "unstructured"]["sparsity"].mean())
     assert metrics["structured_mean_concern_recall"] == pytest.approx(
         table[table["method"] == "structured"]["concern_recall"].mean())
+    assert metrics["concern_f1_minus_original"] == pytest.approx(
+        metrics["mean_concern_f1"] - metrics["mean_original_concern_f1"])

@@ -20,6 +20,9 @@ def test_fine_tune_learns_and_is_cached(tokenizer, trained):
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [], "a temporary file was left"
     assert result.history[-1]["test_accuracy"] >= 0.9
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    steps = len(range(0, 240, SETTINGS.batch_size))  # per-step losses, one list per epoch
+    assert [len(e["step_losses"]) for e in result.history] == [steps] * SETTINGS.epochs
+    assert result.history[0]["step_losses"][0] > result.history[-1]["step_losses"][-1]
     assert all(p.requires_grad for p in model.parameters())
     again = tiny_bert(tokenizer.vocab_size)
     hit = fine_tune(again, {}, {}, SETTINGS, out, CPU, seed=0, data_digest="v1",
@@ -32,7 +35,8 @@ def test_fine_tune_learns_and_is_cached(tokenizer, trained):
 def test_finetune_key_depends_on_what_shapes_the_weights_only():
     key = finetune_key(SETTINGS, 0, "v1")
     assert finetune_key(SETTINGS.override(lr=3e-3), 0, "v1") == key  # the same settings, the same key
-    assert finetune_key(SETTINGS.override(sparsity_ratio=0.5, methods=["structured"]), 0, "v1") == key
+    assert finetune_key(SETTINGS.override(sparsity_ratio=0.3, methods=["structured"]), 0, "v1") == key
+    assert finetune_key(SETTINGS.override(score="wanda", negative_weight=1.0, num_samples=4), 0, "v1") == key
     assert finetune_key(SETTINGS.override(lr=1e-3), 0, "v1") != key
     assert finetune_key(SETTINGS.override(freeze_layers=1), 0, "v1") != key
     assert finetune_key(SETTINGS, 1, "v1") != key
@@ -48,3 +52,11 @@ def test_minilm_loads_offline_quietly(capfd):
     assert not model.training
     captured = capfd.readouterr()
     assert captured.err == "", captured.err
+
+
+def test_finetune_code_leaves_out_the_pruning_and_similarity_exercises():
+    from course_lib.modularization.finetune import FINETUNE_CODE
+
+    assert "course_lib.modularization.finetune" in FINETUNE_CODE
+    assert not any(m.endswith(("pruning", "similarity")) or m == "course_lib.modularization"
+                   for m in FINETUNE_CODE)

@@ -15,8 +15,8 @@ def test_profiles_are_checked_instances_of_one_class():
         assert isinstance(profile, QASettings)
         assert QASettings(**profile.to_dict()) == profile
     assert ASSIGNMENT.knobs == (
-        "train_articles", "test_articles", "hidden", "epochs", "bilstm_epochs", "batch_size", "lr",
-        "train_window", "max_iters", "dropout", "max_answer_len", "cpu_threads", "amp")
+        "train_articles", "val_articles", "test_articles", "hidden", "epochs", "bilstm_epochs",
+        "batch_size", "lr", "train_window", "max_iters", "dropout", "max_answer_len", "cpu_threads", "amp")
     assert set(ASSIGNMENT.expected["smoke"]) <= set(ASSIGNMENT.headline)
 
 
@@ -31,6 +31,7 @@ def test_profiles_are_checked_instances_of_one_class():
     ({"batch_size": 3.5}, TypeError, r"batch_size=3.5 has the wrong type"),
     ({"amp": 1}, TypeError, r"amp=1 has the wrong type"),
     ({"cpu_threads": 0}, ValueError, r"cpu_threads=0 is not valid"),
+    ({"val_articles": 0}, ValueError, r"val_articles=0 is not valid"),
 ])
 def test_bad_values_are_refused_naming_the_knob(values, error, message):
     with pytest.raises(error, match=message):
@@ -42,7 +43,7 @@ def test_override_keeps_none_coerces_and_refuses_unknown_names():
     assert changed.epochs == 3 and changed.lr == 1.0 and isinstance(changed.lr, float)
     assert changed.train_window == SMOKE.train_window  # None keeps the profile's value
     assert dataclasses.replace(SMOKE, train_window=None).train_window is None
-    assert SMOKE.epochs == 1  # the profile itself is untouched
+    assert SMOKE.epochs == 2  # the profile itself is untouched
     with pytest.raises(ValueError, match="hiden"):
         SMOKE.override(hiden=3)
 

@@ -50,6 +50,17 @@ def test_split_holds_out_whole_articles_deterministically():
 
 
 def test_load_split_takes_the_article_counts_from_the_settings():
-    split = load_split(None, SMOKE.override(train_articles=3, test_articles=2), use_official_train=False)
-    assert (len(split.train), len(split.test)) == (3, 2)
-    assert split.source.endswith("3 to train, 2 to test")
+    split = load_split(None, SMOKE.override(train_articles=3, val_articles=1, test_articles=2),
+                       use_official_train=False)
+    assert (len(split.train), len(split.val), len(split.test)) == (3, 1, 2)
+    assert split.source.endswith("3 to train, 1 to validate, 2 to test")
+    titles = [{a["title"] for a in part} for part in (split.train, split.val, split.test)]
+    assert not (titles[0] & titles[1] or titles[0] & titles[2] or titles[1] & titles[2])
+
+
+def test_validation_articles_come_out_of_the_training_articles_and_the_test_set_stays():
+    settings = SMOKE.override(train_articles=5, val_articles=2, test_articles=3)
+    split = load_split(None, settings, use_official_train=False)
+    both = load_split(None, settings.override(train_articles=6, val_articles=1), use_official_train=False)
+    assert split.test == both.test  # the test articles do not depend on the validation share
+    assert split.train + split.val == both.train + both.val

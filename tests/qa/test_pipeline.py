@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_lib.core.io import code_digest
 from course_lib.core.training import divergence_limit
-from course_lib.qa.batching import EncodedExample, encode
+from course_lib.qa.batching import EncodedExample, collate, encode
 from course_lib.qa.config import READER_KINDS, SMOKE
+from course_lib.qa.evaluation import evaluate
 from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork
 from course_lib.qa.pipeline import (
     READERS,
     checkpoint_key,
     checkpoint_name,
     embeddings_digest,
+    loss_terms,
     make_reader,
     max_span_loss,
     predict_spans,
     spans_to_predictions,
+    validate,
 )
 from tests.qa.sample import TINY, train_tiny
 
@@ -41,7 +45,7 @@ def test_make_reader_names_the_valid_readers():
 def test_checkpoint_key_holds_everything_that_determines_the_weights():
     key = checkpoint_key("dcn", SMOKE, seed=0, data_digest="d", embeddings_digest="e")
     assert key == {"kind": "dcn", "settings": SMOKE.to_dict(), "seed": 0, "data": "d", "embeddings": "e",
-                   "code": code_digest("course_lib.qa")}
+                   "code": code_digest("course_lib.qa", "course_lib.core.training")}
     others = [checkpoint_key("bilstm", SMOKE, seed=0, data_digest="d", embeddings_digest="e"),
               checkpoint_key("dcn", SMOKE.override(lr=0.01), seed=0, data_digest="d", embeddings_digest="e"),
               checkpoint_key("dcn", SMOKE, seed=1, data_digest="d", embeddings_digest="e")]
@@ -80,3 +84,44 @@ def test_finished_training_is_served_and_predictions_respect_the_span_limit(dev_
     predictions = spans_to_predictions(dev_sample.examples, spans)
     assert set(predictions) == {ex.qid for ex in dev_sample.examples}
     assert all(isinstance(t, str) and t for t in predictions.values())
+
+
+def test_loss_terms_count_a_start_and_an_end_per_round():
+    assert loss_terms("bilstm", SMOKE) == 2
+    assert loss_terms("dcn", SMOKE.override(max_iters=3)) == 6
+    with pytest.raises(ValueError, match="reader='lstm'"):
+        loss_terms("lstm", SMOKE)
+
+
+def test_every_epoch_keeps_its_step_losses_and_validation_metrics(dev_sample, tmp_path):
+    run = train_tiny(dev_sample, "bilstm", tmp_path)
+    steps = len(dev_sample.examples) // TINY.batch_size + bool(len(dev_sample.examples) % TINY.batch_size)
+    for record in run.history.epochs:
+        assert len(record["step_losses"]) == steps
+        mean = sum(record["step_losses"]) / steps  # equal batches but the last: close to the epoch mean
+        assert mean == pytest.approx(record["train_loss"], rel=0.2)
+
+
+def test_validate_scores_like_evaluate_and_averages_the_final_pointer_losses(dev_sample):
+    torch.manual_seed(0)
+    encoded = encode(dev_sample.examples, dev_sample.index)
+    for kind in READER_KINDS:
+        model = make_reader(kind, torch.randn(len(dev_sample.vocab), 8), TINY)
+        metrics = validate(model, dev_sample.examples, encoded, dev_sample.articles, TINY, device="cpu",
+                           batch_size=5)
+        spans = predict_spans(model, encoded, TINY, device="cpu", batch_size=5)
+        scores = evaluate(dev_sample.articles, spans_to_predictions(dev_sample.examples, spans))
+        assert (metrics["val_exact_match"], metrics["val_f1"]) == (scores["exact_match"], scores["f1"])
+    batch = collate(encoded)  # the BiLSTM reader has one round: one batch gives the same mean loss
+    with torch.no_grad():
+        out = model(batch["context"], batch["context_mask"], batch["question"], batch["question_mask"])
+    want = F.cross_entropy(out.start, batch["start"]) + F.cross_entropy(out.end, batch["end"])
+    assert metrics["val_loss"] == pytest.approx(float(want), rel=1e-5)
+    unaligned = [EncodedExample(e.context, e.question, -1, -1) if i % 2 else e for i, e in enumerate(encoded)]
+    partial = validate(model, dev_sample.examples, unaligned, dev_sample.articles, TINY, device="cpu")
+    kept = collate(encoded[::2])
+    with torch.no_grad():
+        out = model(kept["context"], kept["context_mask"], kept["question"], kept["question_mask"])
+    want = F.cross_entropy(out.start, kept["start"]) + F.cross_entropy(out.end, kept["end"])
+    assert partial["val_loss"] == pytest.approx(float(want), rel=1e-5)  # unaligned: not in the loss
+    assert partial["val_f1"] == metrics["val_f1"]  # but scored

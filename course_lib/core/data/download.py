@@ -12,6 +12,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -26,6 +27,10 @@ class DownloadError(RuntimeError):
     """A download failed (network, truncated transfer or checksum mismatch); nothing was kept."""
 
 
+class ChecksumMismatch(DownloadError):
+    """The downloaded bytes are not the registered file (not retried: the source itself differs)."""
+
+
 def download(
     url: str,
     dest: str | os.PathLike,
@@ -34,11 +39,14 @@ def download(
     size: int | None = None,
     timeout: float = 60.0,
     progress: bool = True,
+    retries: int = 3,
+    backoff: float = 0.5,
 ) -> Path:
     """Fetch ``url`` into ``dest`` (atomically, see :func:`course_lib.core.io.atomic_write`) and return it.
 
-    Raises :class:`DownloadError` when the server is unreachable, the transfer stops before the
-    announced ``Content-Length`` (or ``size``), or the sha256 does not match ``sha256``.
+    A dropped connection, an interrupted transfer or a server error is tried again, up to ``retries``
+    attempts in all, waiting ``backoff`` seconds, then twice as long. Raises :class:`DownloadError` when
+    every attempt failed, the server answers 4xx, or the sha256 does not match ``sha256``.
     """
     dest = Path(dest)
 
@@ -61,14 +69,30 @@ def download(
             raise DownloadError(
                 f"{url}: transfer interrupted after {written} of {expected} bytes; nothing kept")
         if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise DownloadError(
+            raise ChecksumMismatch(
                 f"{url}: sha256 mismatch (expected {sha256}, got {digest.hexdigest()}); the file was deleted"
             )
 
-    try:
-        return atomic_write(dest, fetch)
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise DownloadError(f"{url}: download failed ({exc}); nothing kept") from exc
+    for attempt in range(1, retries + 1):
+        try:
+            return atomic_write(dest, fetch)
+        except ChecksumMismatch:
+            raise
+        except DownloadError:
+            if attempt == retries:
+                raise
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:  # 404 and the like: asking again will not help
+                raise DownloadError(f"{url}: download failed ({exc}); nothing kept") from exc
+            if attempt == retries:
+                raise DownloadError(f"{url}: download failed after {retries} attempts ({exc}); "
+                                    "nothing kept") from exc
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            if attempt == retries:
+                raise DownloadError(f"{url}: download failed after {retries} attempts ({exc}); "
+                                    "nothing kept") from exc
+        time.sleep(backoff * 2 ** (attempt - 1))
+    raise DownloadError(f"{url}: retries must be >= 1, got {retries}")
 
 
 def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,15 +25,22 @@ class CorruptDataError(ValueError):
     """A data file is present but is not the registered one (its sha256 differs)."""
 
 
+MIRROR_ENV = "COURSE_DATA_MIRROR"
+"""A URL base that replaces every canonical URL: ``$COURSE_DATA_MIRROR/<data set>/<file>``."""
+
+
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file to fetch: saved as ``path`` inside the data set folder (unpacked if ``extract``)."""
+    """One file to fetch: saved as ``path`` inside the data set folder (unpacked if ``extract``).
+    An ``optional`` file (e.g. a train split some copies lack) may fail to download without failing
+    the data set."""
 
     url: str
     path: str
     sha256: str | None = None
     size: int | None = None
     extract: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "WikiText-2 v1 (tokenized, with <unk>), one paragraph per line",
             ("valid.txt", "test.txt"),
             (
-                RemoteFile(_WT2 + "train.txt", "train.txt"),
+                RemoteFile(_WT2 + "train.txt", "train.txt", optional=True),
                 RemoteFile(_WT2 + "valid.txt", "valid.txt",
                            "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
                 RemoteFile(_WT2 + "test.txt", "test.txt",
@@ -126,7 +134,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "SQuAD v1.1 (Rajpurkar et al. 2016), official JSON",
             ("dev-v1.1.json",),
             (
-                RemoteFile(_SQUAD + "train-v1.1.json", "train-v1.1.json"),
+                RemoteFile(_SQUAD + "train-v1.1.json", "train-v1.1.json", optional=True),
                 RemoteFile(_SQUAD + "dev-v1.1.json", "dev-v1.1.json",
                            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9",
                            4854279),
@@ -174,6 +182,13 @@ def get_spec(name: str) -> DatasetSpec:
         raise KeyError(f"unknown data set {name!r}; known: {sorted(DATASETS)}") from None
 
 
+def url_of(spec: DatasetSpec, remote: RemoteFile) -> str:
+    """Where ``remote`` is fetched from: ``$COURSE_DATA_MIRROR/<data set>/<file>`` when that variable is
+    set (a mirror, or a local server in the tests), else the canonical URL."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    return f"{mirror.rstrip('/')}/{spec.name}/{remote.path}" if mirror else remote.url
+
+
 def missing_message(spec: DatasetSpec, root: Path, reason: str = "") -> str:
     """The error text for a missing data set: which files, where, and how to get them."""
     folder = root / spec.name
@@ -188,13 +203,14 @@ def missing_message(spec: DatasetSpec, root: Path, reason: str = "") -> str:
     ]
     if spec.remote:
         lines.append(
-            f"Online: call course_lib.core.data.require({spec.name!r}, download_missing=True) to fetch "
-            + ", ".join(r.url for r in spec.remote[:3])
+            f"Online: python -m course_lib data fetch {spec.name} --root {root} (mirror: {MIRROR_ENV}); "
+            "it fetches "
+            + ", ".join(url_of(spec, r) for r in spec.remote[:3])
             + (" ..." if len(spec.remote) > 3 else "")
         )
     if spec.notes:
         lines.append(spec.notes)
-    lines.append(f"Offline: set {DATA_ENV} to a folder that holds {spec.name}/ (e.g. ../shared/data).")
+    lines.append(f"Offline: set {DATA_ENV} to a folder that holds {spec.name}/.")
     if reason:
         lines.append(f"Download attempt failed: {reason}")
     return "\n".join(lines)
@@ -230,9 +246,9 @@ def verify(spec: DatasetSpec, folder: Path) -> None:
         if path.is_file() and (actual := sha256_of(path)) != remote.sha256:
             raise CorruptDataError(
                 f"{path}: sha256 {actual} does not match the registered {remote.sha256} of data set "
-                f"{spec.name!r}; the file is damaged or not the original. Delete it and fetch it again with "
-                f"course_lib.core.data.require({spec.name!r}, download_missing=True) from {remote.url}, "
-                "or restore it from the course's data folder."
+                f"{spec.name!r}; the file is damaged or not the original. Fetch it again with "
+                f"`python -m course_lib data fetch {spec.name} --root {folder.parent}` "
+                f"(from {url_of(spec, remote)}), or restore it from your course's copy of the data."
             )
 
 
@@ -273,18 +289,23 @@ def require(
     return folder
 
 
-def fetch(spec: DatasetSpec, folder: Path, *, progress: bool = True) -> None:
-    """Download every remote file of ``spec`` into ``folder`` (archives via the cache)."""
+def fetch(spec: DatasetSpec, folder: Path, *, progress: bool = True,
+          log: Callable[[str], None] = print) -> None:
+    """Download the remote files of ``spec`` into ``folder`` (archives via the cache): files present and
+    verified are kept, missing or damaged ones fetched; an optional file that cannot be had is noted."""
     for remote in spec.remote:
-        if remote.extract:
-            archive = download(
-                remote.url, cache_dir("downloads") / remote.path,
-                sha256=remote.sha256, size=remote.size, progress=progress,
-            )
-            extract_archive(archive, folder)
-        elif not _verified(folder / remote.path, remote):
-            download(remote.url, folder / remote.path, sha256=remote.sha256, size=remote.size,
-                     progress=progress)
+        url = url_of(spec, remote)
+        try:
+            if remote.extract:
+                archive = download(url, cache_dir("downloads") / remote.path, sha256=remote.sha256,
+                                   size=remote.size, progress=progress)
+                extract_archive(archive, folder)
+            elif not _verified(folder / remote.path, remote):
+                download(url, folder / remote.path, sha256=remote.sha256, size=remote.size, progress=progress)
+        except DownloadError as err:
+            if not remote.optional:
+                raise
+            log(f"{spec.name}: optional file {remote.path} not fetched ({err})")
 
 
 def _verified(path: Path, remote: RemoteFile) -> bool:

@@ -1,0 +1,80 @@
+"""``python -m course_lib data fetch`` end to end, from a mirror of the registry's files on 127.0.0.1."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from course_lib.core.data.registry import DATASETS, MissingDataError, require
+
+SERVED: list[str] = []
+
+
+@pytest.fixture
+def mirror(data_root: Path):
+    """An HTTP server on 127.0.0.1 serving the data root as ``<data set>/<file>`` (a mirror)."""
+    if not (data_root / "yahoo-answers-topics").is_dir():
+        pytest.skip(f"no data under {data_root}")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            SERVED.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Handler, directory=str(data_root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _fetch(mirror: str, root: Path, *names: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COURSE_DATA_MIRROR": mirror, "COURSE_CACHE_DIR": str(root.parent / "cache")}
+    env.pop("COURSE_DATA_DIR", None)
+    return subprocess.run([sys.executable, "-m", "course_lib", "data", "fetch", *names, "--root", str(root)],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_fetch_from_a_mirror_verifies_and_resumes(mirror, tmp_path, data_root):
+    root = tmp_path / "data"
+    SERVED.clear()
+    done = _fetch(mirror, root, "yahoo-answers-topics", "wikitext-2")
+    assert done.returncode == 0, done.stderr
+    for name in ("yahoo-answers-topics", "wikitext-2"):
+        for remote in DATASETS[name].checked:
+            got, want = root / name / remote.path, data_root / name / remote.path
+            assert hashlib.sha256(got.read_bytes()).hexdigest() == remote.sha256 == \
+                hashlib.sha256(want.read_bytes()).hexdigest()
+    assert "optional file train.txt not fetched" in done.stdout  # the offline copy has no train split
+    (root / "yahoo-answers-topics" / "train_2.jsonl").unlink()  # as if the first run had been killed
+    SERVED.clear()
+    again = _fetch(mirror, root, "yahoo-answers-topics")
+    assert again.returncode == 0, again.stderr
+    assert [p for p in SERVED if "yahoo" in p] == ["/yahoo-answers-topics/train_2.jsonl"]
+
+
+@pytest.mark.fault("clear_error")
+def test_fetch_names_unknown_data_sets_and_failures(mirror, tmp_path):
+    done = _fetch(mirror, tmp_path / "data", "imagenet")
+    assert done.returncode == 2 and "imagenet" in done.stderr and "yahoo-answers-topics" in done.stderr
+    failed = _fetch(mirror, tmp_path / "data", "ag-news", "cifar-10-batches-py")  # no archive on the mirror
+    assert failed.returncode == 1 and "cifar-10-batches-py: FAILED" in failed.stderr
+    assert (tmp_path / "data" / "ag-news" / "train.json").exists()  # the others still fetched
+
+
+@pytest.mark.fault("clear_error")
+def test_missing_data_names_only_what_a_user_has(tmp_path):
+    with pytest.raises(MissingDataError) as err:
+        require("squad-v1.1", tmp_path)
+    text = str(err.value)
+    assert "python -m course_lib data fetch squad-v1.1" in text and "COURSE_DATA_DIR" in text
+    assert "COURSE_DATA_MIRROR" in text and "https://rajpurkar.github.io" in text
+    assert "shared" not in text and "require(" not in text
