@@ -11,7 +11,6 @@ decoded and cached on its own (``<source>-<split>-n<size>-seed<seed>.npz``), wit
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from course_lib.core.cache import key_path, load_keyed
 from course_lib.core.data import MissingDataError, cache_dir, require, resolve_data_root
 from course_lib.core.data.registry import CorruptDataError
 from course_lib.core.data.root import file_digest, files_digest
-from course_lib.core.io import code_digest, jsonable, read_json
+from course_lib.core.io import code_digest, content_digest, jsonable, read_json
 from course_lib.core.settings import check_choice
 from course_lib.core.training import progress_enabled
 
@@ -61,9 +60,7 @@ class CifarSplit:
 
     def digest(self) -> str:
         """Short sha256 of the images and labels: keys what was trained on these exact arrays."""
-        h = hashlib.sha256(np.ascontiguousarray(self.images).data)
-        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
-        return h.hexdigest()[:12]
+        return content_digest(self.images, self.labels)
 
 
 def find_source(data_dir: str | os.PathLike | None = None, source: str = "auto",
@@ -229,8 +226,7 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
         paths, jpg_labels = _jpg_files(folder, split)
         fingerprint, n = files_digest(paths), len(paths)
     else:
-        contents = "".join(file_digest(folder / batch) for batch in _BATCH_FILES[split])
-        fingerprint = hashlib.sha256(contents.encode()).hexdigest()[:12]
+        fingerprint = content_digest([file_digest(folder / batch) for batch in _BATCH_FILES[split]])
         n = BATCH_IMAGES * len(_BATCH_FILES[split])
     keep = _subset(n, size, seed, split)
     key = {"source": name, "split": split, "fingerprint": fingerprint, "size": None, "seed": None,

@@ -12,20 +12,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course_lib.core.io import read_json
 from course_lib.core.settings import Settings, check_choice
 
 CONTRACT = ("profile", "device", "data_dir", "output_dir", "seed")
 """Parameters every notebook's ``parameters`` cell holds, before the assignment's knobs."""
 
 
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A run folder's ``metrics.json`` (raises ``ValueError`` naming the file when it is malformed)."""
+    return read_json(folder / "metrics.json")
+
+
 @dataclass(frozen=True)
 class Sweep:
-    """A named grid: configurations (knob values, each with an ``exp_id``) run one per folder, and
-    ``compare(run_folders, out_dir)``, which builds the comparison from the finished folders alone."""
+    """A named grid: configurations (knob values, each with an ``exp_id``) run one per folder,
+    ``compare(run_folders, out_dir)``, which builds the comparison from the finished folders alone, and
+    ``load(folder)``, which reads a finished folder's results (raising ``OSError``/``ValueError`` when
+    they are missing or damaged; the engine then runs that configuration again)."""
 
     name: str
     configs: tuple[Mapping[str, Any], ...]
     compare: Callable[[list[Path], Path], Any]
+    load: Callable[[Path], Any] = read_metrics
 
     def __post_init__(self) -> None:
         ids = [c.get("exp_id") for c in self.configs]

@@ -96,6 +96,29 @@ def settings_digest(settings: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def content_digest(*parts: Any, length: int = 12) -> str:
+    """Short sha256 of ``parts``: strings, sequences of strings, numpy arrays or torch tensors (with their
+    shapes and dtypes), or ``None``. Keys runs and caches by the exact data they were made from."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "detach"):  # a torch tensor
+            part = part.detach().cpu().numpy()
+        if part is None:
+            digest.update(b"none\0")
+        elif isinstance(part, np.ndarray):
+            array = np.ascontiguousarray(part)
+            digest.update(f"array {array.shape} {array.dtype}\0".encode())
+            digest.update(array.tobytes())
+        elif isinstance(part, str):
+            digest.update(f"str {len(part)} {part}\0".encode())
+        else:
+            items = [str(item) for item in part]
+            digest.update(f"strs {len(items)}\0".encode() + "\0".join(items).encode() + b"\0")
+    return digest.hexdigest()[:length]
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; text that is not UTF-8 or not JSON raises ``ValueError`` naming the file
     (and the line and column of a syntax error)."""

@@ -4,7 +4,7 @@ resume what finished with the same key, record failures and go on, then compare 
 Used by ``nox -s sweep`` (each configuration executes the notebook through papermill) and by notebook
 03's in-notebook grid (each configuration trains in the notebook's process). A run folder is taken as
 finished only when its ``sweep_status.json`` says ``ok`` for the same key (profile, settings, seed:
-whatever the caller says determines the run) and its ``metrics.json`` loads.
+whatever the caller says determines the run) and its results load (``Sweep.load``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from course_lib.core.io import atomic_write_json, jsonable, read_json
 from course_lib.core.training import progress_enabled
 
 STATUS_FILE = "sweep_status.json"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass
@@ -40,14 +39,22 @@ class SweepOutcome:
         return not self.failed
 
 
-def finished_earlier(folder: Path, key: Mapping[str, Any]) -> bool:
-    """True when ``folder`` holds a run that ended ``ok`` for ``key`` and whose metrics load."""
+def finished_earlier(sweep: Sweep, folder: Path, key: Mapping[str, Any],
+                     notice: Callable[[str], None] = print) -> bool:
+    """True when ``folder`` holds a run that ended ``ok`` for ``key`` and whose results load
+    (``sweep.load``); a finished run whose results are damaged gets a one-line ``notice``."""
     try:
         status = read_json(folder / STATUS_FILE)
-        read_json(folder / METRICS_FILE)
     except (OSError, ValueError):
         return False
-    return status.get("status") == "ok" and status.get("key") == jsonable(key)
+    if status.get("status") != "ok" or status.get("key") != jsonable(key):
+        return False
+    try:
+        sweep.load(folder)
+    except (OSError, ValueError) as err:
+        notice(f"[{folder.name}] {str(err).splitlines()[0]}; running it again")
+        return False
+    return True
 
 
 def run_sweep(
@@ -73,7 +80,7 @@ def run_sweep(
         exp_id = str(config["exp_id"])
         folder = runs_dir / exp_id
         key = key_of(config)
-        if finished_earlier(folder, key):
+        if finished_earlier(sweep, folder, key):
             log(f"[{exp_id}] finished earlier with the same settings, skipped")
             outcome.skipped.append(exp_id)
             outcome.finished.append(folder)
@@ -82,7 +89,7 @@ def run_sweep(
         log(f"[{exp_id}] running")
         try:
             run_one(config, folder)
-            read_json(folder / METRICS_FILE)
+            sweep.load(folder)
         except Exception as exc:  # a failing configuration is recorded; the others still run
             message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             atomic_write_json(folder / STATUS_FILE, {"status": "failed", "key": key, "error": message})

@@ -193,11 +193,25 @@ def resumable_checkpoint(path: str | os.PathLike, key: Mapping[str, Any] | None,
     if state.get("key") != jsonable(key):
         log(f"checkpoint {path.name} was made by other settings, data or code; training from the start")
         return None
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if {k: tuple(v.shape) for k, v in stored.items()} != expected:
+    if state_mismatch(model, stored) is not None:
         log(f"checkpoint {path.name} does not fit this model; training from the start")
         return None
     return state
+
+
+def state_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
+    """Why ``state`` (a state dict) does not fit ``model``: missing or unexpected names, or the first
+    tensor of another shape or dtype; ``None`` when it fits."""
+    expected = model.state_dict()
+    if state.keys() != expected.keys():
+        missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+        return f"tensors do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+    for name, tensor in state.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            return (f"{name} is {tuple(tensor.shape)} {tensor.dtype}, "
+                    f"the model's {tuple(want.shape)} {want.dtype}")
+    return None
 
 
 def divergence_limit(num_classes: int, factor: float = 3.0) -> float:

@@ -74,6 +74,11 @@ def load_runs(run_folders: list[Path]) -> list[RunFiles]:
     return runs
 
 
+def load_run(folder: Path) -> RunFiles:
+    """One finished run folder (``Sweep.load`` of the LM sweeps: all three files must load)."""
+    return load_runs([folder])[0]
+
+
 def comparison_table(runs: list[RunFiles]) -> pd.DataFrame:
     """One row per run, sorted by architecture, layers, optimizer: the best validation perplexity, the
     epoch it was reached (``best_epoch``), the train perplexity at that epoch, the LSTM's stateful

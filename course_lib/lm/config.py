@@ -8,7 +8,7 @@ from typing import Any
 
 from course_lib.core.assignment import Assignment, Sweep
 from course_lib.core.settings import Settings, knob
-from course_lib.lm.compare import compare_runs
+from course_lib.lm.compare import compare_runs, load_run
 from course_lib.lm.data import SPLITS
 from course_lib.lm.embeddings import check_embeddings
 from course_lib.lm.models import MODELS
@@ -135,6 +135,6 @@ ASSIGNMENT = Assignment(
     },
     headline=("valid_ppl", "test_ppl"),
     exercise_tests=("tests/lm/test_models.py", "tests/lm/test_sampling.py", "tests/lm/test_train.py"),
-    sweeps={"lm": Sweep(name="lm", configs=SWEEP_CONFIGS, compare=compare_runs),
-            "lm_tuned": Sweep(name="lm_tuned", configs=TUNED_CONFIGS, compare=compare_runs)},
+    sweeps={"lm": Sweep(name="lm", configs=SWEEP_CONFIGS, compare=compare_runs, load=load_run),
+            "lm_tuned": Sweep(name="lm_tuned", configs=TUNED_CONFIGS, compare=compare_runs, load=load_run)},
 )

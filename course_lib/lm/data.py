@@ -15,7 +15,6 @@ source files' checksums and the code of ``course_lib.lm``; a stale or damaged ca
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from torch.utils.data import Dataset
 from course_lib.core.cache import load_keyed
 from course_lib.core.data import MissingDataError, cache_dir, require
 from course_lib.core.data.root import file_digest
-from course_lib.core.io import code_digest, read_text
+from course_lib.core.io import code_digest, content_digest, read_text
 from course_lib.core.settings import check_choice
 
 EOS, UNK = "<eos>", "<unk>"
@@ -125,12 +124,7 @@ class LMCorpus:
     def checksum(self) -> str:
         """Short sha256 of the split name, the vocabulary and the ids of every part: keys runs and caches
         by the data they were made from (so by the split's files and ``max_vocab``)."""
-        digest = hashlib.sha256(f"{self.split}\0{len(self.vocab)}\0".encode())
-        digest.update("\0".join(self.vocab.itos).encode())
-        for part in PARTS:
-            digest.update(f"\0{part}\0".encode())
-            digest.update(np.ascontiguousarray(getattr(self, part).numpy(), dtype=np.int64).tobytes())
-        return digest.hexdigest()[:12]
+        return content_digest(self.split, self.vocab.itos, *(getattr(self, part) for part in PARTS))
 
 
 def find_files(folder: Path) -> dict[str, Path]:

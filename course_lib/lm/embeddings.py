@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
+from course_lib.core.io import content_digest
 from course_lib.lm.data import Vocabulary
 
 EMBEDDINGS = ("glove", "random")
@@ -37,11 +37,7 @@ class VocabEmbeddings:
 
     def checksum(self) -> str:
         """Short sha256 of the source name and the rows (keys runs by their initial word vectors)."""
-        digest = hashlib.sha256(self.source.encode())
-        if self.matrix is not None:
-            digest.update(str(tuple(self.matrix.shape)).encode())
-            digest.update(self.matrix.detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()[:12]
+        return content_digest(self.source, self.matrix)
 
 
 def vocab_embeddings(vocab: Vocabulary, source: str = "glove", *, seed: int = 0) -> VocabEmbeddings:

@@ -12,9 +12,8 @@ from typing import Any
 import torch
 
 from course_lib.core.assignment import Sweep
-from course_lib.core.io import atomic_write_json, read_json
-from course_lib.core.sweep import STATUS_FILE, SweepOutcome, run_sweep
-from course_lib.lm.compare import load_runs
+from course_lib.core.io import atomic_write_json
+from course_lib.core.sweep import SweepOutcome, run_sweep
 from course_lib.lm.config import LMSettings
 from course_lib.lm.data import LMCorpus
 from course_lib.lm.embeddings import VocabEmbeddings
@@ -58,21 +57,4 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
 
     for config in sweep.configs:  # every configuration is checked before the first one runs
         key_of(config)
-    for config in sweep.configs:
-        _forget_if_damaged(Path(runs_dir) / str(config["exp_id"]))
     return run_sweep(sweep, runs_dir, run_one, key_of, log=log or (lambda message: None))
-
-
-def _forget_if_damaged(folder: Path) -> None:
-    """Drop the finished mark of ``folder`` when its run files do not load, so the engine runs it again."""
-    try:
-        finished = read_json(folder / STATUS_FILE).get("status") == "ok"
-    except (OSError, ValueError, AttributeError):
-        return  # not marked finished: the engine runs it anyway
-    if not finished:
-        return
-    try:
-        load_runs([folder])
-    except (OSError, ValueError) as err:
-        print(f"[{folder.name}] {str(err).splitlines()[0]}; running it again")
-        (folder / STATUS_FILE).unlink()

@@ -21,7 +21,7 @@ from torch import nn
 from course_lib.core.cache import load_keyed
 from course_lib.core.data.root import file_digest
 from course_lib.core.io import code_digest, jsonable
-from course_lib.core.training import accuracy, divergence_limit, fit
+from course_lib.core.training import accuracy, divergence_limit, fit, state_mismatch
 
 from .config import ModularizationSettings
 from .data import EncodedDataset
@@ -123,16 +123,9 @@ def load_weights(path: Path, model: nn.Module, epochs: int) -> tuple[dict[str, t
     with safe_open(str(path), framework="pt", device="cpu") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
         metadata = f.metadata() or {}
-    expected = model.state_dict()
-    if state.keys() != expected.keys():
-        missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-        raise ValueError(f"{path.name}: tensors do not fit the model (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
-    for name, tensor in state.items():
-        want = expected[name]
-        if tensor.shape != want.shape or tensor.dtype != want.dtype:
-            raise ValueError(f"{path.name}: {name} is {tuple(tensor.shape)} {tensor.dtype}, the model's "
-                             f"{tuple(want.shape)} {want.dtype}")
+    mismatch = state_mismatch(model, state)
+    if mismatch is not None:
+        raise ValueError(f"{path.name}: {mismatch}")
     history = json.loads(metadata.get("history", "null"))
     if not isinstance(history, list) or [type(e) for e in history] != [dict] * epochs:
         raise ValueError(f"{path.name}: the recorded history does not hold {epochs} epochs")

@@ -3,7 +3,6 @@ per-epoch validation, predict answer texts."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -13,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
-from course_lib.core.io import code_digest, settings_digest
+from course_lib.core.io import code_digest, content_digest, settings_digest
 from course_lib.core.settings import check_choice
 from course_lib.core.training import History, divergence_limit, fit
 from course_lib.qa.batching import EncodedExample, make_loader
@@ -115,10 +114,7 @@ def spans_to_predictions(examples: list[QAExample], spans: list[tuple[int, int]]
 
 def embeddings_digest(vocab: list[str], vectors: torch.Tensor, length: int = 12) -> str:
     """Short sha256 of ``vocab`` and its (V, E) ``vectors``: what a reader's ids and embeddings start from."""
-    digest = hashlib.sha256("\0".join(vocab).encode())
-    digest.update(f"{tuple(vectors.shape)} {vectors.dtype}".encode())
-    digest.update(vectors.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:length]
+    return content_digest(vocab, vectors, length=length)
 
 
 def checkpoint_key(

@@ -104,3 +104,16 @@ def test_code_digest_changes_with_the_source(tmp_path, monkeypatch):
     assert code_digest("pkg_digest_toy") != before
     with pytest.raises(ValueError, match="no module named 'nope_not_here'"):
         code_digest("nope_not_here")
+
+
+def test_content_digest_tells_data_apart():
+    import torch
+
+    from course_lib.core.io import content_digest
+
+    a = np.arange(6, dtype=np.int64)
+    assert content_digest("x", ["a", "b"], a) == content_digest("x", ["a", "b"], torch.arange(6))
+    assert content_digest(a) != content_digest(a.astype(np.int32))  # dtype counts
+    assert content_digest(a) != content_digest(a.reshape(2, 3))  # shape counts
+    assert content_digest(["ab", "c"]) != content_digest(["a", "bc"])
+    assert content_digest(None) != content_digest("")

@@ -8,7 +8,7 @@ import torch
 
 from course_lib.core.assignment import Sweep
 from course_lib.core.sweep import SweepOutcome
-from course_lib.lm.compare import compare_runs
+from course_lib.lm.compare import compare_runs, load_run
 from course_lib.lm.config import SMOKE, LMSettings
 from course_lib.lm.data import LMCorpus, Vocabulary
 from course_lib.lm.embeddings import VocabEmbeddings
@@ -39,6 +39,7 @@ GRID_CONFIGS = (dict(exp_id="lstm-sgd-L1", model="lstm", optimizer="sgd", num_la
 def tiny_grid(corpus: LMCorpus, runs_dir, configs=GRID_CONFIGS) -> tuple[SweepOutcome, list[str]]:
     """The in-process grid of ``configs`` (one epoch each) on ``corpus``, and the engine's lines."""
     lines: list[str] = []
-    outcome = run_grid_in_process(Sweep("lm", configs, compare_runs), tiny(epochs=1, lr=None), corpus, RANDOM,
+    sweep = Sweep("lm", configs, compare_runs, load_run)
+    outcome = run_grid_in_process(sweep, tiny(epochs=1, lr=None), corpus, RANDOM,
                                   device="cpu", runs_dir=runs_dir, seed=0, profile="smoke", log=lines.append)
     return outcome, lines
