@@ -1,74 +1,197 @@
-"""Time the course's loop convolution, the vectorised numpy one and torch's conv2d on the same data.
+"""Time the course's numpy convolution and pooling (loops and vectorised) against PyTorch, interleaved.
 
-float64, batch 16, 32x32, 16 -> 32 channels, 3x3 filters, pad 1, stride 1 (NHWC for numpy, NCHW for
-torch). Prints the median of several repeats and the ratios; target: fast >= 200x faster than the loops
-and no slower than ``torch.nn.functional.conv2d``.
+float64, batch 16, 32x32 images, 16 -> 32 channels (numpy NHWC, torch NCHW): a 3x3 convolution, pad 1,
+stride 1, against ``torch.nn.functional.conv2d``, and 2x2 max and average pooling, stride 2, of the
+same input against ``max_pool2d`` / ``avg_pool2d``. numpy's BLAS (through threadpoolctl) and torch run
+with the same ``--threads``.
 
-    python benchmarks/numpy_conv.py [--batch 16] [--repeats 5] [--loop-repeats 1] [--threads N]
+The machine may be shared, so every figure is a ratio to torch measured in the same run, with the
+candidates interleaved: each round times every candidate of every operation once (alternating the
+order), each time as a block of calls (about ``--sample-ms``) after one untimed call, and only once
+the previous candidate's worker threads have gone idle (OpenBLAS's threads spin for up to ~0.1 s
+after a call and would otherwise slow down torch's). Reported: the min and the median over the
+rounds, and the median of the per-round ratios (each candidate against torch in the same round, which
+cancels slow phases that hit both). The slow loop versions run in the first ``--loop-rounds`` rounds
+only. Targets: median fast/torch <= 1 for the three operations, and fast >= 200x faster than the loops.
+
+    python benchmarks/numpy_conv.py                          # 50 rounds, 2 threads
+    python benchmarks/numpy_conv.py --threads 1 --rounds 100
+    python benchmarks/numpy_conv.py --batch 2 --size 8 --rounds 3 --loop-rounds 1   # a quick check
+
+:func:`main` returns the figures (see its docstring) so that a test can run it at a tiny size.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from course_lib.cnn import conv_forward, conv_forward_fast
-from course_lib.core.device import set_cpu_threads
+from course_lib.cnn import conv_forward, conv_forward_fast, pool_forward, pool_forward_fast
+from course_lib.core.device import cpu_threads
+
+CANDIDATES = ("torch", "fast", "loop")
+MAX_RATIO_TO_TORCH = 1.0  # target: median fast / torch
+MIN_SPEEDUP_OVER_LOOPS = 200.0  # target: median loop / fast
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` calls (after one warm-up call)."""
+def settle(timeout: float = 0.5) -> None:
+    """Wait (at most ``timeout`` s) until this process uses under 10% of a core: worker threads idle."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(0.002)
+        if time.process_time() - cpu < 0.1 * (time.perf_counter() - wall):
+            return
+
+
+def block_time(fn: Callable[[], object], number: int) -> float:
+    """Seconds per call of ``fn`` over ``number`` calls, after one untimed call (which wakes thread pools)."""
+    settle()
     fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+    started = time.perf_counter()
+    for _ in range(number):
         fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return (time.perf_counter() - started) / number
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--loop-repeats", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args(argv)
-    set_cpu_threads(args.threads)
+def operations(batch: int, size: int) -> dict[str, dict[str, Callable[[], np.ndarray]]]:
+    """Per operation, the candidates' calls on the same random data; each returns an NHWC array."""
     rng = np.random.default_rng(0)
-    A = rng.standard_normal((args.batch, 32, 32, 16))
+    A = rng.standard_normal((batch, size, size, 16))
     W = rng.standard_normal((3, 3, 16, 32))
     b = rng.standard_normal((1, 1, 1, 32))
-    hp = {"pad": 1, "stride": 1}
-    A_t = torch.from_numpy(A).permute(0, 3, 1, 2).contiguous()
+    conv_hp, pool_hp = {"pad": 1, "stride": 1}, {"f": 2, "stride": 2}
+    A_t = torch.from_numpy(A).permute(0, 3, 1, 2).contiguous()  # torch gets its own layout, NCHW
     W_t = torch.from_numpy(W).permute(3, 2, 0, 1).contiguous()
     b_t = torch.from_numpy(b.ravel())
 
-    z_fast = conv_forward_fast(A, W, b, hp)[0]
-    z_torch = F.conv2d(A_t, W_t, b_t, padding=1).permute(0, 2, 3, 1).numpy()
-    assert np.allclose(z_fast, z_torch, atol=1e-10), "fast and torch disagree"
-    times = {
-        "loop": median_time(lambda: conv_forward(A, W, b, hp), args.loop_repeats),
-        "fast": median_time(lambda: conv_forward_fast(A, W, b, hp), args.repeats),
-        "torch": median_time(lambda: F.conv2d(A_t, W_t, b_t, padding=1), args.repeats),
+    def nhwc(t: torch.Tensor) -> np.ndarray:
+        return t.permute(0, 2, 3, 1).numpy()
+
+    return {
+        "conv": {"torch": lambda: nhwc(F.conv2d(A_t, W_t, b_t, padding=1)),
+                 "fast": lambda: conv_forward_fast(A, W, b, conv_hp)[0],
+                 "loop": lambda: conv_forward(A, W, b, conv_hp)[0]},
+        "max pool": {"torch": lambda: nhwc(F.max_pool2d(A_t, 2, 2)),
+                     "fast": lambda: pool_forward_fast(A, pool_hp, "max")[0],
+                     "loop": lambda: pool_forward(A, pool_hp, "max")[0]},
+        "average pool": {"torch": lambda: nhwc(F.avg_pool2d(A_t, 2, 2)),
+                         "fast": lambda: pool_forward_fast(A, pool_hp, "average")[0],
+                         "loop": lambda: pool_forward(A, pool_hp, "average")[0]},
     }
-    print(f"float64 conv, batch {args.batch}, 32x32, 16 -> 32 channels, 3x3, pad 1 "
-          f"(torch threads: {torch.get_num_threads()})")
+
+
+def measure(ops: dict[str, dict[str, Callable[[], np.ndarray]]], rounds: int, loop_rounds: int,
+            sample_s: float) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, float]]]:
+    """Interleaved timings: per operation and candidate, the seconds per call of every round, and the
+    max |candidate - torch| of the outputs."""
+    errors: dict[str, dict[str, float]] = {}
+    numbers: dict[tuple[str, str], int] = {}
+    for op, calls in ops.items():  # the check doubles as warm-up and sizes each block of calls
+        outputs = {}
+        for name, fn in calls.items():
+            started = time.perf_counter()
+            outputs[name] = fn()
+            numbers[op, name] = max(1, math.ceil(sample_s / (time.perf_counter() - started)))
+        errors[op] = {name: float(np.max(np.abs(out - outputs["torch"])))
+                      for name, out in outputs.items() if name != "torch"}
+    times: dict[str, dict[str, list[float]]] = {op: {name: [] for name in calls} for op, calls in ops.items()}
+    for r in range(rounds):
+        order = CANDIDATES if r % 2 == 0 else CANDIDATES[::-1]
+        for op, calls in ops.items():
+            for name in order:
+                if name != "loop" or r < loop_rounds:
+                    times[op][name].append(block_time(calls[name], numbers[op, name]))
+    return times, errors
+
+
+def summarize(times: dict[str, list[float]], errors: dict[str, float]) -> dict[str, Any]:
+    """Min and median seconds of each candidate, their ratios to torch's (and the median of the ratios
+    round by round), the loop speedup and the errors."""
+    torch_min, torch_median = min(times["torch"]), statistics.median(times["torch"])
+    out: dict[str, Any] = {}
     for name, seconds in times.items():
-        print(f"  {name:>5}: {seconds * 1e3:10.2f} ms")
-    ratios = {"loop / fast": times["loop"] / times["fast"], "torch / fast": times["torch"] / times["fast"]}
-    for name, ratio in ratios.items():
-        print(f"  {name}: {ratio:8.1f}x")
-    ok = ratios["loop / fast"] >= 200 and ratios["torch / fast"] >= 1
-    print("target (fast >= 200x the loops, no slower than torch):", "met" if ok else "NOT met")
-    return times
+        lo, mid = min(seconds), statistics.median(seconds)
+        # the loops ran in the first rounds only: pair them with torch's first rounds
+        paired = statistics.median(s / t for s, t in zip(seconds, times["torch"], strict=False))
+        out[name] = {"min_s": lo, "median_s": mid, "rounds": len(seconds), "min_ratio": lo / torch_min,
+                     "median_ratio": mid / torch_median, "paired_ratio": paired}
+    out["fast_vs_loop"] = out["loop"]["median_s"] / out["fast"]["median_s"]
+    out["max_abs_error"] = errors
+    out["target_met"] = (out["fast"]["median_ratio"] <= MAX_RATIO_TO_TORCH
+                         and out["fast_vs_loop"] >= MIN_SPEEDUP_OVER_LOOPS)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark and print it; return the figures.
+
+    ``{"threads": {"requested", "torch", "blas"}, "machine": str, "conv" | "max pool" | "average pool":
+    {"torch" | "fast" | "loop": {"min_s", "median_s", "rounds", "min_ratio", "median_ratio",
+    "paired_ratio"}, "fast_vs_loop", "max_abs_error": {"fast", "loop"}, "target_met"}, "targets_met":
+    bool}``; ratios are to torch's min and median in the same run, ``paired_ratio`` the median of the
+    per-round ratios.
+    """
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=32, help="image height and width")
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--loop-rounds", type=int, default=3, help="rounds that also time the loops")
+    parser.add_argument("--sample-ms", type=float, default=20.0, help="length of one timed block of calls")
+    parser.add_argument("--threads", type=int, default=2, help="numpy BLAS and torch intra-op threads")
+    args = parser.parse_args(argv)
+    if min(args.batch, args.size, args.rounds, args.loop_rounds, args.threads) < 1:
+        parser.error("--batch, --size, --rounds, --loop-rounds and --threads must be >= 1")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, processor {platform.processor() or 'unknown'}, "
+               f"1-minute load average {load:.2f} before the run")
+    with threadpool_limits(limits=args.threads, user_api="blas"), cpu_threads(args.threads):
+        blas = [f"{lib['internal_api']} {lib['num_threads']}" for lib in threadpool_info()
+                if lib["user_api"] == "blas"]
+        figures: dict[str, Any] = {
+            "threads": {"requested": args.threads, "torch": torch.get_num_threads(), "blas": blas},
+            "machine": machine}
+        times, errors = measure(operations(args.batch, args.size), args.rounds, args.loop_rounds,
+                                args.sample_ms / 1e3)
+    print(f"numpy (NHWC) vs torch (NCHW), float64, batch {args.batch}, {args.size}x{args.size}, 16 channels; "
+          f"{args.rounds} rounds, loops {min(args.loop_rounds, args.rounds)}")
+    print(f"machine: {machine}")
+    print(f"threads: torch {figures['threads']['torch']}, numpy BLAS {', '.join(blas) or 'none found'}")
+    print(f"{'':14s}{'min ms':>10s}{'median ms':>11s}{'min/torch':>11s}{'median/torch':>14s}"
+          f"{'per round':>11s}")
+    labels = {"conv": "conv 3x3 -> 32 channels, pad 1, stride 1", "max pool": "max pool 2x2, stride 2",
+              "average pool": "average pool 2x2, stride 2"}
+    for op, label in labels.items():
+        figures[op] = result = summarize(times[op], errors[op])
+        error = result["max_abs_error"]
+        print(f"{label} (max |fast - torch| {error['fast']:.1e}, |loop - torch| {error['loop']:.1e})")
+        for name in CANDIDATES:
+            r = result[name]
+            print(f"  {name:12s}{r['min_s'] * 1e3:10.3f}{r['median_s'] * 1e3:11.3f}{r['min_ratio']:11.2f}"
+                  f"{r['median_ratio']:14.2f}{r['paired_ratio']:11.2f}")
+        print(f"  fast is {result['fast_vs_loop']:.0f}x faster than the loops (medians)")
+    figures["targets_met"] = all(figures[op]["target_met"] for op in labels)
+    print(f"targets (median fast/torch <= {MAX_RATIO_TO_TORCH:g}, "
+          f"fast >= {MIN_SPEEDUP_OVER_LOOPS:g}x the loops):")
+    for op in labels:
+        r = figures[op]
+        print(f"  {op:13s} fast/torch {r['fast']['median_ratio']:.2f} (per round "
+              f"{r['fast']['paired_ratio']:.2f}), {r['fast_vs_loop']:.0f}x the loops: "
+              f"{'met' if r['target_met'] else 'NOT met'}")
+    print("all targets:", "met" if figures["targets_met"] else "NOT met")
+    return figures
 
 
 if __name__ == "__main__":

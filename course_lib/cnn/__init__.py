@@ -5,6 +5,7 @@ The notebook imports only this face: ``from course_lib import cnn``. Settings an
 :mod:`.config` (:class:`CNNSettings`, :data:`ASSIGNMENT`).
 """
 
+from course_lib.cnn.airbench import AirbenchNet
 from course_lib.cnn.cifar import (
     CifarCNN,
     CourseVGG,
@@ -23,7 +24,7 @@ from course_lib.cnn.cifar import (
     train_cnn,
 )
 from course_lib.cnn.cifar_data import CLASSES, CifarSplit, DeviceBatches, load_cifar10, random_crop_flip
-from course_lib.cnn.config import ASSIGNMENT, FULL, SMOKE, CNNSettings
+from course_lib.cnn.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, CNNSettings
 from course_lib.cnn.numpy_conv import (
     conv_backward,
     conv_forward,
@@ -42,7 +43,9 @@ from course_lib.cnn.numpy_conv import (
 )
 
 __all__ = [
-    "ASSIGNMENT", "CLASSES", "FULL", "SMOKE", "CNNSettings", "CifarCNN", "CifarSplit", "CourseVGG",
+    "ASSIGNMENT", "AirbenchNet", "CLASSES", "FULL", "LAPTOP", "SMOKE", "CNNSettings", "CifarCNN",
+    "CifarSplit",
+    "CourseVGG",
     "DeviceBatches", "accuracy_and_loss", "build_model", "conv_backward", "conv_forward", "conv_forward_fast",
     "conv_output_size", "conv_param_count", "conv_single_step", "create_mask_from_window",
     "distribute_value", "history_table", "load_cifar10", "make_optimizer",

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
 from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches
 from course_lib.cnn.config import CNNSettings
 from course_lib.core.device import autocast
@@ -129,10 +130,22 @@ class CourseVGG(nn.Module):
         return self.head(self.features(x))
 
 
+LOOKAHEAD_START = 0.3
+"""Share of the training steps after which :class:`~course_lib.cnn.airbench.LookaheadSGD` averages."""
+WHITENING_IMAGES = 5000
+"""Training images whose patches set :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer."""
+
+
 def build_model(settings: CNNSettings, train: CifarSplit) -> nn.Module:
-    """The network of ``settings.architecture`` (:class:`CifarCNN` for ``"fast"``, :class:`CourseVGG` at
-    ``vgg_width`` for ``"vgg"``), normalised with ``train``'s channel statistics."""
+    """The network of ``settings.architecture`` (:class:`CifarCNN` for ``"fast"``,
+    :class:`~course_lib.cnn.airbench.AirbenchNet` for ``"airbench"``, whitened with the first
+    :data:`WHITENING_IMAGES` of ``train``, :class:`CourseVGG` at ``vgg_width`` for ``"vgg"``), normalised
+    with ``train``'s channel statistics."""
     mean, std = train.channel_stats()
+    if settings.architecture == "airbench":
+        images = torch.from_numpy(train.images[:WHITENING_IMAGES]).permute(0, 3, 1, 2)
+        return AirbenchNet(settings.widths, mean.tolist(), std.tolist(), images, settings.logit_scale,
+                           num_classes=len(train.classes))
     if settings.architecture == "vgg":
         return CourseVGG(mean.tolist(), std.tolist(), width=settings.vgg_width, dropout=settings.dropout,
                          num_classes=len(train.classes), image_size=train.images.shape[1])
@@ -140,27 +153,31 @@ def build_model(settings: CNNSettings, train: CifarSplit) -> nn.Module:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, batches: DeviceBatches, amp: bool = False) -> torch.Tensor:
-    """Logits (N, K) float32 for every image of ``batches`` (in order), in eval mode."""
+def predict_logits(model: nn.Module, batches: DeviceBatches, amp: bool = False,
+                   tta: bool = False) -> torch.Tensor:
+    """Logits (N, K) float32 for every image of ``batches`` (in order), in eval mode; with ``tta`` the
+    mean of the logits of each image and of its mirror image."""
     was_training = model.training
     model.eval()
     device = batches.labels.device
     with autocast(device, amp):
-        logits = torch.cat([model(x).float() for x, _ in batches])
+        logits = torch.cat([(model(x).float() + model(x.flip(3)).float()) / 2 if tta else model(x).float()
+                            for x, _ in batches])
     model.train(was_training)
     return logits
 
 
 def predict_proba(model: nn.Module, split: CifarSplit, device: torch.device | str, amp: bool = False,
-                  batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities (N, K) float32 for every image of ``split``."""
+                  batch_size: int = 1024, tta: bool = False) -> np.ndarray:
+    """Class probabilities (N, K) float32 for every image of ``split`` (``tta``: :func:`predict_logits`)."""
     batches = DeviceBatches(split, device, batch_size, channels_last=True)
-    return torch.softmax(predict_logits(model, batches, amp), dim=1).cpu().numpy()
+    return torch.softmax(predict_logits(model, batches, amp, tta), dim=1).cpu().numpy()
 
 
-def accuracy_and_loss(model: nn.Module, batches: DeviceBatches, amp: bool = False) -> tuple[float, float]:
+def accuracy_and_loss(model: nn.Module, batches: DeviceBatches, amp: bool = False,
+                      tta: bool = False) -> tuple[float, float]:
     """Accuracy over the whole split (not one batch) and mean cross-entropy."""
-    logits = predict_logits(model, batches, amp)
+    logits = predict_logits(model, batches, amp, tta)
     return accuracy(logits.argmax(1), batches.labels), F.cross_entropy(logits, batches.labels).item()
 
 
@@ -180,13 +197,29 @@ def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: Ci
 def make_optimizer(model: nn.Module, settings: CNNSettings, steps_per_epoch: int):
     """``(optimizer, per-step scheduler or None)`` for ``settings.optimizer``: SGD with Nesterov momentum and
     a one-cycle schedule peaking at ``lr`` (``"sgd_one_cycle"``), or Adam at a constant ``lr``
-    (``"adam"``, the course's choice); both with ``weight_decay``."""
+    (``"adam"``, the course's choice); both with ``weight_decay``. Only parameters that train are
+    optimised; with SGD the batch-norm shifts take ``bias_lr_scale`` times the rate and the weight
+    decay divided by it, and ``lookahead`` averages the weights over the last
+    ``1 - LOOKAHEAD_START`` of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
+    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if settings.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay), None
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                nesterov=True, weight_decay=settings.weight_decay)
+        return torch.optim.Adam([p for _, p in trained], lr=settings.lr,
+                                weight_decay=settings.weight_decay), None
+    bn_shifts = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    scale = settings.bias_lr_scale
+    groups = [{"params": [p for _, p in trained if id(p) not in bn_shifts], "lr": settings.lr,
+               "weight_decay": settings.weight_decay},
+              {"params": [p for _, p in trained if id(p) in bn_shifts], "lr": settings.lr * scale,
+               "weight_decay": settings.weight_decay / scale}]
+    groups = [g for g in groups if g["params"]]
+    total = max(settings.epochs * steps_per_epoch, 1)
+    if settings.lookahead:
+        optimizer = LookaheadSGD(groups, total=total, start=round(LOOKAHEAD_START * total),
+                                 momentum=settings.momentum, nesterov=True)
+    else:
+        optimizer = torch.optim.SGD(groups, momentum=settings.momentum, nesterov=True)
     one_cycle = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.lr, total_steps=max(settings.epochs * steps_per_epoch, 1),
+        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
         pct_start=settings.warmup, anneal_strategy="linear", cycle_momentum=False, div_factor=10.0,
         final_div_factor=100.0)
     return optimizer, one_cycle
@@ -195,10 +228,13 @@ def make_optimizer(model: nn.Module, settings: CNNSettings, steps_per_epoch: int
 def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
               progress: bool | None = None) -> History:
-    """Train ``model`` with :func:`fit`; every epoch records train and test accuracy over the whole splits.
+    """Train ``model`` with :func:`fit`; every epoch records the test accuracy over the whole test split
+    (with the test-time flip when ``settings.tta``) and the training accuracy over ``train_eval_size``
+    training images.
 
     Reads ``epochs``, ``batch_size``, ``optimizer``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
-    ``label_smoothing``, ``augment`` and ``amp`` from ``settings``; every epoch's record holds each
+    ``bias_lr_scale``, ``label_smoothing``, ``augment``, ``crop_pad``, ``tta`` and ``amp`` from
+    ``settings``; every epoch's record holds each
     batch's loss (``step_losses``, see :meth:`~course_lib.core.training.History.step_curve`). Model and
     batches are channels_last; on CUDA ``amp`` turns on bf16 autocast. ``checkpoint_path`` is resumed
     from exactly when it was written by the same run (:func:`checkpoint_key`; ``seed`` is the seed the
@@ -211,9 +247,10 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     device = torch.device(device)
     model.to(device=device, memory_format=torch.channels_last)
     loader = DeviceBatches(train, device, settings.batch_size, shuffle=True, augment=settings.augment,
-                           channels_last=True, drop_last=len(train) > settings.batch_size)
+                           crop_pad=settings.crop_pad, channels_last=True,
+                           drop_last=len(train) > settings.batch_size)
     eval_size = max(settings.batch_size, 1024)
-    train_eval = DeviceBatches(train, device, eval_size, channels_last=True)
+    train_eval = DeviceBatches(train.subset(settings.train_eval_size), device, eval_size, channels_last=True)
     test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
     optimizer, scheduler = make_optimizer(model, settings, len(loader))
 
@@ -223,7 +260,7 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
 
     def evaluate(m: nn.Module) -> dict[str, Any]:
         train_acc, train_loss = accuracy_and_loss(m, train_eval, settings.amp)
-        test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp)
+        test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp, settings.tta)
         return {"train_accuracy": train_acc, "train_eval_loss": train_loss,
                 "test_accuracy": test_acc, "test_loss": test_loss}
 
@@ -264,9 +301,9 @@ def plot_examples(split: CifarSplit, per_class: int = 8, seed: int = 0):
 
 
 def plot_history(history: History, every: int = 1, title: str = ""):
-    """Loss (the training loss of every ``every`` batches, and per epoch train vs test) and accuracy
-    per epoch."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    """Loss (the training loss of every ``every`` batches, and per epoch train vs test), accuracy per
+    epoch, and test accuracy against the minutes of training so far."""
+    fig, (ax_loss, ax_acc, ax_time) = plt.subplots(1, 3, figsize=(14, 3.5))
     xs, ys = history.step_curve(every)
     if xs:
         ax_loss.plot(xs, ys, lw=1, color="0.6", label="train, batches (as trained)")
@@ -275,7 +312,10 @@ def plot_history(history: History, every: int = 1, title: str = ""):
                 ylabel="cross-entropy", title="loss", ax=ax_loss)
     ax_loss.legend(fontsize=8)
     plot_curves({"train": history.column("train_accuracy"), "test": history.column("test_accuracy")},
-                ylabel="accuracy", title="accuracy over the whole split", ax=ax_acc)
+                ylabel="accuracy", title="accuracy", ax=ax_acc)
+    minutes = np.cumsum(history.column("epoch_time_s")) / 60
+    plot_curves({"test": history.column("test_accuracy")}, x=minutes, xlabel="minutes of training",
+                ylabel="test accuracy", title="accuracy against time", ax=ax_time)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -58,6 +58,13 @@ class CifarSplit:
         std = np.sqrt(((pixels - mean) ** 2).mean(axis=0))
         return mean.astype(np.float32), std.astype(np.float32)
 
+    def subset(self, size: int | None, seed: int = 0) -> CifarSplit:
+        """A seeded random ``size`` of these images, kept in order (``None`` or ``size >= len``: all)."""
+        if size is None or size >= len(self):
+            return self
+        keep = _subset(len(self), size, seed, "this")
+        return CifarSplit(self.images[keep], self.labels[keep], self.source, self.classes)
+
     def digest(self) -> str:
         """Short sha256 of the images and labels: keys what was trained on these exact arrays."""
         return content_digest(self.images, self.labels)
@@ -272,13 +279,13 @@ class DeviceBatches:
     """
 
     def __init__(self, split: CifarSplit, device: torch.device | str, batch_size: int, *,
-                 shuffle: bool = False, augment: bool = False, channels_last: bool = False,
+                 shuffle: bool = False, augment: bool = False, crop_pad: int = 4, channels_last: bool = False,
                  drop_last: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.images = torch.from_numpy(split.images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(split.labels).to(device)
-        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
+        self.batch_size, self.shuffle, self.augment, self.crop_pad = batch_size, shuffle, augment, crop_pad
         self.channels_last, self.drop_last = channels_last, drop_last
 
     def __len__(self) -> int:
@@ -293,7 +300,7 @@ class DeviceBatches:
             idx = order[start:stop] if order is not None else slice(start, stop)
             x = self.images[idx]
             if self.augment:
-                x = random_crop_flip(x)
+                x = random_crop_flip(x, self.crop_pad)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from course_lib.core.assignment import Assignment
 from course_lib.core.settings import Settings, knob
 
-ARCHITECTURES = ("fast", "vgg")
-"""``fast``: the workbook's :class:`~course_lib.cnn.cifar.CifarCNN`; ``vgg``: the course's recipe."""
+ARCHITECTURES = ("fast", "airbench", "vgg")
+"""``fast``: the workbook's :class:`~course_lib.cnn.cifar.CifarCNN`; ``airbench``: the whitened network of
+:class:`~course_lib.cnn.airbench.AirbenchNet`; ``vgg``: the course's recipe."""
 OPTIMIZERS = ("sgd_one_cycle", "adam")
 
 
@@ -26,7 +27,8 @@ class CNNSettings(Settings):
     lr: float = knob(min=0.0, min_inclusive=False,
                      doc="learning rate: the one-cycle peak (sgd_one_cycle) or Adam's constant rate")
     architecture: str = knob(choices=ARCHITECTURES,
-                             doc="network: 'fast' (CifarCNN, the knobs below) or 'vgg' (the course's VGG)")
+                             doc="network: 'fast' (CifarCNN, the knobs below), 'airbench' (AirbenchNet: "
+                                 "widths, logit_scale) or 'vgg' (the course's VGG)")
     optimizer: str = knob(choices=OPTIMIZERS,
                           doc="'sgd_one_cycle' (Nesterov, one-cycle lr) or 'adam' (constant lr)")
     widths: tuple[int, ...] = knob(min=1, doc="output channels of the conv blocks (each halves H and W)")
@@ -36,10 +38,18 @@ class CNNSettings(Settings):
     dropout: float = knob(min=0.0, doc="dropout before the linear head, in [0, 1)")
     logit_scale: float = knob(min=0.0, min_inclusive=False, doc="factor on the logits")
     weight_decay: float = knob(min=0.0, doc="SGD weight decay")
+    bias_lr_scale: float = knob(min=0.0, min_inclusive=False,
+                                doc="factor on the learning rate of batch-norm shifts (weight decay "
+                                    "divided by it, so their decay per step stays); 1: one rate for all")
     momentum: float = knob(min=0.0, max=1.0, doc="SGD Nesterov momentum")
+    lookahead: bool = knob(doc="SGD pulls the weights towards their running average (airbench's lookahead)")
     warmup: float = knob(min=0.0, max=1.0, doc="share of the steps spent warming up to lr")
     label_smoothing: float = knob(min=0.0, max=1.0, doc="label smoothing of the cross-entropy")
     augment: bool = knob(doc="random crop + horizontal flip (on the device)")
+    crop_pad: int = knob(min=0, doc="pixels of zero padding the random crop translates by")
+    tta: bool = knob(doc="test-time flip: predict with the mean logits of each image and its mirror")
+    train_eval_size: int | None = knob(min=1, doc="training images whose accuracy is recorded each "
+                                                  "epoch (a fixed seeded subset; None: all)")
     amp: bool = knob(doc="bf16 autocast on CUDA (ignored on the CPU)")
     cpu_threads: int | None = knob(min=1, doc="torch CPU threads (None: torch's default)")
     vgg_width: float = knob(min=0.0, min_inclusive=False,
@@ -70,17 +80,33 @@ class CNNSettings(Settings):
 SMOKE = CNNSettings(
     train_size=4000, test_size=1000, epochs=2, batch_size=64, lr=0.1, architecture="fast",
     optimizer="sgd_one_cycle", widths=(16, 32, 64), convs_per_block=1, stem=None, residual=False,
-    dropout=0.25, logit_scale=1.0, weight_decay=5e-4, momentum=0.9, warmup=0.25, label_smoothing=0.0,
-    augment=False, amp=False, cpu_threads=1, vgg_width=0.25, vgg_epochs=1, vgg_batch_size=32, vgg_lr=1e-3,
+    dropout=0.25, logit_scale=1.0, weight_decay=5e-4, bias_lr_scale=1.0, momentum=0.9, lookahead=False,
+    warmup=0.25, label_smoothing=0.0, augment=False, crop_pad=4, tta=False, train_eval_size=None, amp=False,
+    cpu_threads=1, vgg_width=0.25, vgg_epochs=1, vgg_batch_size=32, vgg_lr=1e-3,
     log_every=5, benchmark_batch=2,
+)
+# airbench94's recipe at half its widths (32/128/128) on all 50,000 images for 12 epochs, on a CPU:
+# batch 1024, Nesterov SGD (momentum 0.85, peak lr 1.5 for the mean loss, batch-norm shifts at 64x),
+# lookahead, label smoothing 0.2, 2-pixel crops and flips, test-time flip; the course's VGG at a
+# quarter of its widths for one epoch
+LAPTOP = CNNSettings(
+    train_size=None, test_size=None, epochs=12, batch_size=1024, lr=1.5, architecture="airbench",
+    optimizer="sgd_one_cycle", widths=(32, 128, 128), convs_per_block=1, stem=None, residual=False,
+    dropout=0.0, logit_scale=1 / 9, weight_decay=1.33e-3, bias_lr_scale=64.0, momentum=0.85, lookahead=True,
+    warmup=0.23,
+    label_smoothing=0.2, augment=True, crop_pad=2, tta=True, train_eval_size=5000, amp=False,
+    cpu_threads=None, vgg_width=0.25, vgg_epochs=1, vgg_batch_size=32, vgg_lr=1e-3, log_every=2,
+    benchmark_batch=16,
 )
 # ResNet-9-like (stem 64, residual blocks 128/256/512) and the course's VGG at full width, for a GPU;
 # not measured yet
 FULL = CNNSettings(
     train_size=None, test_size=None, epochs=30, batch_size=512, lr=0.4, architecture="fast",
     optimizer="sgd_one_cycle", widths=(128, 256, 512), convs_per_block=1, stem=64, residual=True, dropout=0.0,
-    logit_scale=0.125, weight_decay=5e-4, momentum=0.9, warmup=0.25, label_smoothing=0.2, augment=True,
-    amp=True, cpu_threads=None, vgg_width=1.0, vgg_epochs=20, vgg_batch_size=32, vgg_lr=1e-3, log_every=10,
+    logit_scale=0.125, weight_decay=5e-4, bias_lr_scale=1.0, momentum=0.9, lookahead=False, warmup=0.25,
+    label_smoothing=0.2,
+    augment=True, crop_pad=4, tta=True, train_eval_size=None, amp=True,
+    cpu_threads=None, vgg_width=1.0, vgg_epochs=20, vgg_batch_size=32, vgg_lr=1e-3, log_every=10,
     benchmark_batch=16,
 )
 
@@ -89,12 +115,16 @@ ASSIGNMENT = Assignment(
     slug="cnn",
     title="Convolutions from scratch in numpy, and a CNN on CIFAR-10",
     datasets=("cifar10-jpg|cifar-10-batches-py",),
-    profiles={"smoke": SMOKE, "full": FULL},
+    profiles={"smoke": SMOKE, "laptop": LAPTOP, "full": FULL},
     # chance is 1/10 (the balanced test set's majority class is within a point of it): the margin
     # over it is the headline that says the smoke run learned
     expected={
         "smoke": {"test_accuracy": (0.25, 0.6), "test_accuracy_minus_chance": (0.15, 0.5),
                   "vgg_test_accuracy_minus_chance": (0.03, 0.5), "conv_max_abs_error": (0.0, 1e-9)},
+        # measured: 0.883 after 12 epochs (seed 0, 2 CPU threads); the 0.90 this recipe aims at is not
+        # reached yet at half width on the JPEG copy
+        "laptop": {"test_accuracy": (0.86, 0.95), "test_accuracy_minus_chance": (0.76, 0.85),
+                   "vgg_test_accuracy_minus_chance": (0.1, 0.7), "conv_max_abs_error": (0.0, 1e-9)},
         "full": {"test_accuracy": (0.93, 1.0), "test_accuracy_minus_chance": (0.83, 0.9),
                  "vgg_test_accuracy_minus_chance": (0.5, 0.9), "conv_max_abs_error": (0.0, 1e-9)},
     },

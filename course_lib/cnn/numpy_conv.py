@@ -1,8 +1,9 @@
 """Convolution and pooling from scratch in numpy, arrays NHWC as in the course.
 
 The loop versions (:func:`conv_forward`, :func:`pool_forward`, :func:`conv_backward`,
-:func:`pool_backward`) read like the lecture; :func:`conv_forward_fast` and :func:`pool_forward_fast`
-compute the same with sliding-window views and one matrix product. Shapes:
+:func:`pool_backward`) read like the lecture; :func:`conv_forward_fast` (im2col: the windows as the
+rows of a matrix, one matrix product per block of images) and :func:`pool_forward_fast` (separable, over
+strided views) compute the same without Python loops over pixels. Shapes:
 ``A_prev`` (m, n_H_prev, n_W_prev, n_C_prev), ``W`` (f, f, n_C_prev, n_C), ``b`` (1, 1, 1, n_C),
 ``hparameters`` ``{"stride": s, "pad": p}`` for convolutions and ``{"stride": s, "f": f}`` for pooling.
 """
@@ -13,13 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from course_lib.core.settings import check_choice
 
 POOL_MODES = ("max", "average")
 ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]
 PoolCache = tuple[np.ndarray, dict[str, int]]
+# conv_forward_fast's window matrix per block: it stays in cache. Smaller blocks are a little faster on
+# one thread; fewer, larger ones cope better with busy cores (each threaded BLAS call waits for all threads).
+IM2COL_BLOCK_BYTES = 8 * 2**20
 
 
 def _hparam(hparameters: dict[str, Any], key: str, needed: tuple[str, ...]) -> int:
@@ -147,22 +151,41 @@ def pool_forward(
 def conv_forward_fast(
     A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, int]
 ) -> tuple[np.ndarray, ConvCache]:
-    """:func:`conv_forward` vectorised: one matrix product per filter offset, no Python loop over pixels."""
+    """:func:`conv_forward` vectorised (im2col): every window laid out as one row, times the filters.
+
+    The windows of a block of images are copied into a contiguous (images * n_H * n_W, f * f * n_C_prev)
+    matrix and multiplied by ``W`` reshaped to (f * f * n_C_prev, n_C) in one (multithreaded BLAS)
+    product. Blocks are whole images, as few as keep each matrix within :data:`IM2COL_BLOCK_BYTES`
+    (one image at least), so it stays in cache; no Python loop over pixels. Returns Z
+    (m, n_H, n_W, n_C) and the cache (A_prev, W, b, hparameters) of :func:`conv_backward`.
+    """
     _check_conv(A_prev, W, b, hparameters)
     ### BEGIN SOLUTION
-    m, n_H_prev, n_W_prev, _ = A_prev.shape
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
     f, _, _, n_C = W.shape
     stride, pad = hparameters["stride"], hparameters["pad"]
     n_H = conv_output_size(n_H_prev, f, pad, stride)
     n_W = conv_output_size(n_W_prev, f, pad, stride)
-    A_pad = zero_pad(A_prev, pad)
-    Z = np.empty((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, W))
-    Z[...] = b
-    # f*f shifted (strided) views of the input, each multiplied by its (C_prev, C) slice of W.
-    for dh in range(f):
-        for dw in range(f):
-            shifted = A_pad[:, dh:dh + stride * (n_H - 1) + 1:stride, dw:dw + stride * (n_W - 1) + 1:stride]
-            Z += shifted @ W[dh, dw]
+    dtype = np.result_type(A_prev, W)
+    window = f * f * n_C_prev  # one window, (dh, dw, c) in the order of W.reshape
+    W_mat = W.reshape(window, n_C).astype(dtype, copy=False)
+    Z = np.empty((m, n_H, n_W, n_C), dtype)
+    n_blocks = max(1, -(-m * n_H * n_W * window * dtype.itemsize // IM2COL_BLOCK_BYTES))  # ceil
+    block = max(1, -(-m // n_blocks))  # images per block, the blocks as equal as possible
+    # padding and window buffers reused by every block; the border of A_pad stays zero
+    A_pad = np.zeros((block, n_H_prev + 2 * pad, n_W_prev + 2 * pad, n_C_prev), dtype)
+    cols = np.empty((block, n_H, n_W, f, f * n_C_prev), dtype)
+    s_m, s_h, s_w, s_c = A_pad.strides
+    for start in range(0, m, block):
+        k = min(block, m - start)
+        A_pad[:k, pad:pad + n_H_prev, pad:pad + n_W_prev] = A_prev[start:start + k]
+        # cols[i, h, w, dh, dw * n_C_prev + c] = A_pad[i, h * stride + dh, w * stride + dw, c]:
+        # A_pad is contiguous, so one window row (dw, c) is a single run of f * n_C_prev numbers
+        cols[:k] = as_strided(A_pad, (k, n_H, n_W, f, f * n_C_prev),
+                              (s_m, stride * s_h, stride * s_w, s_h, s_c), writeable=False)
+        Z_block = Z[start:start + k].reshape(k * n_H * n_W, n_C)
+        np.matmul(cols[:k].reshape(k * n_H * n_W, window), W_mat, out=Z_block)
+        Z_block += b.reshape(n_C)
     return Z, (A_prev, W, b, hparameters)
     ### END SOLUTION
 
@@ -170,13 +193,31 @@ def conv_forward_fast(
 def pool_forward_fast(
     A_prev: np.ndarray, hparameters: dict[str, int], mode: str = "max"
 ) -> tuple[np.ndarray, PoolCache]:
-    """:func:`pool_forward` vectorised with a sliding-window view: A (m, n_H, n_W, C)."""
+    """:func:`pool_forward` vectorised: A (m, n_H, n_W, C) and the cache (A_prev, hparameters).
+
+    Separable: the ``f`` rows of every window are combined first (maximum, or sum for ``"average"``)
+    as ``f`` strided views of ``A_prev``, giving (m, n_H, W, C), then the ``f`` columns of that.
+    """
     _check_pool(A_prev, hparameters, mode)
     ### BEGIN SOLUTION
     f, stride = hparameters["f"], hparameters["stride"]
-    # (m, n_H, n_W, C, f, f): every window, read in place without copying
-    windows = sliding_window_view(A_prev, (f, f), axis=(1, 2))[:, ::stride, ::stride]
-    A = windows.max(axis=(4, 5)) if mode == "max" else windows.mean(axis=(4, 5))
+    combine = np.maximum if mode == "max" else np.add
+    dtype = A_prev.dtype if mode == "max" else np.result_type(A_prev, 1.0)
+    n_H = conv_output_size(A_prev.shape[1], f, 0, stride)
+    n_W = conv_output_size(A_prev.shape[2], f, 0, stride)
+
+    def combine_all(views: list[np.ndarray]) -> np.ndarray:
+        """combine(views[0], views[1], ...) into a new array."""
+        out = combine(views[0], views[1], dtype=dtype) if len(views) > 1 else views[0].astype(dtype)
+        for view in views[2:]:
+            combine(out, view, out=out)
+        return out
+
+    # window row dh of every output row h is input row h * stride + dh: f strided views, no copies
+    rows = combine_all([A_prev[:, dh:dh + stride * (n_H - 1) + 1:stride] for dh in range(f)])
+    A = combine_all([rows[:, :, dw:dw + stride * (n_W - 1) + 1:stride] for dw in range(f)])
+    if mode == "average":
+        A /= f * f
     return A, (A_prev, hparameters)
     ### END SOLUTION
 

@@ -15,7 +15,7 @@ from typing import Any
 from course_lib.core.io import read_json
 from course_lib.core.settings import Settings, check_choice
 
-CONTRACT = ("profile", "device", "data_dir", "output_dir", "seed")
+CONTRACT = ("profile", "device", "data_dir", "download", "output_dir", "seed")
 """Parameters every notebook's ``parameters`` cell holds, before the assignment's knobs."""
 
 

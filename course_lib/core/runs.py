@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_lib.core.assignment import Assignment
+from course_lib.core.data.registry import require_any
 from course_lib.core.data.root import resolve_data_root
 from course_lib.core.device import environment_record, seed_everything, select_device, set_cpu_threads
 from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics, read_json
@@ -109,12 +111,19 @@ def _path_or_none(name: str, value: Any) -> Path | None:
     raise TypeError(f"{name}={value!r} has the wrong type; expected a path (string) or None")
 
 
+def on_colab() -> bool:
+    """True inside a Google Colab kernel."""
+    return "google.colab" in sys.modules
+
+
 def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
     """Check the notebook's parameters, seed, choose the device and prepare ``output_dir``.
 
     ``namespace`` is the notebook's ``globals()`` (or a plain dict of parameters): the contract
-    parameters (``profile``, ``device``, ``data_dir``, ``output_dir``, ``seed``) and the assignment's
-    knobs are read from it by name; a knob left at ``None`` takes the profile's value. Raises
+    parameters (``profile``, ``device``, ``data_dir``, ``download``, ``output_dir``, ``seed``) and the
+    assignment's knobs are read from it by name; a knob left at ``None`` takes the profile's value.
+    ``download=True`` fetches the assignment's missing data sets into the data root first (sha256
+    checked, resumed; ``None``: only on Colab). Raises
     ``ValueError``/``TypeError`` naming the parameter for an unknown parameter, a bad profile or device,
     or a knob value of the wrong type or out of range. Sets torch's CPU threads to the settings'
     ``cpu_threads`` (when the assignment has that knob), seeds python/numpy/torch, and writes
@@ -126,9 +135,15 @@ def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise TypeError(f"seed={seed!r} is not valid; expected an int >= 0")
     data_dir = _path_or_none("data_dir", namespace.get("data_dir"))
+    download = namespace.get("download")
+    if download is not None and not isinstance(download, bool):
+        raise TypeError(f"download={download!r} has the wrong type; expected True, False or None "
+                        "(None: only on Colab)")
     output_dir = _path_or_none("output_dir", namespace.get("output_dir"))
     settings = assignment.settings(profile, {k: namespace.get(k) for k in assignment.knobs})
     dev = select_device(namespace.get("device", "auto"))
+    if download or (download is None and on_colab()):
+        require_any(assignment.datasets, data_dir, download_missing=True)
     set_cpu_threads(getattr(settings, "cpu_threads", None), dev)
     seed_everything(seed)
     out = (output_dir if output_dir is not None else default_output_dir(assignment)).resolve()

@@ -1,10 +1,17 @@
 """The one sweep engine: run a :class:`~course_lib.core.assignment.Sweep`'s configurations one folder each,
 resume what finished with the same key, record failures and go on, then compare the finished runs.
 
-Used by ``nox -s sweep`` (each configuration executes the notebook through papermill) and by notebook
-03's in-notebook grid (each configuration trains in the notebook's process). A run folder is taken as
-finished only when its ``sweep_status.json`` says ``ok`` for the same key (profile, settings, seed:
-whatever the caller says determines the run) and its results load (``Sweep.load``).
+Used by ``nox -s sweep`` (each configuration executes the notebook through papermill, in this process or
+as a cluster job) and by notebook 03's in-notebook grid (each configuration trains in the notebook's
+process). A run folder is taken as finished only when its ``sweep_status.json`` says ``ok`` for the same
+key (profile, settings, seed: whatever the caller says determines the run) and its results load
+(``Sweep.load``).
+
+:func:`run_sweep` runs the configurations one after another. The parts it is made of serve any other way
+of running them (``course_lib.instructor.executors`` submits each as a job): :func:`plan_sweep` says which
+configurations need running, :func:`run_config` runs one and records its outcome where it runs,
+:func:`record_lost` records a run that ended without recording one (a killed job), and :func:`conclude`
+builds the outcome and the comparison from the run folders alone.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import os
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +31,75 @@ from course_lib.core.io import atomic_write_json, jsonable, read_json
 from course_lib.core.training import progress_enabled
 
 STATUS_FILE = "sweep_status.json"
+SKIPPED = "finished earlier with the same settings, skipped"
+"""The line logged for a configuration that is not run again."""
 
 
 @dataclass
 class SweepOutcome:
-    """What a sweep did: folders of finished runs (in config order), skipped ids, failures by id."""
+    """What a sweep did: folders of finished runs (in config order), skipped ids, failures by id, and the
+    log file of each configuration that ran as a job."""
 
     finished: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     comparison: Any = None
+    logs: dict[str, Path] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
+@dataclass(frozen=True)
+class SweepRun:
+    """One configuration of a sweep: its id, knob values, run folder, key (what determines the run) and
+    whether it finished earlier with that key (``skip``: not run again)."""
+
+    exp_id: str
+    config: Mapping[str, Any]
+    folder: Path
+    key: Mapping[str, Any]
+    skip: bool
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Every configuration of ``sweep`` as a :class:`SweepRun` in config order, under ``runs_dir``."""
+
+    sweep: Sweep
+    runs_dir: Path
+    runs: tuple[SweepRun, ...]
+
+    @property
+    def todo(self) -> list[SweepRun]:
+        """The runs to run now."""
+        return [r for r in self.runs if not r.skip]
+
+
+def error_message(exc: BaseException) -> str:
+    """What an exception says (its type and message, a papermill error's cell traceback included)."""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _status(folder: Path) -> dict[str, Any]:
+    """The folder's recorded status (``{}`` when there is none or it does not read)."""
+    try:
+        status = read_json(folder / STATUS_FILE)
+    except (OSError, ValueError):
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def _ok(status: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
+    return status.get("status") == "ok" and status.get("key") == jsonable(key)
+
+
 def finished_earlier(sweep: Sweep, folder: Path, key: Mapping[str, Any],
                      notice: Callable[[str], None] = print) -> bool:
     """True when ``folder`` holds a run that ended ``ok`` for ``key`` and whose results load
     (``sweep.load``); a finished run whose results are damaged gets a one-line ``notice``."""
-    try:
-        status = read_json(folder / STATUS_FILE)
-    except (OSError, ValueError):
-        return False
-    if status.get("status") != "ok" or status.get("key") != jsonable(key):
+    if not _ok(_status(folder), key):
         return False
     try:
         sweep.load(folder)
@@ -55,6 +107,68 @@ def finished_earlier(sweep: Sweep, folder: Path, key: Mapping[str, Any],
         notice(f"[{folder.name}] {str(err).splitlines()[0]}; running it again")
         return False
     return True
+
+
+def plan_sweep(sweep: Sweep, runs_dir: str | os.PathLike,
+               key_of: Callable[[Mapping[str, Any]], Mapping[str, Any]]) -> SweepPlan:
+    """Which configurations of ``sweep`` need running into ``runs_dir/<exp_id>/``: those that did not
+    finish earlier with the key ``key_of(config)``. The status file of each of them is removed now, so
+    that whatever happens to its run (killed, never started) no earlier ``ok`` stands for it."""
+    runs_dir = Path(runs_dir)
+    runs = []
+    for config in sweep.configs:
+        folder = runs_dir / str(config["exp_id"])
+        key = key_of(config)
+        skip = finished_earlier(sweep, folder, key)
+        if not skip:
+            (folder / STATUS_FILE).unlink(missing_ok=True)
+        runs.append(SweepRun(str(config["exp_id"]), config, folder, key, skip))
+    return SweepPlan(sweep, runs_dir, tuple(runs))
+
+
+def _record_failure(run: SweepRun, message: str) -> None:
+    atomic_write_json(run.folder / STATUS_FILE, {"status": "failed", "key": run.key, "error": message})
+
+
+def run_config(run: SweepRun, work: Callable[[], Any], load: Callable[[Path], Any]) -> str | None:
+    """Run one configuration, ``work()``, check that its results load (``load(run.folder)``) and record
+    the outcome in its status file: ``ok`` with the key, or ``failed`` with the error. Returns the error
+    (``None`` when it finished). Called where the run happens: the sweep's process or the run's job, so
+    a run killed before it ends records nothing (see :func:`record_lost`)."""
+    try:
+        work()
+        load(run.folder)
+    except Exception as exc:  # a failing configuration is recorded; the others still run
+        message = error_message(exc)
+        _record_failure(run, message)
+        return message
+    atomic_write_json(run.folder / STATUS_FILE, {"status": "ok", "key": run.key})
+    return None
+
+
+def record_lost(run: SweepRun, message: str) -> None:
+    """Record ``run`` as failed with ``message`` when it ended without recording its outcome (its job was
+    killed, ran out of time or memory, or never started); a recorded outcome is left as it is."""
+    if not (run.folder / STATUS_FILE).exists():
+        _record_failure(run, message)
+
+
+def conclude(plan: SweepPlan) -> SweepOutcome:
+    """The sweep's outcome from its run folders alone, once every run has ended: a run is finished when
+    it was skipped or its status says ``ok`` for its key, else failed with the recorded error. Then
+    ``sweep.compare`` builds the comparison from the finished folders into
+    ``runs_dir/<name>_comparison``."""
+    outcome = SweepOutcome(skipped=[r.exp_id for r in plan.runs if r.skip])
+    for run in plan.runs:
+        status = {} if run.skip else _status(run.folder)
+        if run.skip or _ok(status, run.key):
+            outcome.finished.append(run.folder)
+        else:
+            outcome.failed[run.exp_id] = status.get("error", "ended without recording an outcome")
+    if outcome.finished:
+        out_dir = plan.runs_dir / f"{plan.sweep.name}_comparison"
+        outcome.comparison = plan.sweep.compare(outcome.finished, out_dir)
+    return outcome
 
 
 def run_sweep(
@@ -66,39 +180,21 @@ def run_sweep(
     progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> SweepOutcome:
-    """Run every configuration of ``sweep`` into ``runs_dir/<exp_id>/`` with ``run_one(config, folder)``.
+    """Run every configuration of ``sweep`` into ``runs_dir/<exp_id>/`` with ``run_one(config, folder)``,
+    one after another in this process.
 
     ``key_of(config)`` says what determines a run; a folder that finished with an equal key is skipped,
     any other (missing, failed, damaged, other settings) is run again. A configuration that raises is
     recorded as failed and the sweep goes on. Then ``sweep.compare`` builds the comparison from the
     finished folders into ``runs_dir/<name>_comparison``.
     """
-    runs_dir = Path(runs_dir)
-    outcome = SweepOutcome()
-    bar = tqdm(sweep.configs, desc=f"sweep {sweep.name}", disable=not progress_enabled(progress))
-    for config in bar:
-        exp_id = str(config["exp_id"])
-        folder = runs_dir / exp_id
-        key = key_of(config)
-        if finished_earlier(sweep, folder, key):
-            log(f"[{exp_id}] finished earlier with the same settings, skipped")
-            outcome.skipped.append(exp_id)
-            outcome.finished.append(folder)
+    plan = plan_sweep(sweep, runs_dir, key_of)
+    for run in tqdm(plan.runs, desc=f"sweep {sweep.name}", disable=not progress_enabled(progress)):
+        if run.skip:
+            log(f"[{run.exp_id}] {SKIPPED}")
             continue
-        (folder / STATUS_FILE).unlink(missing_ok=True)
-        log(f"[{exp_id}] running")
-        try:
-            run_one(config, folder)
-            sweep.load(folder)
-        except Exception as exc:  # a failing configuration is recorded; the others still run
-            message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            atomic_write_json(folder / STATUS_FILE, {"status": "failed", "key": key, "error": message})
-            outcome.failed[exp_id] = message
-            log(f"[{exp_id}] FAILED: {message.splitlines()[0] if message else repr(exc)}")
-            continue
-        atomic_write_json(folder / STATUS_FILE, {"status": "ok", "key": key})
-        outcome.finished.append(folder)
-    bar.close()
-    if outcome.finished:
-        outcome.comparison = sweep.compare(outcome.finished, runs_dir / f"{sweep.name}_comparison")
-    return outcome
+        log(f"[{run.exp_id}] running")
+        error = run_config(run, partial(run_one, run.config, run.folder), sweep.load)
+        if error is not None:
+            log(f"[{run.exp_id}] FAILED: {error.splitlines()[0]}")
+    return conclude(plan)

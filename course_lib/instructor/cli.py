@@ -11,10 +11,15 @@
     that finished with the same profile, settings, seed and code is skipped, a failed or damaged one is
     run again, a failing one is recorded and the others go on; then the comparison is built from the
     finished folders. Exits non-zero listing the failed configurations.
+``run`` and ``sweep`` also take ``--executor local|slurm [--jobs N] [--slurm-partition P] [--gpus-per-job G]
+[--cpus-per-job C] [--mem-gb M] [--time-min T]``: each notebook (run) or configuration (sweep) is then one
+submitit job, at most N at once, its log in ``build/submitit/`` or ``runs/submitit/`` (see
+:mod:`course_lib.instructor.executors`); without ``--executor`` they run here, one after another.
 ``python -m course_lib.instructor refresh NN [NN ...]``
     Re-executes committed notebooks in place (default parameters, smoke profile) for nbval.
-``python -m course_lib.instructor release [--dest DIR]``
-    Writes the student release (see :mod:`course_lib.instructor.release`).
+``python -m course_lib.instructor release [--dest DIR] [--repo-url https://github.com/OWNER/NAME]``
+    Writes the student release (see :mod:`course_lib.instructor.release`); with the repository it is
+    published to, every notebook gets an "Open in Colab" badge and a Colab-only install line.
 
 ``--param`` names are checked against the notebook's parameters before anything runs.
 """
@@ -25,8 +30,8 @@ import argparse
 import json
 import sys
 import time
-import traceback
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +41,9 @@ from course_lib.core.device import DEVICES
 from course_lib.core.io import atomic_write_text, code_digest
 from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
-from course_lib.core.sweep import SweepOutcome, run_sweep
-from course_lib.instructor.notebooks import ROOT, execute_notebook, refresh_notebook
+from course_lib.core.sweep import SweepOutcome, SweepRun, plan_sweep, run_sweep
+from course_lib.instructor.executors import EXECUTORS, ExecutorOptions, run_jobs, run_sweep_as_jobs
+from course_lib.instructor.notebooks import ROOT, execute_notebook, refresh_notebook, run_notebook
 from course_lib.instructor.report import (
     NotebookResult,
     browse_report,
@@ -60,41 +66,56 @@ def run_all(
     build: Path = ROOT / "build",
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> list[NotebookResult]:
     """Execute the chosen notebooks into ``build``; then write summary.md and index.html.
 
-    ``params`` are extra notebook parameters passed to every chosen notebook.
+    ``params`` are extra notebook parameters passed to every chosen notebook. ``executor``: each notebook
+    is one submitit job (logs in ``build/submitit/``); ``None``: one after another in this process.
     """
     check_choice("device", device, DEVICES)
     chosen = [get_assignment(k) for k in only] if only else list(ASSIGNMENTS.values())
     for a in chosen:
         a.check_profile(profile)
         check_parameters(a, list(params or {}))
-    results = []
-    for a in chosen:
-        out = (build / a.name).resolve()
-        values = {**(params or {}), "profile": profile, "device": device, "output_dir": str(out),
-                  "seed": seed}
-        started = time.perf_counter()
-        print(f"[{a.name}] executing ({profile}) -> {out}", flush=True)
-        try:
-            execute(a, out / f"{a.name}.ipynb", values)
-            results.append(NotebookResult(a, out, True, time.perf_counter() - started))
-        except Exception as exc:  # a failing notebook is reported; the others still run
-            message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            results.append(NotebookResult(a, out, False, time.perf_counter() - started, message))
-            print(f"[{a.name}] FAILED: {message.splitlines()[0] if message else exc!r}", flush=True)
-        print(f"[{a.name}] done in {results[-1].seconds:.1f} s", flush=True)
+    outs = {a.name: (build / a.name).resolve() for a in chosen}
+    tasks = {a.name: partial(run_notebook, ROOT / a.notebook, outs[a.name] / f"{a.name}.ipynb",
+                             {**(params or {}), "profile": profile, "device": device,
+                              "output_dir": str(outs[a.name]), "seed": seed})
+             for a in chosen}
+    if executor is None:
+        results = []
+        for a in chosen:
+            started = time.perf_counter()
+            print(f"[{a.name}] executing ({profile}) -> {outs[a.name]}", flush=True)
+            error = tasks[a.name]()
+            results.append(NotebookResult(a, outs[a.name], error is None, time.perf_counter() - started,
+                                          error or ""))
+            if error is not None:
+                print(f"[{a.name}] FAILED: {error.splitlines()[0]}", flush=True)
+            print(f"[{a.name}] done in {results[-1].seconds:.1f} s", flush=True)
+    else:
+        print(f"executing {len(tasks)} notebook(s) ({profile}) as {executor.kind} jobs -> {build}",
+              flush=True)
+        ends = run_jobs(executor, build / "submitit", tasks, name="run")
+        results = [NotebookResult(a, outs[a.name], end.error is None, end.seconds,
+                                  "" if end.error is None else f"{end.error}\n(job log: {end.log})")
+                   for a, end in ((a, ends[a.name]) for a in chosen)]
     atomic_write_text(build / "summary.md", summary_markdown(results, profile))
     write_report(results, profile, build)
     return results
 
 
 def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path = ROOT / "runs",
-          seed: int = 0, params: Mapping[str, Any] | None = None) -> SweepOutcome:
+          seed: int = 0, params: Mapping[str, Any] | None = None,
+          executor: ExecutorOptions | None = None) -> SweepOutcome:
     """Run every configuration of the sweep ``name`` through papermill into ``runs_dir/<exp_id>/``.
 
-    ``params`` (e.g. ``{"split": "offline"}``) are knob values for every configuration.
+    ``params`` (e.g. ``{"split": "offline"}``) are knob values for every configuration. ``executor``:
+    each configuration to run is one submitit job (logs in ``runs_dir/submitit/``, by id in
+    ``outcome.logs``); ``None``: one after another in this process. Either way the engine's rules hold:
+    what finished with the same key is skipped, a failed or killed run is recorded and runs again next
+    time, and the comparison is built from the run folders once every run has ended.
     """
     owners = [a for a in ASSIGNMENTS.values() if name in a.sweeps]
     if not owners:
@@ -115,14 +136,21 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
         return {"profile": profile, "seed": seed, "code": code,
                 "settings": a.settings(profile, knob_values(config)).to_dict()}
 
-    def run_one(config: Mapping[str, Any], folder: Path) -> None:
-        execute(a, folder / f"{a.name}.ipynb", {**(params or {}), **knob_values(config), "profile": profile,
-                                                 "device": device, "output_dir": str(folder.resolve()),
-                                                 "seed": seed})
+    def parameters(config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+        return {**(params or {}), **knob_values(config), "profile": profile, "device": device,
+                "output_dir": str(folder.resolve()), "seed": seed}
 
     for config in a.sweeps[name].configs:  # every configuration is checked before the first one runs
         key_of(config)
-    return run_sweep(a.sweeps[name], runs_dir, run_one, key_of)
+    if executor is None:
+        return run_sweep(a.sweeps[name], runs_dir, lambda config, folder: execute(
+            a, folder / f"{a.name}.ipynb", parameters(config, folder)), key_of)
+
+    def notebook_job(run: SweepRun) -> partial[None]:
+        return partial(execute_notebook, ROOT / a.notebook, run.folder / f"{a.name}.ipynb",
+                       parameters(run.config, run.folder))
+
+    return run_sweep_as_jobs(plan_sweep(a.sweeps[name], runs_dir, key_of), notebook_job, executor)
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -137,12 +165,37 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def _execution_options(parser: argparse.ArgumentParser, *, profile: str, param_help: str) -> None:
-    """The options ``run`` and ``sweep`` share: profile, device, seed and notebook parameters."""
+    """The options ``run`` and ``sweep`` share: profile, device, seed, notebook parameters, executor."""
     parser.add_argument("--profile", default=profile)
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--param", type=parse_param, action="append", default=[],
                         help=f"notebook parameter KEY=VALUE {param_help} (repeatable)")
+    jobs = parser.add_argument_group("jobs (submitit)",
+                                     "with --executor local or slurm: one job per notebook or configuration")
+    jobs.add_argument("--executor", default="none", choices=EXECUTORS,
+                      help="none: one after another in this process (default)")
+    jobs.add_argument("--jobs", type=int, help="at most this many jobs at once (default 1)")
+    jobs.add_argument("--slurm-partition", help="Slurm partition")
+    jobs.add_argument("--gpus-per-job", type=int,
+                      help="GPUs per job (local: each job sees the first G GPUs; default none)")
+    jobs.add_argument("--cpus-per-job", type=int, help="CPUs per job (Slurm)")
+    jobs.add_argument("--mem-gb", type=float, help="memory per job in GB (Slurm)")
+    jobs.add_argument("--time-min", type=int, help="time limit per job in minutes (default 240)")
+
+
+EXECUTOR_OPTIONS = ("jobs", "slurm_partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min")
+
+
+def executor_options(args: argparse.Namespace) -> ExecutorOptions | None:
+    """The ``--executor`` options given, ``None`` for ``--executor none`` (which takes none of them)."""
+    given = {k: getattr(args, k) for k in EXECUTOR_OPTIONS if getattr(args, k) is not None}
+    if args.executor == "none":
+        if given:
+            flags = [f"--{k.replace('_', '-')}" for k in given]
+            raise ValueError(f"{flags} need --executor local or slurm")
+        return None
+    return ExecutorOptions(args.executor, **given)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p_refresh.add_argument("keys", nargs="+")
     p_release = sub.add_parser("release", help="write the student release")
     p_release.add_argument("--dest", type=Path, default=ROOT / "release")
+    p_release.add_argument("--repo-url", default=None,
+                           help="GitHub repository the release is published to (adds Colab links)")
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -173,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        results = run_all(args.profile, args.only, args.device, args.build, args.seed, dict(args.param))
+        results = run_all(args.profile, args.only, args.device, args.build, args.seed, dict(args.param),
+                          executor_options(args))
         print((args.build / "summary.md").read_text(encoding="utf-8"))
         problems = [f"{r.assignment.name}: FAILED" for r in results if not r.ok]
         problems += out_of_range(results, args.profile)
@@ -186,14 +242,17 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 1 if problems else 0
     if args.command == "sweep":
-        outcome = sweep(args.name, args.profile, args.device, args.runs_dir, args.seed, dict(args.param))
+        outcome = sweep(args.name, args.profile, args.device, args.runs_dir, args.seed, dict(args.param),
+                        executor_options(args))
         for exp_id, message in outcome.failed.items():
-            print(f"error: {exp_id} failed: {message.splitlines()[-1] if message else ''}", file=sys.stderr)
+            log = f" (job log: {outcome.logs[exp_id]})" if exp_id in outcome.logs else ""
+            last = message.splitlines()[-1] if message else ""
+            print(f"error: {exp_id} failed: {last}{log}", file=sys.stderr)
         return 0 if outcome.ok else 1
     if args.command == "release":
         from course_lib.instructor.release import make_release
 
-        counts = make_release(args.dest)
+        counts = make_release(args.dest, repo_url=args.repo_url)
         for path, n in counts.items():
             print(f"{path}: {n} exercise(s)")
         print(f"student release written to {args.dest} ({sum(counts.values())} exercises)")

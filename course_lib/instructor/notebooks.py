@@ -1,4 +1,5 @@
-"""Executing notebooks headlessly with papermill, and refreshing a committed notebook in place."""
+"""Executing notebooks headlessly with papermill (also as a job's task), and refreshing a committed notebook
+in place."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib.core.io import atomic_write, atomic_write_text
+from course_lib.core.sweep import error_message
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +37,16 @@ def execute_notebook(notebook: Path, output_notebook: Path, parameters: dict[str
             raise
 
     atomic_write(output_notebook, run)
+
+
+def run_notebook(notebook: Path, output_notebook: Path, parameters: dict[str, Any]) -> str | None:
+    """:func:`execute_notebook`, returning the error message when the notebook failed (else ``None``):
+    a task of ``run`` in this process or as a job (this module imports little, so a job starts fast)."""
+    try:
+        execute_notebook(notebook, output_notebook, parameters)
+    except Exception as exc:  # a failing notebook is reported; the others still run
+        return error_message(exc)
+    return None
 
 
 def strip_run_metadata(nb: dict[str, Any]) -> dict[str, Any]:

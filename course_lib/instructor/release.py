@@ -102,7 +102,43 @@ ANSWER_TAG = "solution"
 ANSWER_PROMPT = "**Your answer:** _write it here._"
 
 
-def _release_notebook(path: Path) -> int:
+COLAB = "https://colab.research.google.com/github"
+START_CELL = "run = start_run("
+"""The line that marks a notebook's first working cell (after ``parameters``)."""
+
+
+def github_slug(repo_url: str) -> str:
+    """``owner/name`` of a GitHub repository URL (``https://github.com/owner/name[.git]``), else a
+    ``ValueError`` naming the URL."""
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repo_url)
+    if not match:
+        raise ValueError(f"--repo-url {repo_url!r} is not valid; give https://github.com/OWNER/NAME")
+    return f"{match[1]}/{match[2]}"
+
+
+def colab_link(repo_url: str, notebook: str, branch: str = "main") -> str:
+    """The "Open in Colab" address of ``notebook`` (a path such as ``notebooks/01_x.ipynb``)."""
+    return f"{COLAB}/{github_slug(repo_url)}/blob/{branch}/{notebook}"
+
+
+def colab_setup(repo_url: str) -> str:
+    """Lines put before a release notebook's ``start_run``: on Colab only, install the library from
+    ``repo_url`` (the run then fetches its data: ``download=None`` means on Colab)."""
+    return ("import sys\n\n"
+            "if \"google.colab\" in sys.modules:  # on Colab: install the library (start_run fetches data)\n"
+            f"    %pip install -q \"course-lib @ git+{repo_url}\"\n\n")
+
+
+def _add_colab(nb: dict, repo_url: str, notebook: str) -> None:
+    """An "Open in Colab" badge first, and :func:`colab_setup` at the top of the ``start_run`` cell."""
+    badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+             f"({colab_link(repo_url, notebook)})")
+    nb["cells"].insert(0, {"cell_type": "markdown", "id": "open-in-colab", "metadata": {}, "source": badge})
+    start = next(c for c in nb["cells"] if c["cell_type"] == "code" and START_CELL in "".join(c["source"]))
+    start["source"] = colab_setup(repo_url) + "".join(start["source"])
+
+
+def _release_notebook(path: Path, repo_url: str | None = None, notebook: str = "") -> int:
     nb = json.loads(path.read_text(encoding="utf-8"))
     blocks = 0
     for cell in nb["cells"]:
@@ -123,15 +159,22 @@ def _release_notebook(path: Path) -> int:
         for key in ("papermill", "execution"):
             cell.get("metadata", {}).pop(key, None)
     nb["metadata"].pop("papermill", None)
+    if repo_url is not None:
+        _add_colab(nb, repo_url, notebook)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return blocks
 
 
-def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT) -> dict[str, int]:
+def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT,
+                 repo_url: str | None = None) -> dict[str, int]:
     """Write the student release into ``dest`` (replaced whole, via a temporary sibling folder).
 
+    ``repo_url``, the GitHub repository the release is published to, adds an "Open in Colab" badge and
+    a Colab-only install line to every notebook and Colab links to the README.
     Returns {relative path: blocks replaced} for the files that had exercises.
     """
+    if repo_url is not None:
+        github_slug(repo_url)  # a bad URL fails before anything is written
     dest = Path(dest).resolve()
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -146,7 +189,8 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT) -
                 shutil.copy2(source, tmp / name)
         from course_lib.assignments import ASSIGNMENTS
 
-        (tmp / "README.md").write_text(student_readme(list(ASSIGNMENTS.values()), src), encoding="utf-8")
+        readme = student_readme(list(ASSIGNMENTS.values()), src, repo_url)
+        (tmp / "README.md").write_text(readme, encoding="utf-8")
         for name in LEFT_OUT:
             left_out = tmp / name
             if left_out.is_dir():
@@ -157,7 +201,7 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT) -
             if path.suffix == ".py":
                 n = _release_module(path)
             elif path.suffix == ".ipynb":
-                n = _release_notebook(path)
+                n = _release_notebook(path, repo_url, path.relative_to(tmp).as_posix())
             else:
                 continue
             if n:
@@ -191,9 +235,9 @@ def assignment_exercises(assignment, root: Path = ROOT) -> list[Exercise]:
     return sorted(exercises, key=first_mention)
 
 
-def student_readme(assignments: list, root: Path = ROOT) -> str:
-    """The release's README: set-up, then per assignment its notebook, the functions to write in order,
-    and the commands that test them."""
+def student_readme(assignments: list, root: Path = ROOT, repo_url: str | None = None) -> str:
+    """The release's README: set-up, then per assignment its notebook (with its Colab link when
+    ``repo_url`` is given), the functions to write in order, and the commands that test them."""
     lines = [
         "# Deep-learning course workbook: student version",
         "",
@@ -208,14 +252,20 @@ def student_readme(assignments: list, root: Path = ROOT) -> str:
         ".venv/bin/jupyter lab notebooks/",
         "```",
         "",
-        "After you edit a function, restart the notebook's kernel (or run `%load_ext autoreload` and",
-        "`%autoreload 2` once) so that the notebook uses your new code. Data: set `COURSE_DATA_DIR` to the",
-        "folder your course gives you.",
+        "The notebooks reload `course_lib` before every cell (`%autoreload 2`), so an edited function",
+        "takes effect without restarting the kernel. Data: set `COURSE_DATA_DIR` to the folder your course",
+        "gives you, or fetch it (sha256-checked) with `python -m course_lib data fetch --all`, or set",
+        "`download = True` in a notebook's parameters cell.",
         "",
     ]
+    if repo_url:
+        lines += ["On Colab, open a notebook from the links below: its first cell installs the library and",
+                  "the run fetches the data it needs.", ""]
     for a in assignments:
         exercises = assignment_exercises(a, root)
-        lines += [f"## {a.id}. {a.title}", "", f"Notebook: `{a.notebook.as_posix()}`.", "",
+        notebook = a.notebook.as_posix()
+        colab = f" ([open in Colab]({colab_link(repo_url, notebook)}))" if repo_url else ""
+        lines += [f"## {a.id}. {a.title}", "", f"Notebook: `{notebook}`{colab}.", "",
                   "Write, in this order:", ""]
         lines += [f"{i}. `{e.name}` in `{e.path}`" for i, e in enumerate(exercises, start=1)]
         tests = " ".join(a.exercise_tests)

@@ -1,7 +1,7 @@
 """Assignment 05: concern modularization of a fine-tuned BERT topic classifier.
 
 - :mod:`.config`: :class:`ModularizationSettings` (every knob), the profiles and :data:`ASSIGNMENT`.
-- :mod:`.data`: Yahoo! Answers / AG News loaders, concern samples, tokenisation.
+- :mod:`.data`: Yahoo! Answers / AG News loaders, concern samples, tokenisation, length-sorted batches.
 - :mod:`.finetune`: the MiniLM classifier, fine-tuned with ``course_lib.core.training.fit`` and cached.
 - :mod:`.pruning`: the course's concern-identification score (and a Wanda-style one) of the
   feed-forward weights, unstructured (per row) / structured (intermediate neurons) pruning.
@@ -12,7 +12,7 @@
 
 from .config import ASSIGNMENT, ModularizationSettings
 from .data import concern_samples, dataset_digest, encode, load_topics, per_class_sample
-from .evaluation import headline_metrics, modularize, resolve_concerns
+from .evaluation import baseline_margins, headline_metrics, modularize, resolve_concerns
 from .finetune import fine_tune, finetune_key, load_classifier
 from .plots import plot_f1_bars, plot_finetune_curves, plot_similarity_heatmap
 from .pruning import (
@@ -30,6 +30,7 @@ __all__ = [
     "ASSIGNMENT",
     "ModularizationSettings",
     "activation_stats",
+    "baseline_margins",
     "cca_similarity",
     "ci_coefficient",
     "concern_samples",

@@ -2,7 +2,9 @@
 positive / negative samples of a concern.
 
 Loaders return a :class:`TopicSplit` (plain Python lists and numpy arrays); tokenisation into
-``(N, T)`` tensors happens in :func:`encode`, which knows nothing about files.
+``(N, T)`` tensors happens in :func:`encode`, which knows nothing about files. Fine-tuning batches come
+from :class:`LengthPoolBatches` (questions of similar length together) through :func:`collate_trimmed`
+(each batch cut to its longest question).
 """
 
 from __future__ import annotations
@@ -178,11 +180,16 @@ def encode(tokenizer, split: TopicSplit, max_length: int) -> dict[str, torch.Ten
     return batch
 
 
-def batches(encoded: dict[str, torch.Tensor], batch_size: int):
-    """Consecutive slices of every tensor in ``encoded`` (no shuffling), each a dict like the input."""
-    n = len(next(iter(encoded.values())))
-    for start in range(0, n, batch_size):
-        yield {k: v[start:start + batch_size] for k, v in encoded.items()}
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` with the padding columns no row uses cut off: every (B, T) tensor to (B, T'), T' the
+    longest row of ``attention_mask`` (right padding, as :func:`encode` gives); (B,) tensors as they are."""
+    width = int(batch["attention_mask"].sum(1).max())
+    return {k: v[:, :width] if v.ndim == 2 else v for k, v in batch.items()}
+
+
+def collate_trimmed(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """DataLoader ``collate_fn``: stack the rows of an :class:`EncodedDataset`, then :func:`trim_padding`."""
+    return trim_padding(torch.utils.data.default_collate(rows))
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -196,3 +203,34 @@ class EncodedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return {k: v[i] for k, v in self.encoded.items()}
+
+
+class LengthPoolBatches(torch.utils.data.Sampler):
+    """A DataLoader ``batch_sampler``: every epoch, the N rows in a fresh random order (torch's
+    ``RandomSampler`` with ``generator``) cut into batches of ``batch_size``.
+
+    With ``pool`` > 0, each run of ``pool * batch_size`` rows of that order is first sorted by
+    ``lengths`` (N,) (stable), and the batches are then shuffled: a batch holds questions of similar
+    length, so :func:`trim_padding` leaves little padding. ``pool=0`` gives exactly a shuffling
+    ``DataLoader(batch_size=..., shuffle=True, generator=...)``.
+    """
+
+    def __init__(self, lengths: torch.Tensor, batch_size: int, pool: int, generator: torch.Generator):
+        if batch_size < 1 or pool < 0:
+            raise ValueError(f"batch_size={batch_size} must be >= 1 and pool={pool} >= 0")
+        self.lengths, self.batch_size, self.pool, self.generator = lengths, batch_size, pool, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        rows = range(len(self.lengths))
+        order = torch.tensor(list(torch.utils.data.RandomSampler(rows, generator=self.generator)))
+        if self.pool:
+            runs = order.split(self.pool * self.batch_size)
+            order = torch.cat([run[torch.argsort(self.lengths[run], stable=True)] for run in runs])
+        batches = order.split(self.batch_size)
+        if self.pool:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator)]
+        for batch in batches:
+            yield batch.tolist()

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from course_lib.core.training import progress_enabled
 
 from .config import ModularizationSettings
-from .data import TopicSplit, batches, concern_indices, concern_samples, encode
+from .data import TopicSplit, concern_indices, concern_samples, encode, trim_padding
 from .pruning import find_layers, overall_sparsity, prune_concern, sparsity_table
 from .similarity import cca_similarity, kernel_cka, linear_cka
 
@@ -56,15 +56,26 @@ class Outputs:
 @torch.no_grad()
 def forward(model: nn.Module, encoded: dict[str, torch.Tensor], device: torch.device,
             batch_size: int = 64) -> Outputs:
-    """Run ``model`` (eval mode) on an :func:`encode` dict; outputs are on the CPU in float32."""
+    """Run ``model`` (eval mode) on an :func:`encode` dict; outputs are on the CPU in float32.
+
+    The inputs run shortest first, each batch cut to its longest question (:func:`trim_padding`), so
+    padding costs little; ``hidden`` (N, T, H) is zero at the padding positions.
+    """
     model.eval()
-    logits, hidden = [], []
-    for b in batches(encoded, batch_size):
+    n, width = encoded["input_ids"].shape
+    order = torch.argsort(encoded["attention_mask"].sum(1), stable=True)
+    logits = hidden = None
+    for index in order.split(batch_size):
+        b = trim_padding({k: encoded[k][index] for k in ("input_ids", "attention_mask")})
         out = model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device),
                     output_hidden_states=True)
-        logits.append(out.logits.float().cpu())
-        hidden.append(out.hidden_states[-1].float().cpu())
-    return Outputs(torch.cat(logits), torch.cat(hidden), encoded["attention_mask"], encoded["labels"])
+        states = out.hidden_states[-1].float().cpu()
+        if logits is None:
+            logits = torch.zeros(n, out.logits.shape[-1])
+            hidden = torch.zeros(n, width, states.shape[-1])
+        logits[index] = out.logits.float().cpu()
+        hidden[index, :states.shape[1]] = states
+    return Outputs(logits, hidden, encoded["attention_mask"], encoded["labels"])
 
 
 def report(outputs: Outputs, classes: Sequence[str]) -> dict[str, Any]:
@@ -257,4 +268,21 @@ def headline_metrics(result: Modularization, methods: Sequence[str]) -> dict[str
         metrics[f"{metric}_minus_original"] = metrics[f"mean_{metric}"] - metrics[f"mean_original_{metric}"]
     metrics["concern_recall_minus_non_concern_accuracy"] = (
         metrics["mean_concern_recall"] - metrics["mean_non_concern_accuracy"])
+    return metrics
+
+
+def baseline_margins(result: Modularization, baseline: Modularization, method: str) -> dict[str, float]:
+    """The ``method`` modules of ``result`` against the concern-blind ``baseline`` (the same concerns
+    pruned with ``score="random"`` at the same ratio): the baseline's mean concern F1, recall and
+    accuracy (``mean_random_*``) and the margins ``concern_f1_minus_random``,
+    ``concern_recall_minus_random``."""
+    ours = result.table[result.table["method"] == method]
+    blind = baseline.table[baseline.table["method"] == method]
+    if list(ours["concern"]) != list(blind["concern"]):
+        raise ValueError(f"the baseline pruned {list(blind['concern'])}, the modules "
+                         f"{list(ours['concern'])}; prune the same concerns with the same method")
+    metrics = {f"mean_random_{m}": float(blind[m].mean())
+               for m in ("concern_f1", "concern_recall", "accuracy")}
+    for m in ("concern_f1", "concern_recall"):
+        metrics[f"{m}_minus_random"] = float(ours[m].mean()) - metrics[f"mean_random_{m}"]
     return metrics

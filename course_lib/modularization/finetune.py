@@ -21,10 +21,11 @@ from torch import nn
 from course_lib.core.cache import load_keyed
 from course_lib.core.data.root import file_digest
 from course_lib.core.io import code_digest, jsonable
+from course_lib.core.settings import check_choice
 from course_lib.core.training import accuracy, divergence_limit, fit, state_mismatch
 
-from .config import ModularizationSettings
-from .data import EncodedDataset
+from .config import LR_SCHEDULES, ModularizationSettings
+from .data import EncodedDataset, LengthPoolBatches, collate_trimmed
 from .evaluation import forward
 
 MINILM = "minilm"
@@ -65,8 +66,8 @@ def model_fingerprint(model_name: str) -> str:
     return file_digest(weights[0]) if weights else model_name
 
 
-FINETUNE_KNOBS = ("model_name", "dataset", "train_per_class", "max_length", "epochs", "lr", "batch_size",
-                  "freeze_layers")
+FINETUNE_KNOBS = ("model_name", "dataset", "train_per_class", "max_length", "epochs", "lr", "lr_schedule",
+                  "warmup_ratio", "batch_size", "length_pool", "freeze_layers")
 """The knobs that shape the fine-tuned weights."""
 
 WEIGHTS_FILE = "finetuned.safetensors"
@@ -115,6 +116,19 @@ def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tenso
     return out.loss, int(batch["attention_mask"].sum())
 
 
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the learning rate for optimizer step ``step`` (0-based) of ``total_steps``: a linear
+    warm-up, (step + 1) / (warmup_steps + 1), over the first ``warmup_steps``; then 1 (``"constant"``)
+    or a linear decay, (total_steps - step) / (total_steps - warmup_steps), ending at one step's worth
+    (``"linear"``)."""
+    check_choice("lr_schedule", schedule, LR_SCHEDULES)
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    if schedule == "constant":
+        return 1.0
+    return max(total_steps - step, 1) / max(total_steps - warmup_steps, 1)
+
+
 def load_weights(path: Path, model: nn.Module, epochs: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """``(state dict, history)`` of a fine-tuned weights file, checked against ``model`` (the same keys,
     shapes and dtypes) and ``epochs`` (one history record each); a ``ValueError`` on anything else."""
@@ -139,17 +153,23 @@ def _train(model: nn.Module, train: dict[str, torch.Tensor], test: dict[str, tor
     freeze_lower_layers(model, settings.freeze_layers)
     try:
         generator = torch.Generator().manual_seed(seed)
-        loader = torch.utils.data.DataLoader(EncodedDataset(train), batch_size=settings.batch_size,
-                                             shuffle=True, generator=generator)
+        sampler = LengthPoolBatches(train["attention_mask"].sum(1), settings.batch_size, settings.length_pool,
+                                    generator)
+        loader = torch.utils.data.DataLoader(EncodedDataset(train), batch_sampler=sampler,
+                                             generator=generator, collate_fn=collate_trimmed)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
-
+        total = settings.epochs * len(loader)
+        warmup = round(settings.warmup_ratio * total)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, total, warmup, settings.lr_schedule))
 
         def evaluate(m: nn.Module) -> dict[str, Any]:
             return {"test_accuracy": accuracy(forward(m, test, device).predictions(), test["labels"])}
 
         history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs,
-                      device=device, evaluate=evaluate, grad_clip=1.0, checkpoint_path=checkpoint,
+                      device=device, evaluate=evaluate, scheduler=scheduler, scheduler_interval="step",
+                      grad_clip=1.0, checkpoint_path=checkpoint,
                       checkpoint_key=key, max_loss=divergence_limit(model.config.num_labels),
                       progress=progress, desc="fine-tune")
     finally:
@@ -174,14 +194,16 @@ def fine_tune(
 ) -> FineTuneResult:
     """Fine-tune ``model`` in place on ``train`` (an :func:`encode` dict), or load cached weights.
 
-    Uses ``settings.freeze_layers``, ``batch_size``, ``lr`` and ``epochs``; ``seed`` shuffles the
-    batches. The weights (with the history in the file's metadata) go to
-    ``output_dir/finetuned.safetensors``, keyed by :func:`finetune_key` in the ``.key.json`` beside
-    them: a later call with the same key loads them instead of training; weights of another key, or
-    damaged ones, are rebuilt with a one-line notice through ``log``. A per-epoch checkpoint
-    (``finetune_checkpoint.pt``, same key) lets a killed fine-tuning resume exactly; it is deleted
-    once the weights are saved. Stops with ``TrainingDiverged`` when a batch loss exceeds
-    ``divergence_limit(num_labels)``. ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
+    Uses ``settings.freeze_layers``, ``batch_size``, ``length_pool`` (batches of similar length, each
+    cut to its longest question), ``lr``, ``lr_schedule``, ``warmup_ratio`` (the schedule of
+    :func:`lr_factor`, stepped after every batch) and ``epochs``; ``seed`` shuffles the batches. The
+    weights (with the history in the file's metadata) go to ``output_dir/finetuned.safetensors``,
+    keyed by :func:`finetune_key` in the ``.key.json`` beside them: a later call with the same key
+    loads them instead of training; weights of another key, or damaged ones, are rebuilt with a
+    one-line notice through ``log``. A per-epoch checkpoint (``finetune_checkpoint.pt``, same key)
+    lets a killed fine-tuning resume exactly; it is deleted once the weights are saved. Stops with
+    ``TrainingDiverged`` when a batch loss exceeds ``divergence_limit(num_labels)``.
+    ``progress=None`` shows a progress bar unless ``TQDM_DISABLE`` is set.
     """
     from safetensors.torch import save_file
 

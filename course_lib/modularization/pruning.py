@@ -17,6 +17,8 @@ Scores (``score``):
   a feature whose concern activations point away from the non-concern ones gets a bonus.
 - ``"wanda"``: S_ij = |W_ij| (a+_j - lambda a-_j) with a the root-mean-square activation (the
   Wanda importance on positives minus ``lambda`` times that on negatives).
+- ``"random"``: S_ij uniform in [0, 1), seeded per layer: a concern-blind module at the same sparsity,
+  the baseline that a concern score has to beat.
 
 Methods: ``"unstructured"`` zeroes the lowest-scoring ``sparsity_ratio`` share of every row of W
 (each output keeps the same number of inputs); ``"structured"`` drops the lowest ``sparsity_ratio``
@@ -168,10 +170,14 @@ def check_score(score: str) -> str:
 
 
 def concern_scores(weight: torch.Tensor, stats: ActivationStats, score: str = "ci",
-                   negative_weight: float = 0.5) -> torch.Tensor:
+                   negative_weight: float = 0.5, seed: int = 0) -> torch.Tensor:
     """Importance (out, in) of every weight of ``weight`` (out, in) for the concern: ``"ci"`` gives
-    |W_ij| |ci_coefficient_j|, ``"wanda"`` :func:`wanda_scores` (with ``negative_weight``)."""
+    |W_ij| |ci_coefficient_j|, ``"wanda"`` :func:`wanda_scores` (with ``negative_weight``), ``"random"``
+    uniform numbers drawn with ``seed``."""
     check_score(score)
+    if score == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return torch.rand(weight.shape, generator=generator).to(weight.device, weight.dtype)
     if score == "ci":
         coefficient = ci_coefficient(stats.pos_norm, stats.neg_norm, stats.cosine)
         return weight.abs() * coefficient.to(weight.device, weight.dtype).abs()[None, :]
@@ -263,9 +269,9 @@ def prune_concern(
     scored = list(pairs) if method == "structured" else list(layers)
     stats = activation_stats(module, positives, negatives, {n: layers[n] for n in scored}, device, batch_size)
     modules = dict(module.named_modules())
-    for name in scored:
+    for index, name in enumerate(scored):
         layer = layers[name]
-        scores = concern_scores(layer.weight, stats[name], score, negative_weight)
+        scores = concern_scores(layer.weight, stats[name], score, negative_weight, seed=index)
         mask = keep_mask(scores, sparsity_ratio, method)
         if method == "unstructured":
             layer.weight.mul_(mask)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
 from course_lib.cnn.cifar import (
     CifarCNN,
     CourseVGG,
@@ -18,11 +19,12 @@ from course_lib.cnn.cifar import (
     plot_examples,
     plot_history,
     plot_misclassified,
+    predict_logits,
     run_key,
     train_cnn,
 )
-from course_lib.cnn.cifar_data import CLASSES
-from course_lib.cnn.config import FULL, SMOKE
+from course_lib.cnn.cifar_data import CLASSES, DeviceBatches
+from course_lib.cnn.config import FULL, LAPTOP, SMOKE
 from course_lib.core.device import seed_everything
 from course_lib.core.io import code_digest
 from course_lib.core.training import count_parameters
@@ -147,3 +149,58 @@ def test_course_recipe_trains_with_adam():
     history = train_cnn(build_model(settings, train), train, train, settings, seed=0, device="cpu",
                         progress=False)
     assert len(history.last()["step_losses"]) == 4 and np.isfinite(history.last()["train_loss"])
+
+
+def test_airbench_whitening_layer_decorrelates_the_patches():
+    images = torch.from_numpy(learnable_split(64, 2).images).permute(0, 3, 1, 2)
+    model = AirbenchNet((8, 16, 16), [120.0] * 3, [60.0] * 3, images, logit_scale=1 / 9)
+    assert model.whiten.weight.shape == (24, 3, 2, 2) and not model.whiten.weight.requires_grad
+    with torch.no_grad():
+        out = torch.nn.functional.conv2d(model.normalise(images), model.whiten.weight[:12])
+    flat = out.permute(0, 2, 3, 1).reshape(-1, 12).double()
+    covariance = flat.T @ flat / len(flat)  # whitened: close to the identity (eps keeps it just below)
+    assert torch.allclose(covariance, torch.eye(12, dtype=torch.float64), atol=0.05)
+    assert torch.equal(model.whiten.weight[12:], -model.whiten.weight[:12])
+    assert model(images[:3]).shape == (3, 10)
+    frozen = [m.weight.requires_grad for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert frozen and not any(frozen)
+
+
+def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_flip():
+    train, test = learnable_split(64, 0), learnable_split(16, 1)
+    settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=32, lr=0.2)
+    model = build_model(settings, train)
+    assert isinstance(model, AirbenchNet)
+    optimizer, _ = make_optimizer(model, settings, 4)
+    weights, shifts = optimizer.param_groups
+    assert shifts["lr"] == pytest.approx(64 * weights["lr"])
+    assert shifts["weight_decay"] == pytest.approx(weights["weight_decay"] / 64)
+    assert len(shifts["params"]) == 6  # one batch norm shift per conv: two per block
+    seed_everything(0)
+    history = train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
+    assert len(history.epochs) == 2 and np.isfinite(history.last()["train_loss"])
+    batches = DeviceBatches(test, "cpu", 8)
+    plain, flipped = predict_logits(model, batches), predict_logits(model, batches, tta=True)
+    with torch.no_grad():
+        mirrored = torch.cat([model.eval()(x.flip(3)) for x, _ in batches])
+    assert torch.allclose(flipped, (plain + mirrored) / 2, atol=1e-5)
+
+
+def test_lookahead_averages_late_and_resumes_from_its_state():
+    weight = torch.nn.Parameter(torch.zeros(3))
+    optimizer = LookaheadSGD([weight], total=20, start=5, every=5, lr=0.1, momentum=0.0)
+    for _ in range(4):  # before ``start``: plain SGD
+        weight.grad = -torch.ones(3)
+        optimizer.step()
+    assert torch.allclose(weight, torch.full((3,), 0.4))
+    assert "lookahead_average" not in optimizer.state[weight]
+    for _ in range(6):  # step 5 stores the average, step 10 pulls towards it
+        weight.grad = -torch.ones(3)
+        optimizer.step()
+    rho = 0.95 ** 5 * (10 / 20) ** 3
+    assert torch.allclose(weight, torch.full((3,), 0.5 * rho + 1.0 * (1 - rho)))
+    copy = torch.nn.Parameter(weight.detach().clone())
+    resumed = LookaheadSGD([copy], total=20, start=5, lr=0.1, momentum=0.0)
+    resumed.load_state_dict(optimizer.state_dict())
+    assert resumed.param_groups[0]["lookahead_step"] == 10
+    assert torch.allclose(next(iter(resumed.state.values()))["lookahead_average"], weight)

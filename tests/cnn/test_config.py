@@ -6,18 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.cnn.config import ASSIGNMENT, FULL, SMOKE, CNNSettings
+from course_lib.cnn.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, CNNSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_profiles_are_checked_settings_instances():
-    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
-    for profile in (SMOKE, FULL):
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "laptop": LAPTOP, "full": FULL}
+    for profile in (SMOKE, LAPTOP, FULL):
         assert isinstance(profile, CNNSettings)
         assert CNNSettings(**profile.to_dict()) == profile
     assert SMOKE.widths == (16, 32, 64) and SMOKE.cpu_threads == 1 and SMOKE.stem is None
     assert FULL.train_size is None and FULL.residual and FULL.stem == 64
+    assert LAPTOP.train_size is None and LAPTOP.architecture == "airbench" and LAPTOP.tta
     assert ASSIGNMENT.knobs[:2] == ("train_size", "test_size") and "momentum" in ASSIGNMENT.knobs
     assert set(ASSIGNMENT.expected["smoke"]) == set(ASSIGNMENT.headline)
     assert all((ROOT / path).is_file() for path in ASSIGNMENT.exercise_tests)
@@ -50,7 +51,7 @@ def test_override_checks_coerces_and_keeps_none():
 
 
 def test_the_smoke_headline_is_a_margin_over_chance():
-    for profile in ("smoke", "full"):
+    for profile in ("smoke", "laptop", "full"):
         lo, _ = ASSIGNMENT.expected[profile]["test_accuracy_minus_chance"]
         assert lo > 0 and ASSIGNMENT.expected[profile]["vgg_test_accuracy_minus_chance"][0] > 0
     assert SMOKE.architecture == FULL.architecture == "fast" and FULL.vgg_width == 1.0

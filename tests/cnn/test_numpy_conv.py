@@ -82,6 +82,22 @@ def test_conv_forward_fast_matches_loops_and_torch(case):
     assert cache[0] is A_prev and cache[3] == hp
 
 
+# one image's windows take 8 * 5 * 27 * 8 bytes: blocks of one image each, or of 2, 2 and 1 images
+@pytest.mark.parametrize("block_bytes", [1, 2 * 8 * 5 * 27 * 8])
+def test_conv_forward_fast_in_blocks_of_images(monkeypatch, block_bytes):
+    """Several blocks of images (the last one smaller), a non-contiguous input: the loops' result."""
+    monkeypatch.setattr(nc, "IM2COL_BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(7)
+    A_prev = rng.standard_normal((5, 3, 9, 16)).transpose(0, 3, 2, 1)  # (5, 16, 9, 3), not contiguous
+    W = rng.standard_normal((3, 3, 3, 4))
+    b = rng.standard_normal((1, 1, 1, 4))
+    hp = {"pad": 1, "stride": 2}
+    Z_fast, cache = nc.conv_forward_fast(A_prev, W, b, hp)
+    assert Z_fast.shape == (5, 8, 5, 4) and Z_fast.flags.c_contiguous
+    assert_allclose(Z_fast, nc.conv_forward(A_prev, W, b, hp)[0], atol=1e-12)
+    assert cache[0] is A_prev and cache[1] is W and cache[2] is b
+
+
 @pytest.mark.parametrize(("shape", "f", "stride"), [((2, 6, 9, 3), 2, 2), ((1, 7, 5, 2), 3, 2),
                                                       ((2, 8, 8, 1), 3, 1), ((1, 9, 6, 4), 2, 3)])
 def test_pool_forward_fast_matches_loops_and_torch(shape, f, stride):
@@ -94,6 +110,19 @@ def test_pool_forward_fast_matches_loops_and_torch(shape, f, stride):
         expected = torch_pool(nchw, f, stride).permute(0, 2, 3, 1).numpy()
         assert_allclose(fast, loop, atol=1e-12)
         assert_allclose(fast, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(("f", "stride"), [(1, 1), (1, 2), (3, 3), (4, 1)])
+def test_pool_forward_fast_owns_its_result(f, stride):
+    """Windows of one pixel, non-overlapping windows with rows left over: a new array, as the loops."""
+    A_prev = np.random.default_rng(f * 10 + stride).standard_normal((2, 8, 7, 3))
+    hp = {"f": f, "stride": stride}
+    for mode in ("max", "average"):
+        fast, cache = nc.pool_forward_fast(A_prev, hp, mode)
+        assert_allclose(fast, nc.pool_forward(A_prev, hp, mode)[0], atol=1e-12)
+        assert not np.shares_memory(fast, A_prev) and cache[0] is A_prev and cache[1] == hp
+    ints = np.arange(2 * 8 * 7 * 3).reshape(2, 8, 7, 3) % 5
+    assert_allclose(nc.pool_forward_fast(ints, hp, "average")[0], nc.pool_forward(ints, hp, "average")[0])
 
 
 @pytest.mark.parametrize(("pad", "stride"), [(0, 1), (1, 2), (2, 1)])

@@ -78,3 +78,22 @@ def test_missing_data_names_only_what_a_user_has(tmp_path):
     assert "python -m course_lib data fetch squad-v1.1" in text and "COURSE_DATA_DIR" in text
     assert "COURSE_DATA_MIRROR" in text and "https://rajpurkar.github.io" in text
     assert "shared" not in text and "require(" not in text
+
+
+def test_a_run_with_download_fetches_its_data_sets_first(mirror, tmp_path, monkeypatch):
+    from course_lib.core.runs import start_run
+    from tests.core.toy import toy_assignment
+
+    monkeypatch.setenv("COURSE_DATA_MIRROR", mirror)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    toy = toy_assignment(datasets=("cifar10-jpg|yahoo-answers-topics",))  # the first has no download
+    root = tmp_path / "data"
+    params = {"profile": "smoke", "device": "cpu", "data_dir": str(root), "output_dir": str(tmp_path / "out")}
+    start_run(toy, {**params, "download": False})
+    assert not root.exists()  # nothing fetched unless asked (or on Colab)
+    with pytest.raises(TypeError, match="download='yes' has the wrong type"):
+        start_run(toy, {**params, "download": "yes"})
+    start_run(toy, {**params, "download": True})
+    for remote in DATASETS["yahoo-answers-topics"].checked:
+        assert hashlib.sha256((root / "yahoo-answers-topics" / remote.path).read_bytes()).hexdigest() == \
+            remote.sha256

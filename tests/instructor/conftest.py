@@ -1,15 +1,18 @@
 """Fixtures of the instructor-tool tests: a fake workbook of two notebooks (one fails) on the toy
-assignment, with a formula and a figure so that the report has both."""
+assignment, with a formula and a figure so that the report has both; and a variant for the jobs tests."""
 
 from __future__ import annotations
+
+import json
 
 import nbformat
 import pytest
 
 from course_lib.assignments import ASSIGNMENTS
+from course_lib.core import Sweep
 from course_lib.instructor import cli, notebooks
 
-from ..core.toy import toy_assignment
+from ..core.toy import SWEEP, toy_assignment
 
 
 def _notebook(*cells):
@@ -49,3 +52,39 @@ def fake_workbook(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "ROOT", tmp_path)
     monkeypatch.setattr(notebooks, "ROOT", tmp_path)
     return tmp_path
+
+
+JOB_BODY = (
+    "import json, os, pathlib, signal, time\n"
+    "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
+    "started = time.time()\n"
+    "if os.environ.get('TOY_KILL_ONCE') == exp_id and not (out / 'killed_once').exists():\n"
+    "    (out / 'killed_once').write_text('')\n"
+    "    os.kill(os.getppid(), signal.SIGKILL)  # this kernel's parent: the job's process dies midway\n"
+    "    os._exit(1)\n"
+    "time.sleep(0.5)\n"
+    "g = globals()\n"
+    "score = g.get('lr', 0.1) * (epochs or 2) + (g.get('optimizer') == 'sgd')\n"
+    "(out / 'metrics.json').write_text(json.dumps({'score': round(score, 6), 'exp_id': exp_id}))\n"
+    "(out / 'times.json').write_text(json.dumps([started, time.time()]))"
+)
+
+
+def metrics_table(folders, out_dir):
+    """A comparison of the toy runs: each run's metrics by exp_id, also written to ``out_dir/table.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = {f.name: json.loads((f / "metrics.json").read_text()) for f in folders}
+    (out_dir / "table.json").write_text(json.dumps(table, sort_keys=True))
+    return table
+
+
+@pytest.fixture
+def job_workbook(fake_workbook, monkeypatch):
+    """The fake workbook whose toy notebook records config-dependent metrics and its start and end times,
+    and kills its own job once when ``TOY_KILL_ONCE`` names its configuration; its sweep ``toy`` compares
+    the runs' metrics."""
+    notebook = _notebook(nbformat.v4.new_code_cell(JOB_BODY))
+    nbformat.write(notebook, fake_workbook / "notebooks" / "91_toy.ipynb")
+    sweep = Sweep("toy", SWEEP.configs, metrics_table)
+    monkeypatch.setitem(ASSIGNMENTS, "91", toy_assignment(sweeps={"toy": sweep}))
+    return fake_workbook

@@ -166,3 +166,34 @@ def test_released_notebooks_hold_no_answers(release):
     for nb in (dest / "notebooks").glob("*.ipynb"):
         for cell in json.loads(nb.read_text())["cells"]:
             assert "solution" not in cell.get("metadata", {}).get("tags", []), nb.name
+
+
+def test_colab_badge_and_install_line_with_a_repo_url(tmp_path):
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from course_lib.instructor.release import _release_notebook, colab_link, student_readme
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01"), params,
+                nbformat.v4.new_code_cell("%load_ext autoreload\nrun = start_run(x.ASSIGNMENT, globals())")]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    url = "https://github.com/course/workbook"
+    _release_notebook(path, url, "notebooks/01_x.ipynb")
+    cells = nbformat.read(path, as_version=4).cells
+    link = "https://colab.research.google.com/github/course/workbook/blob/main/notebooks/01_x.ipynb"
+    assert colab_link(url + ".git", "notebooks/01_x.ipynb") == link and link in cells[0].source
+    setup = cells[3].source
+    assert f'%pip install -q "course-lib @ git+{url}"' in setup and setup.index("google.colab") < setup.index(
+        "start_run")
+    python = TransformerManager().transform_cell(setup)  # the magic inside the if-block is valid IPython
+    compile(python, "cell", "exec")
+    assert "run_line_magic('pip'" in python
+    readme = student_readme(list(ASSIGNMENTS.values()), repo_url=url)
+    assert readme.count("open in Colab") == len(ASSIGNMENTS)
+    with pytest.raises(ValueError, match="--repo-url 'gitlab.com/x' is not valid"):
+        make_release(tmp_path / "rel", repo_url="gitlab.com/x")
+    assert not (tmp_path / "rel").exists()

@@ -9,7 +9,7 @@ from course_lib.langid.config import ASSIGNMENT, FULL, SMOKE, LangIdSettings
 
 
 def test_profiles_are_valid_settings():
-    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "laptop": FULL, "full": FULL}
     for profile in (SMOKE, FULL):
         assert isinstance(profile, LangIdSettings)
         assert profile.cpu_threads == 1 and profile.source == "langid-sentences"

@@ -6,16 +6,26 @@ import pytest
 
 from course_lib.core.assignment import CONTRACT
 from course_lib.modularization import ASSIGNMENT, ModularizationSettings
-from course_lib.modularization.config import FULL, SMOKE
+from course_lib.modularization.config import FULL, LAPTOP, SMOKE
 
 
 def test_profiles_are_checked_settings_instances():
-    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
-    for settings in (SMOKE, FULL):
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "laptop": LAPTOP, "full": FULL}
+    for settings in (SMOKE, LAPTOP, FULL):
         assert isinstance(settings, ModularizationSettings)
         assert ModularizationSettings(**settings.to_dict()) == settings
     assert ASSIGNMENT.parameters == CONTRACT + ModularizationSettings.names()
-    assert set(ASSIGNMENT.headline) <= set(ASSIGNMENT.expected["smoke"])
+    for profile in ASSIGNMENT.profiles:
+        assert set(ASSIGNMENT.headline) <= set(ASSIGNMENT.expected[profile])
+
+
+def test_laptop_is_the_whole_sample_every_concern_at_the_course_ratio():
+    assert LAPTOP.train_per_class is None and LAPTOP.concerns is None
+    assert (LAPTOP.sparsity_ratio, LAPTOP.num_samples, LAPTOP.score) == (0.5, 16, "ci")
+    assert LAPTOP.methods == ("unstructured", "structured")
+    assert ASSIGNMENT.expected["laptop"]["original_accuracy"][0] >= 0.62
+    # the smoke profile keeps its constant rate and plain shuffle
+    assert (SMOKE.lr_schedule, SMOKE.warmup_ratio, SMOKE.length_pool) == ("constant", 0.0, 0)
     assert all(t.startswith("tests/modularization/") for t in ASSIGNMENT.exercise_tests)
 
 
@@ -33,6 +43,9 @@ def test_profiles_are_checked_settings_instances():
     ("concerns", "sports", TypeError, "concerns='sports'"),
     ("include", ("dense(",), ValueError, "include pattern 'dense\\('"),
     ("freeze_layers", True, TypeError, "freeze_layers=True"),
+    ("lr_schedule", "cosine", ValueError, "lr_schedule='cosine'"),
+    ("warmup_ratio", 1.0, ValueError, "warmup_ratio=1.0"),
+    ("length_pool", -1, ValueError, "length_pool=-1"),
 ])
 def test_a_bad_value_names_its_knob(knob, value, error, message):
     with pytest.raises(error, match=message):

@@ -3,10 +3,19 @@ the whole experiment on the tiny BERT."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+import torch
 
-from course_lib.modularization import encode, find_layers, headline_metrics, modularize, resolve_concerns
-from course_lib.modularization.evaluation import evaluate_module, forward
+from course_lib.modularization import (
+    baseline_margins,
+    encode,
+    find_layers,
+    headline_metrics,
+    modularize,
+    resolve_concerns,
+)
+from course_lib.modularization.evaluation import Modularization, evaluate_module, forward
 
 from .tiny import CLASSES, CPU, SETTINGS
 
@@ -56,3 +65,42 @@ def test_modularize_table_has_one_row_per_module(tokenizer, trained):
         table[table["method"] == "structured"]["concern_recall"].mean())
     assert metrics["concern_f1_minus_original"] == pytest.approx(
         metrics["mean_concern_f1"] - metrics["mean_original_concern_f1"])
+
+
+def test_forward_sorted_and_trimmed_matches_one_padded_batch(tokenizer, trained):
+    model, _, _, _, test = trained
+    enc = encode(tokenizer, test, 10)
+    enc = {k: torch.nn.functional.pad(v, (0, 4)) if v.ndim == 2 else v for k, v in enc.items()}  # padding
+    outputs = forward(model, enc, CPU, batch_size=7)
+    with torch.no_grad():
+        whole = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                      output_hidden_states=True)
+    assert torch.allclose(outputs.logits, whole.logits, atol=1e-5)
+    mask = enc["attention_mask"].bool()
+    assert torch.allclose(outputs.tokens(), whole.hidden_states[-1][mask], atol=1e-5)
+    assert outputs.hidden.shape == whole.hidden_states[-1].shape and (outputs.hidden[~mask] == 0).all()
+
+
+def _result(concerns, f1, recall=0.5, accuracy=0.6, method="unstructured"):
+    table = pd.DataFrame({"method": method, "concern": concerns, "concern_f1": f1, "concern_recall": recall,
+                          "accuracy": accuracy})
+    return Modularization(table, {}, {}, {})
+
+
+def test_baseline_margins_against_the_random_modules():
+    ours = _result(["alpha", "gamma"], [0.8, 0.6], recall=[0.9, 0.7])
+    blind = _result(["alpha", "gamma"], [0.3, 0.5], recall=0.4, accuracy=0.2)
+    margins = baseline_margins(ours, blind, "unstructured")
+    assert margins == pytest.approx({"mean_random_concern_f1": 0.4, "mean_random_concern_recall": 0.4,
+                                     "mean_random_accuracy": 0.2, "concern_f1_minus_random": 0.3,
+                                     "concern_recall_minus_random": 0.4})
+
+
+@pytest.mark.parametrize("blind", [
+    _result(["gamma", "alpha"], [0.3, 0.5]),  # the same concerns in another order
+    _result(["alpha"], [0.3]),  # fewer concerns
+    _result(["alpha", "gamma"], [0.3, 0.5], method="structured"),  # another method: nothing to compare
+])
+def test_baseline_margins_refuse_other_concerns(blind):
+    with pytest.raises(ValueError, match="prune the same concerns"):
+        baseline_margins(_result(["alpha", "gamma"], [0.8, 0.6]), blind, "unstructured")

@@ -241,3 +241,20 @@ def test_huge_learning_rate_stops_with_training_diverged(tokenizer, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"limit 3\.296.*lower the learning rate"):
         _run(tokenizer, tmp_path, SMALL.override(lr=1e3))
     assert not (tmp_path / WEIGHTS_FILE).exists()
+
+
+@pytest.mark.fault("recovery")
+def test_killed_scheduled_fine_tuning_resumes_exactly(tokenizer, tmp_path, monkeypatch):
+    """With the warm-up / decay schedule and length pools (what ``laptop`` and ``full`` use), a run
+    killed after epoch 1 of 3 resumes to the uninterrupted run's history and weights."""
+    settings = SMALL.override(epochs=3, lr_schedule="linear", warmup_ratio=0.2, length_pool=2)
+    straight, first = _run(tokenizer, tmp_path / "straight", settings)
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        _kill_after_first_epoch(m)
+        with pytest.raises(KeyboardInterrupt):
+            _run(tokenizer, out, settings)
+    model, resumed = _run(tokenizer, out, settings)
+    assert _losses(resumed.history) == _losses(first.history)
+    assert [e["lr"] for e in resumed.history] == [e["lr"] for e in first.history]
+    assert all(torch.equal(v, straight.state_dict()[k]) for k, v in model.state_dict().items())

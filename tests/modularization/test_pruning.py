@@ -204,3 +204,24 @@ def test_concern_pruning_keeps_the_concern_better_than_anti_concern_pruning(toke
             margins[tag, concern] = float(torch.log_softmax(logits, -1)[:, concern].mean())
     for concern in range(3):
         assert margins["keep", concern] > margins["anti", concern], margins
+
+
+def test_random_score_is_seeded_concern_blind_and_prunes_the_same_share(tokenizer, trained):
+    w = torch.randn(6, 10, generator=torch.Generator().manual_seed(0))
+    _, stats = hand_made_stats()  # ignored by "random"
+    a, b = concern_scores(w, stats, "random", seed=3), concern_scores(w, stats, "random", seed=3)
+    assert torch.equal(a, b) and a.shape == w.shape and ((a >= 0) & (a < 1)).all()
+    assert not torch.equal(a, concern_scores(w, stats, "random", seed=4))
+    model = trained[0]
+    pos, neg = (encode(tokenizer, s, 10) for s in concern_samples(trained[3], 0, 20, seed=0))
+    other_pos, other_neg = (encode(tokenizer, s, 10) for s in concern_samples(trained[3], 2, 20, seed=0))
+    for method in ("unstructured", "structured"):
+        blind = prune_concern(model, pos, neg, sparsity_ratio=0.5, method=method, score="random")
+        again = prune_concern(model, other_pos, other_neg, sparsity_ratio=0.5, method=method, score="random")
+        scored = prune_concern(model, pos, neg, sparsity_ratio=0.5, method=method, score="ci")
+        layers = find_layers(blind)
+        assert all(torch.equal(blind.state_dict()[k], v) for k, v in again.state_dict().items()), (
+            "a random module must not depend on its concern's samples")
+        assert overall_sparsity(blind, layers) == pytest.approx(overall_sparsity(scored, layers))
+        blind_layers, scored_layers = dict(blind.named_modules()), dict(scored.named_modules())
+        assert not all(torch.equal(blind_layers[n].weight == 0, scored_layers[n].weight == 0) for n in layers)

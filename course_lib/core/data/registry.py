@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,3 +311,18 @@ def fetch(spec: DatasetSpec, folder: Path, *, progress: bool = True,
 def _verified(path: Path, remote: RemoteFile) -> bool:
     """``path`` exists and, when ``remote`` has a sha256, matches it."""
     return path.is_file() and (remote.sha256 is None or sha256_of(path) == remote.sha256)
+
+
+def require_any(entries: Sequence[str], data_dir: str | os.PathLike | None = None, *,
+                download_missing: bool = False, progress: bool = True) -> list[Path]:
+    """The folder of each entry of an assignment's ``datasets``: a name, or alternatives ``"a|b"`` of
+    which the first present one is used (verified), else the first with a download is fetched when
+    ``download_missing``; raises like :func:`require` naming the first alternative otherwise."""
+    root = resolve_data_root(data_dir)
+    folders = []
+    for entry in entries:
+        names = entry.split("|")
+        present = [n for n in names if not get_spec(n).missing(root / n)]
+        name = present[0] if present else next((n for n in names if get_spec(n).remote), names[0])
+        folders.append(require(name, root, download_missing=download_missing, progress=progress))
+    return folders
