@@ -62,7 +62,7 @@ class CifarSplit:
         """A seeded random ``size`` of these images, kept in order (``None`` or ``size >= len``: all)."""
         if size is None or size >= len(self):
             return self
-        keep = _subset(len(self), size, seed, "this")
+        keep = _subset(len(self), size, seed, self.source)
         return CifarSplit(self.images[keep], self.labels[keep], self.source, self.classes)
 
     def digest(self) -> str:

@@ -111,6 +111,13 @@ FULL = ModularizationSettings(
     include=DEFAULT_INCLUDE, exclude=DEFAULT_EXCLUDE,
 )
 
+# what a module must keep on the whole split (laptop and full): its concern, within 0.15 of the original
+WHOLE_SPLIT_RANGES = {
+    "mean_concern_recall": (0.5, 1.0), "sparsity": (0.49, 0.51),
+    "concern_recall_minus_original": (-0.15, 0.3), "concern_f1_minus_original": (-0.15, 0.3),
+    "concern_recall_minus_non_concern_accuracy": (0.0, 1.0), "concern_f1_minus_random": (0.0, 1.0),
+}
+
 ASSIGNMENT = Assignment(
     id="05",
     slug="concern_modularization",
@@ -128,22 +135,12 @@ ASSIGNMENT = Assignment(
             # the concern-blind baseline: the same ratio with random scores
             "concern_f1_minus_random": (0.05, 1.0),
         },
-        "laptop": {
-            "original_accuracy": (0.62, 0.9), "mean_pruned_accuracy": (0.4, 0.9),
-            "mean_concern_recall": (0.5, 1.0), "sparsity": (0.49, 0.51),
-            "mean_linear_cka_concern": (0.6, 0.999), "mean_linear_cka_non_concern": (0.5, 0.999),
-            "concern_recall_minus_original": (-0.15, 0.3), "concern_f1_minus_original": (-0.15, 0.3),
-            "concern_recall_minus_non_concern_accuracy": (0.0, 1.0),
-            "concern_f1_minus_random": (0.0, 1.0),
-        },
-        "full": {
-            "original_accuracy": (0.55, 0.9), "mean_pruned_accuracy": (0.3, 0.9),
-            "mean_concern_recall": (0.5, 1.0), "sparsity": (0.49, 0.51),
-            "mean_linear_cka_concern": (0.5, 0.999), "mean_linear_cka_non_concern": (0.4, 0.999),
-            "concern_recall_minus_original": (-0.15, 0.3), "concern_f1_minus_original": (-0.15, 0.3),
-            "concern_recall_minus_non_concern_accuracy": (0.0, 1.0),
-            "concern_f1_minus_random": (0.0, 1.0),
-        },
+        "laptop": {"original_accuracy": (0.62, 0.9), "mean_pruned_accuracy": (0.4, 0.9),
+                   "mean_linear_cka_concern": (0.6, 0.999), "mean_linear_cka_non_concern": (0.5, 0.999),
+                   **WHOLE_SPLIT_RANGES},
+        "full": {"original_accuracy": (0.55, 0.9), "mean_pruned_accuracy": (0.3, 0.9),
+                 "mean_linear_cka_concern": (0.5, 0.999), "mean_linear_cka_non_concern": (0.4, 0.999),
+                 **WHOLE_SPLIT_RANGES},
     },
     headline=("original_accuracy", "mean_pruned_accuracy", "mean_concern_recall", "sparsity",
               "mean_linear_cka_concern", "mean_linear_cka_non_concern"),
