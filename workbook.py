@@ -4,13 +4,15 @@
 On first use it creates ``.venv`` holding nox (the version in ``constraints.txt``), then runs
 ``.venv/bin/python -m nox`` with the arguments given. It works where ``pip install`` into the system
 Python is refused (PEP 668, e.g. Debian/Ubuntu's python3): the virtual environment is made without pip
-and the system's pip installs into it (``pip --python``); a Python without pip uses ``ensurepip``.
+and the system's pip installs into it (``pip --python``); a Python without pip uses ``ensurepip``, and
+one with neither (Debian's python3 alone) is told which package to install.
 Only the standard library is used here.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -50,7 +52,13 @@ def ensure_venv() -> Path:
         subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", *packages],
                        check=True)
     else:
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        try:
+            venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        except subprocess.CalledProcessError:  # ensurepip missing, as in Debian's python3 without -venv
+            shutil.rmtree(VENV, ignore_errors=True)
+            raise SystemExit(f"{sys.executable} has neither pip nor ensurepip, so {VENV} cannot get pip. "
+                             "Install one of them (Debian/Ubuntu: sudo apt install python3-venv, or "
+                             "python3-pip) and run this command again.") from None
         subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
     return python
 

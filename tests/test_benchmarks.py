@@ -51,3 +51,51 @@ def test_numpy_conv_benchmark_tiny(numpy_conv_benchmark, capsys):
         assert isinstance(result["target_met"], bool)
     assert figures["targets_met"] == all(figures[op]["target_met"] for op in OPERATIONS)
     assert "threads: torch 1, numpy BLAS" in printed and "all targets: " in printed
+
+
+LM_REFERENCE = BENCHMARK.parent / "lm_reference.py"
+FAKE_MAIN = '''import sys
+args = sys.argv[1:]
+epochs = int(args[args.index("--epochs") + 1])
+for e in range(1, epochs + 1):
+    print(f"| epoch {e:3d} |   200/  310 batches | lr 20.00 | ms/batch {100.0 * e:5.2f} | loss  6.00 "
+          "| ppl   400.00")
+    print(f"| end of epoch {e:3d} | time: 60.00s | valid loss  5.50 | valid ppl   {300.0 - e:6.2f}")
+print("| End of training | test loss  5.40 | test ppl   210.50")
+'''
+
+
+@pytest.fixture(scope="module")
+def lm_reference_benchmark():
+    if not LM_REFERENCE.is_file():
+        pytest.skip("benchmarks/ is not part of the student release")
+    spec = importlib.util.spec_from_file_location("lm_reference_benchmark", LM_REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lm_reference_writes_the_offline_split_as_the_workbook_reads_it(lm_reference_benchmark, tmp_path):
+    from course_lib.core.data import require
+    from course_lib.lm.data import load_wikitext2
+
+    root = require("wikitext-2")
+    vocab_size = lm_reference_benchmark.write_offline_split(root, tmp_path)
+    corpus = load_wikitext2("offline", folder=root)
+    assert vocab_size == len(corpus.vocab)
+    words = {w for part in ("train", "valid", "test") for w in (tmp_path / f"{part}.txt").read_text().split()}
+    assert words <= set(corpus.vocab.stoi)  # unseen words were written as <unk>
+    train_words = (tmp_path / "train.txt").read_text().split()
+    assert len(train_words) + len((tmp_path / "train.txt").read_text().splitlines()) == len(corpus.train)
+
+
+def test_lm_reference_reads_the_reference_log(lm_reference_benchmark, tmp_path):
+    folder = tmp_path / "examples" / "word_language_model"
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text(FAKE_MAIN)
+    figures = lm_reference_benchmark.run_reference(tmp_path / "examples", tmp_path, epochs=3, threads=1)
+    assert figures["valid_ppl"] == 297.0 and figures["test_ppl"] == 210.5
+    assert math.isclose(figures["tokens_per_s"], sum(20 * 35 / (ms / 1000) for ms in (100, 200, 300)) / 3)
+    (folder / "main.py").write_text(FAKE_MAIN.replace("End of training", "stopped"))  # no test line
+    with pytest.raises(RuntimeError, match="unexpected output"):
+        lm_reference_benchmark.run_reference(tmp_path / "examples", tmp_path, epochs=3, threads=1)

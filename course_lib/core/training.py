@@ -245,6 +245,7 @@ def fit(
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_key: Mapping[str, Any] | None = None,
     scheduler_interval: str = "epoch",
+    scheduler_metric: str | None = None,
     amp: bool = False,
     explode_factor: float = 1e3,
     max_loss: float | None = None,
@@ -257,7 +258,9 @@ def fit(
     ``(loss, n_items)`` where ``n_items`` counts what throughput is measured in (tokens, images).
     ``evaluate(model)`` returns metrics added to each epoch's record (called in eval mode, no grad).
     ``scheduler.step()`` is called once per epoch, or after every optimizer step with
-    ``scheduler_interval="step"`` (e.g. OneCycleLR). With ``checkpoint_path``, a checkpoint is written
+    ``scheduler_interval="step"`` (e.g. OneCycleLR); with ``scheduler_metric``, once per epoch as
+    ``scheduler.step(record[scheduler_metric])``, an evaluated metric (e.g. ReduceLROnPlateau on
+    ``"valid_loss"``). With ``checkpoint_path``, a checkpoint is written
     atomically after every epoch (model, optimizer, scheduler, history, every random state and
     ``checkpoint_key``, what determines the run: settings, data and code digests), and an existing one
     is resumed from exactly when its key and shapes match; a stale or damaged one is ignored with a
@@ -274,6 +277,9 @@ def fit(
     if scheduler_interval not in SCHEDULER_INTERVALS:
         raise ValueError(f"scheduler_interval={scheduler_interval!r} is not valid; "
                          f"choose one of {list(SCHEDULER_INTERVALS)}")
+    if scheduler_metric is not None and (evaluate is None or scheduler_interval != "epoch"):
+        raise ValueError(f"scheduler_metric={scheduler_metric!r} needs evaluate and "
+                         "scheduler_interval='epoch'")
     device = torch.device(device)
     model.to(device)
     history = History()
@@ -345,7 +351,10 @@ def fit(
                 record.update(evaluate(model))
             _check_evaluated_losses(record, max_loss, epoch)
         if scheduler is not None and scheduler_interval == "epoch":
-            scheduler.step()
+            if scheduler_metric is None:
+                scheduler.step()
+            else:
+                scheduler.step(record[scheduler_metric])
         history.epochs.append(record)
         if checkpoint_path is not None:
             save_checkpoint(

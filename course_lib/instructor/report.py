@@ -161,15 +161,21 @@ CHROMIUM_FLAGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 
 def browse_report(index: Path, *, chromium: str = "chromium", screenshot: Path | None = None,
                   timeout_ms: int = 60_000) -> dict[str, Any]:
-    """Open ``index`` and every notebook page it links in headless Chromium with every non-file request
-    refused (offline); return what a reader sees: ``sections`` (notebook names listed), ``images``
-    (count) and ``images_loaded``, ``formulas`` rendered and ``raw_tex`` (TeX left unrendered) per
-    notebook page. ``screenshot`` saves a PNG of the index page."""
+    """Open ``index`` and every notebook page it links in headless Chromium (``chromium``: a path, or a
+    command looked up on PATH) with every non-file request refused (offline); return what a reader
+    sees: ``sections`` (notebook names listed), ``images`` (count) and ``images_loaded``, ``formulas``
+    rendered and ``raw_tex`` (TeX left unrendered) per notebook page. ``screenshot`` saves a PNG of the
+    index page."""
     from playwright.sync_api import sync_playwright
+
+    executable = shutil.which(chromium)
+    if executable is None:
+        raise FileNotFoundError(f"chromium={chromium!r} is neither a file nor a command on PATH; install "
+                                "Chromium (Debian/Ubuntu: apt install chromium) or pass its path")
 
     facts: dict[str, Any] = {"pages": {}}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=list(CHROMIUM_FLAGS))
+        browser = p.chromium.launch(executable_path=executable, args=list(CHROMIUM_FLAGS))
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
                    else route.abort())
@@ -189,7 +195,7 @@ def browse_report(index: Path, *, chromium: str = "chromium", screenshot: Path |
             facts["pages"][link.rsplit("/", 1)[-1]] = page.evaluate("""() => {
                 const rendered = document.querySelectorAll('.MathJax, .MathJax_Display').length;
                 const clone = document.body.cloneNode(true);
-                clone.querySelectorAll('script, style').forEach(n => n.remove());
+                clone.querySelectorAll('script, style, pre, code').forEach(n => n.remove());
                 const text = clone.innerText;
                 const raw = (text.match(/\\$[^$]+\\$|\\\\(frac|sum|log|exp)\\b/g) || []).length;
                 return {formulas: rendered, raw_tex: raw, mathjax: !!window.MathJax};

@@ -2,7 +2,8 @@
 
 ``config`` (:class:`LMSettings`, the profiles, the course's twelve-configuration sweep and the tuned
 variant, :data:`ASSIGNMENT`),
-``data`` (splits, vocabulary, next-token windows), ``embeddings`` (GloVe onto the vocabulary),
+``data`` (splits, vocabulary, next-token windows, contiguous lanes), ``embeddings`` (GloVe onto the
+vocabulary),
 ``models`` (the two architectures, :func:`build_model`), ``train`` (one run on the generic loop),
 ``sampling`` (temperature / top-k text), ``compare`` (comparing finished runs from their files),
 ``grid`` (the sweep trained in the notebook's process).
@@ -15,9 +16,10 @@ from course_lib.lm.compare import (
     history_markdown,
     markdown_table,
     plot_run,
+    side_by_side_markdown,
 )
 from course_lib.lm.config import ASSIGNMENT, LMSettings
-from course_lib.lm.data import SPLITS, LMCorpus, NextTokenWindows, Vocabulary, load_wikitext2
+from course_lib.lm.data import SPLITS, ContiguousLanes, LMCorpus, NextTokenWindows, Vocabulary, load_wikitext2
 from course_lib.lm.embeddings import VocabEmbeddings, vocab_embeddings
 from course_lib.lm.grid import run_grid_in_process
 from course_lib.lm.models import (
@@ -39,9 +41,10 @@ from course_lib.lm.train import (
 )
 
 __all__ = [
-    "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "GPTBlock", "LMCorpus", "LMResult",
-    "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings", "Vocabulary",
-    "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss", "future_influence",
-    "generate", "history_markdown", "load_wikitext2", "markdown_table", "perplexity", "plot_run",
-    "run_grid_in_process", "sample_next", "train_language_model", "unigram_perplexity", "vocab_embeddings",
+    "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "ContiguousLanes", "GPTBlock", "LMCorpus",
+    "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings",
+    "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss",
+    "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "perplexity",
+    "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown", "train_language_model",
+    "unigram_perplexity", "vocab_embeddings",
 ]

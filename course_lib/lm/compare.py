@@ -10,6 +10,7 @@ fastest configuration, the overlaid curves and each run's six panels (:func:`plo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def _cell(column: str, value: Any) -> str:
 
 
 HISTORY_COLUMNS = {"epoch": "epoch", "train_loss": "train loss", "train_ppl": "train ppl",
-                   "valid_loss": "valid loss", "valid_ppl": "valid ppl", "epoch_time_s": "time",
+                   "valid_loss": "valid loss", "valid_ppl": "valid ppl", "lr": "lr", "epoch_time_s": "time",
                    "items_per_s": "throughput", "peak_gpu_memory_mb": "peak GPU memory"}
 
 
@@ -148,6 +149,23 @@ def history_markdown(history: list[dict[str, Any]]) -> str:
         cells = [f"{record[k]:.3f}" if k.endswith("_loss") else _cell(units.get(k, k), record[k])
                  for k in HISTORY_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+SIDE_BY_SIDE = {"parameters": "parameters", "valid_ppl": "valid ppl (windowed)",
+                "valid_ppl_stateful": "valid ppl (state carried)", "test_ppl": "test ppl (windowed)",
+                "test_ppl_stateful": "test ppl (state carried)", "tokens_per_s": "training throughput",
+                "train_time_s": "training time"}
+
+
+def side_by_side_markdown(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    """Runs' metrics (name -> a run's flat metrics) as a Markdown table, one row per run: parameters,
+    windowed and state-carried validation and test perplexities (n/a for a GPT), tokens/s, minutes."""
+    lines = ["| model | " + " | ".join(SIDE_BY_SIDE.values()) + " |", "|" + "---|" * (len(SIDE_BY_SIDE) + 1)]
+    for name, metrics in runs.items():
+        cells = [f"{metrics[k]:,}" if k == "parameters" else f"{metrics[k] / 60:.1f} min"
+                 if k == "train_time_s" else _cell(k, metrics[k]) for k in SIDE_BY_SIDE]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

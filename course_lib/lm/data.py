@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -167,6 +168,14 @@ def _split_texts(split: str, used: dict[str, Path]) -> dict[str, list[str]]:
     return {"train": _read_lines(used["valid"]), "valid": test_lines[:half], "test": test_lines[half:]}
 
 
+def split_texts(split: str, folder: str | os.PathLike) -> dict[str, list[str]]:
+    """The lines of each part (train, valid, test) of ``split`` read from the WikiText-2 files in
+    ``folder`` (the offline split cuts official test at its middle line), before tokenizing."""
+    check_split(split)
+    folder = Path(folder)
+    return _split_texts(split, _split_files(split, find_files(folder), folder))
+
+
 def _encode(split: str, used: dict[str, Path], max_vocab: int | None) -> LMCorpus:
     tokens = {p: tokenize_lines(lines) for p, lines in _split_texts(split, used).items()}
     vocab = Vocabulary.from_tokens(tokens["train"], max_vocab)
@@ -249,3 +258,38 @@ class NextTokenWindows(Dataset):
         start = i * self.seq_len
         chunk = self.ids[start : start + self.seq_len + 1]
         return chunk[:-1], chunk[1:]
+
+
+class ContiguousLanes:
+    """A token stream read in order as ``batch_size`` contiguous lanes, the way a recurrent model carries
+    its state (truncated backpropagation through time).
+
+    The first ``L * B`` tokens (L = (N - 1) // B) are cut into B lanes of L tokens, lane b holding tokens
+    ``b*L .. (b+1)*L - 1``, and read in chunks of ``seq_len``: item i is ``(x, y, first)`` with x, y
+    (B, T) (T = ``seq_len``, the last chunk shorter), y the tokens after x in each lane, and ``first``
+    True for the first chunk only (start from a zero state). Lane b of chunk i + 1 continues lane b of
+    chunk i. Iterating is deterministic (no random state), so an epoch is the same after a resume.
+    """
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int):
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        lanes = (ids.numel() - 1) // batch_size
+        if lanes < 1:
+            raise ValueError(f"a stream of {ids.numel()} tokens is too short for {batch_size} lanes")
+        self.x = ids[: lanes * batch_size].view(batch_size, lanes)
+        self.y = ids[1 : lanes * batch_size + 1].view(batch_size, lanes)
+        self.seq_len = seq_len
+
+    @property
+    def tokens(self) -> int:
+        """Tokens predicted per pass (B x L)."""
+        return self.y.numel()
+
+    def __len__(self) -> int:
+        return -(-self.y.shape[1] // self.seq_len)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, bool]]:
+        for start in range(0, self.y.shape[1], self.seq_len):
+            end = start + self.seq_len
+            yield self.x[:, start:end], self.y[:, start:end], start == 0

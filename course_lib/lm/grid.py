@@ -26,8 +26,9 @@ SHARED = ("split", "max_vocab", "embeddings")
 def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *,
                         device: torch.device | str, runs_dir: str | os.PathLike, seed: int, profile: str,
                         log: Callable[[str], None] | None = None) -> SweepOutcome:
-    """Train each configuration of ``sweep`` (``base`` overridden by it, on ``base.grid_train_tokens``
-    training tokens when set) into ``runs_dir/<exp_id>/``
+    """Train each configuration of ``sweep`` (``base`` overridden by it; with its ``exp_id`` it reads
+    ``base.grid_train_tokens`` and ``base.grid_eval_tokens`` when set, as in ``nox -s sweep``) into
+    ``runs_dir/<exp_id>/``
     (args.json, history.json, metrics.json) and compare the finished runs into
     ``runs_dir/<sweep.name>_comparison`` (``outcome.comparison``).
 
@@ -39,7 +40,7 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
     """
 
     def settings_of(config: Mapping[str, Any]) -> LMSettings:
-        settings = base.override(**config).override(train_tokens=base.grid_train_tokens)
+        settings = base.override(**config)
         changed = [k for k in SHARED if getattr(settings, k) != getattr(base, k)]
         if changed:
             raise ValueError(f"{config['exp_id']}: {changed} cannot change within an in-process grid "

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from course_lib.core.settings import check_choice
+from course_lib.core.training import count_parameters
 
 MODELS = ("lstm", "gpt1")
 
@@ -187,6 +188,25 @@ def build_model(name: str, vocab_size: int, num_layers: int = 1, **options) -> n
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
     return classes[name](vocab_size, num_layers, **options)
+
+
+def gpt_width(budget: int, vocab_size: int, num_layers: int, *, n_heads: int, **options) -> int:
+    """The width ``d_model`` (a multiple of ``n_heads``) of the GPT whose trainable parameter count
+    (``count_parameters``) is nearest ``budget``; ``options`` go to :class:`MiniGPT1` (``pretrained``,
+    ``tie_weights``, ...). The count grows with the width, so a bisection over the multiples finds it."""
+
+    def size(units: int) -> int:
+        return count_parameters(build_model("gpt1", vocab_size, num_layers, d_model=units * n_heads,
+                                            n_heads=n_heads, **options))
+
+    lo, hi = 1, 2
+    while size(hi) < budget:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if size(mid) < budget else (lo, mid)
+    best = min((lo, hi), key=lambda units: abs(size(units) - budget))
+    return best * n_heads
 
 
 def logits_of(output) -> torch.Tensor:

@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_lib.core.io import atomic_write_json, code_digest
-from course_lib.core.training import History, count_parameters, divergence_limit, fit
-from course_lib.lm.data import LMCorpus, NextTokenWindows
+from course_lib.core.training import History, count_parameters, divergence_limit, fit, move_to
+from course_lib.lm.data import ContiguousLanes, LMCorpus, NextTokenWindows
 from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.models import build_model, logits_of
 
@@ -57,6 +57,27 @@ def lm_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1)), y.numel()
 
 
+class CarriedState:
+    """The loss of a recurrent model reading :class:`~course_lib.lm.data.ContiguousLanes`: each chunk
+    starts from the state the previous chunk ended in, detached (truncated backpropagation through
+    time), or from zeros on a chunk marked ``first``. Used as ``fit``'s ``loss_fn``; the state lives
+    only within one pass over the lanes, so nothing of it needs checkpointing."""
+
+    def __init__(self) -> None:
+        self.state: tuple[torch.Tensor, ...] | None = None
+
+    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, bool], *,
+                 reduction: str = "mean") -> tuple[torch.Tensor, int]:
+        """Cross-entropy (``reduction`` over the B x T tokens) of a chunk ``(x, y, first)``, x and y
+        (B, T), and its token count; keeps the final state, detached, for the next chunk."""
+        x, y, first = batch
+        logits, state = model(x, None if first else self.state)
+        self.state = tuple(t.detach() for t in state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
+                               reduction=reduction)
+        return loss, y.numel()
+
+
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_size: int = 64,
                   device: torch.device | str = "cpu") -> float:
@@ -78,23 +99,18 @@ def evaluate_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_si
 def evaluate_stateful_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_size: int = 16,
                            device: torch.device | str = "cpu") -> float:
     """Mean cross-entropy per token (nats) of the stream ``ids`` (N,) read as ``batch_size`` contiguous
-    lanes (B, N // B) in chunks of ``seq_len``, the recurrent state carried from one chunk to the next
-    (the standard evaluation of a recurrent language model; ``model(x, state)`` -> (logits, state))."""
-    lanes = (ids.numel() - 1) // batch_size
-    if lanes < 1:
-        raise ValueError(f"a stream of {ids.numel()} tokens is too short for {batch_size} lanes")
+    lanes (B, N // B) in chunks of ``seq_len`` (:class:`~course_lib.lm.data.ContiguousLanes`), the
+    recurrent state carried from one chunk to the next (the standard evaluation of a recurrent language
+    model; ``model(x, state)`` -> (logits, state))."""
+    lanes = ContiguousLanes(ids, batch_size, seq_len)
     was_training = model.training
     model.eval()
-    x_all = ids[: lanes * batch_size].view(batch_size, lanes).to(device)
-    y_all = ids[1 : lanes * batch_size + 1].view(batch_size, lanes).to(device)
-    state, total = None, 0.0
-    for start in range(0, lanes, seq_len):
-        logits, state = model(x_all[:, start : start + seq_len], state)
-        y = y_all[:, start : start + seq_len]
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
-                                       reduction="sum"))
+    carried, total = CarriedState(), 0.0
+    for batch in lanes:
+        loss, _ = carried(model, move_to(batch, torch.device(device)), reduction="sum")
+        total += float(loss)
     model.train(was_training)
-    return total / y_all.numel()
+    return total / lanes.tokens
 
 
 def unigram_perplexity(train_ids: torch.Tensor, eval_ids: torch.Tensor, vocab_size: int) -> float:
@@ -103,6 +119,17 @@ def unigram_perplexity(train_ids: torch.Tensor, eval_ids: torch.Tensor, vocab_si
     counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1.0
     log_p = (counts / counts.sum()).log()
     return math.exp(-float(log_p[eval_ids].mean()))
+
+
+def plateau_schedule(optimizer: torch.optim.Optimizer, factor: float) -> dict[str, Any]:
+    """``fit``'s scheduler options that divide the learning rate by ``factor`` after every epoch whose
+    validation loss is not below the lowest so far (pytorch/examples' ``lr /= 4``); none for
+    ``factor=1`` (a constant learning rate)."""
+    if factor == 1.0:
+        return {}
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=1.0 / factor,
+                                                           patience=0, threshold=0.0)
+    return {"scheduler": scheduler, "scheduler_metric": "valid_loss"}
 
 
 def perplexity(mean_loss: float) -> float:
@@ -140,6 +167,11 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
                          progress: bool | None = None) -> LMResult:
     """Train ``settings.model`` on ``corpus`` with ``fit`` and write args.json and history.json.
 
+    Trains on shuffled windows, or with ``settings.stateful_training`` on contiguous lanes with the
+    state carried across windows (:class:`CarriedState`); with ``settings.lr_plateau_factor`` > 1 the
+    learning rate is divided by it after every epoch without a new best validation loss
+    (:func:`plateau_schedule`). A grid configuration (``exp_id`` set) reads the grid's token counts
+    (``settings.train_tokens_used``, ``eval_tokens_used``).
     Evaluates validation loss/perplexity each epoch and test perplexity at the end. ``progress=None``
     shows a bar unless ``TQDM_DISABLE=1``. With ``settings.checkpoint`` an interrupted run resumes
     exactly from ``run_dir/checkpoint.pt`` when that was written for the same :func:`run_key` (else it
@@ -154,15 +186,22 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
                         **settings.model_options())
     atomic_write_json(run_dir / "args.json", {
         **settings.to_dict(), "learning_rate": settings.learning_rate, "dropout_rate": settings.dropout_rate,
+        "train_tokens_used": settings.train_tokens_used, "eval_tokens_used": settings.eval_tokens_used,
         "seed": seed, "split": corpus.split,
         "split_description": corpus.description, "embeddings": embeddings.source,
         "embedding_coverage": embeddings.coverage, "parameters": count_parameters(model),
         "device": str(device),
     })
     train_ids, valid_ids, test_ids = (_cut(getattr(corpus, p), n) for p, n in (
-        ("train", settings.train_tokens), ("valid", settings.eval_tokens), ("test", settings.eval_tokens)))
-    loader = DataLoader(NextTokenWindows(train_ids, settings.seq_len), batch_size=settings.batch_size,
-                        shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
+        ("train", settings.train_tokens_used), ("valid", settings.eval_tokens_used),
+        ("test", settings.eval_tokens_used)))
+    if settings.stateful_training:
+        loader: Any = ContiguousLanes(train_ids, settings.batch_size, settings.seq_len)
+        loss_fn: Any = CarriedState()
+    else:
+        loader = DataLoader(NextTokenWindows(train_ids, settings.seq_len), batch_size=settings.batch_size,
+                            shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
+        loss_fn = lm_loss
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate,
                                settings.weight_decay, momentum=settings.momentum, nesterov=settings.nesterov)
     eval_kw = dict(seq_len=settings.seq_len, batch_size=settings.batch_size, device=device)
@@ -171,8 +210,9 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
         loss = evaluate_loss(m, valid_ids, **eval_kw)
         return {"valid_loss": loss, "valid_ppl": perplexity(loss)}
 
-    history = fit(model, loader, loss_fn=lm_loss, optimizer=optimizer, epochs=settings.epochs, device=device,
+    history = fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
                   evaluate=evaluate, grad_clip=settings.grad_clip, amp=settings.amp,
+                  **plateau_schedule(optimizer, settings.lr_plateau_factor),
                   progress=progress, max_loss=divergence_limit(len(corpus.vocab)),
                   checkpoint_path=run_dir / "checkpoint.pt" if settings.checkpoint else None,
                   checkpoint_key=run_key(settings, corpus, embeddings, seed=seed, device=device),

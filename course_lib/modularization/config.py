@@ -135,6 +135,7 @@ ASSIGNMENT = Assignment(
             # the concern-blind baseline: the same ratio with random scores
             "concern_f1_minus_random": (0.05, 1.0),
         },
+        # laptop, measured: accuracy 0.640, concern F1 0.653 (original 0.634, random pruning 0.561)
         "laptop": {"original_accuracy": (0.62, 0.9), "mean_pruned_accuracy": (0.4, 0.9),
                    "mean_linear_cka_concern": (0.6, 0.999), "mean_linear_cka_non_concern": (0.5, 0.999),
                    **WHOLE_SPLIT_RANGES},

@@ -17,7 +17,7 @@ from course_lib.qa.analysis import (
 )
 from course_lib.qa.baselines import sliding_window_predictions
 from course_lib.qa.batching import build_vocab, collate, encode, trainable
-from course_lib.qa.config import ASSIGNMENT, FULL, SMOKE, QASettings
+from course_lib.qa.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, QASettings
 from course_lib.qa.data import build_examples, load_split
 from course_lib.qa.evaluation import (
     evaluate,
@@ -32,6 +32,7 @@ from course_lib.qa.pipeline import (
     checkpoint_key,
     checkpoint_name,
     embeddings_digest,
+    kept_epoch,
     loss_terms,
     make_reader,
     predict_spans,
@@ -42,9 +43,10 @@ from course_lib.qa.pipeline import (
 )
 
 __all__ = [
-    "ASSIGNMENT", "FULL", "SMOKE", "HighwayMaxout", "QASettings", "breakdown", "build_examples",
+    "ASSIGNMENT", "FULL", "LAPTOP", "SMOKE", "HighwayMaxout", "QASettings", "breakdown", "build_examples",
     "build_vocab", "checkpoint_key", "checkpoint_name", "coattention", "collate", "embeddings_digest",
-    "encode", "evaluate", "exact_match_score", "examples_table", "f1_score", "load_split", "loss_terms",
+    "encode", "evaluate", "exact_match_score", "examples_table", "f1_score", "kept_epoch", "load_split",
+    "loss_terms",
     "make_reader", "normalize_answer", "plot_attention", "plot_breakdown", "plot_training",
     "predict_spans", "question_scores", "save_predictions", "sliding_window_predictions",
     "spans_to_predictions", "train_reader", "trainable", "training_table", "validate",

@@ -13,6 +13,8 @@ from torch.utils.data import DataLoader, Sampler
 from course_lib.qa.data import QAExample
 
 PAD, UNK = "<pad>", "<unk>"
+UNK_ID = 1
+"""Row of ``<unk>`` in every :func:`build_vocab` vocabulary (row 0 is ``<pad>``)."""
 
 
 def build_vocab(examples: list[QAExample]) -> list[str]:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from course_lib.qa.batching import UNK_ID
 
 
 @dataclass
@@ -64,8 +65,10 @@ class HighwayMaxout(nn.Module):
     """Highway maxout network scoring every document position as a start (or end) of the answer.
 
     ``r = tanh(W_D [h; u_s; u_e])``, ``m1 = max_p(W_1 [u_t; r] + b_1)``, ``m2 = max_p(W_2 m1 + b_2)``,
-    ``score_t = max_p(W_3 [m1; m2] + b_3)`` with ``p`` = ``pool`` maxout pieces. (Dropout is applied
-    once to ``U`` by the caller: per-iteration dropout masks here would dominate the CPU time.)
+    ``score_t = max_p(W_3 [m1; m2] + b_3)`` with ``p`` = ``pool`` maxout pieces. ``W_1 [u_t; r]`` is
+    ``W_1^u u_t + W_1^r r``: the first term does not change between decoder rounds, so the decoder
+    computes it once (:meth:`project`) and passes it in. (Dropout is applied once to ``U`` by the
+    caller: per-iteration dropout masks here would dominate the CPU time.)
     """
 
     def __init__(self, hidden: int, pool: int = 4):
@@ -76,15 +79,24 @@ class HighwayMaxout(nn.Module):
         self.w_2 = nn.Linear(hidden, pool * hidden)
         self.w_3 = nn.Linear(2 * hidden, pool)
 
+    def project(self, U: torch.Tensor) -> torch.Tensor:
+        """``W_1^u u_t + b_1`` at every position (the columns of ``w_1`` that read ``u_t``):
+        (B, T, 2l) -> (B, T, pool * l)."""
+        return F.linear(U, self.w_1.weight[:, : 2 * self.hidden], self.w_1.bias)
+
     def forward(
-        self, U: torch.Tensor, h: torch.Tensor, u_s: torch.Tensor, u_e: torch.Tensor
+        self, U: torch.Tensor, h: torch.Tensor, u_s: torch.Tensor, u_e: torch.Tensor,
+        projected: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``U``: (B, T, 2l) document states, ``h``: (B, l), ``u_s``/``u_e``: (B, 2l) -> scores (B, T)."""
+        """``U``: (B, T, 2l) document states, ``h``: (B, l), ``u_s``/``u_e``: (B, 2l) -> scores (B, T).
+        ``projected``: ``self.project(U)`` when the caller already has it (computed here otherwise)."""
         ### BEGIN SOLUTION
         B, T, _ = U.shape
         r = torch.tanh(self.w_d(torch.cat([h, u_s, u_e], dim=1)))  # (B, l)
-        x = torch.cat([U, r.unsqueeze(1).expand(B, T, self.hidden)], dim=2)  # (B, T, 3l)
-        m1 = self.w_1(x).view(B, T, self.pool, self.hidden).max(dim=2).values
+        if projected is None:
+            projected = self.project(U)
+        x = projected + F.linear(r, self.w_1.weight[:, 2 * self.hidden :]).unsqueeze(1)  # W_1 [u_t; r] + b_1
+        m1 = x.view(B, T, self.pool, self.hidden).max(dim=2).values
         m2 = self.w_2(m1).view(B, T, self.pool, self.hidden).max(dim=2).values
         return self.w_3(torch.cat([m1, m2], dim=2)).max(dim=2).values
         ### END SOLUTION
@@ -95,12 +107,63 @@ def frozen_or_trainable_embedding(vectors: torch.Tensor, freeze: bool) -> nn.Emb
     return nn.Embedding.from_pretrained(vectors.float(), freeze=freeze, padding_idx=0)
 
 
-def run_lstm(lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Run ``lstm`` (batch_first) on the unpadded part of each row of ``x`` (B, T, E); zeros at padding."""
-    lengths = mask.sum(dim=1).clamp(min=1).cpu()
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, _ = lstm(packed)
-    return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+def reverse_within_length(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row of ``x`` (B, T, H) reversed within its length (``mask`` (B, T), right padding), the
+    padding left in place; its own inverse."""
+    T = x.shape[1]
+    lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
+    t = torch.arange(T, device=x.device).unsqueeze(0)  # (1, T)
+    index = torch.where(t < lengths, lengths - 1 - t, t)  # (B, T)
+    return x.gather(1, index.unsqueeze(2).expand_as(x))
+
+
+class MaskedLSTM(nn.Module):
+    """An LSTM over right-padded batches, one direction or two, exact despite the padding.
+
+    It runs on the padded tensor (the fused CPU kernel, several times faster than packed sequences):
+    the forward direction never sees padding before a real token, the backward direction reads each
+    row reversed within its length (:func:`reverse_within_length`), and outputs at padding are zero.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bidirectional: bool = False):
+        super().__init__()
+        self.hidden_size, self.bidirectional = hidden_size, bidirectional
+        self.forward_lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.backward_lstm = nn.LSTM(input_size, hidden_size, batch_first=True) if bidirectional else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, T, E), ``mask`` (B, T) bool -> (B, T, H) or, bidirectional, (B, T, 2H)."""
+        out = self.forward_lstm(x)[0]
+        if self.backward_lstm is not None:
+            backward = self.backward_lstm(reverse_within_length(x, mask))[0]
+            out = torch.cat([out, reverse_within_length(backward, mask)], dim=2)
+        return out * mask.unsqueeze(2)
+
+
+class ReaderInput(nn.Module):
+    """Both readers' token inputs: GloVe rows (dropout applied), optionally followed by one binary
+    feature per token, whether its word (the same lower-cased vocabulary id, ``<unk>`` excluded) also
+    occurs in the other text (DrQA's exact match, Chen et al. 2017). ``size`` is E or E + 1."""
+
+    def __init__(self, vectors: torch.Tensor, dropout: float, match_feature: bool, freeze: bool = True):
+        super().__init__()
+        self.embed = frozen_or_trainable_embedding(vectors, freeze)
+        self.dropout = nn.Dropout(dropout)
+        self.match_feature = match_feature
+        self.size = vectors.shape[1] + int(match_feature)
+
+    def forward(
+        self, context: torch.Tensor, context_mask: torch.Tensor,
+        question: torch.Tensor, question_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``context`` (B, T), ``question`` (B, J) with bool masks -> (B, T, size), (B, J, size)."""
+        x_c, x_q = self.dropout(self.embed(context)), self.dropout(self.embed(question))
+        if not self.match_feature:
+            return x_c, x_q
+        known_c, known_q = context_mask & (context != UNK_ID), question_mask & (question != UNK_ID)
+        same = (context.unsqueeze(2) == question.unsqueeze(1)) & known_c.unsqueeze(2) & known_q.unsqueeze(1)
+        return (torch.cat([x_c, same.any(dim=2, keepdim=True).to(x_c.dtype)], dim=2),
+                torch.cat([x_q, same.any(dim=1).unsqueeze(2).to(x_q.dtype)], dim=2))
 
 
 def gather_rows(U: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -111,11 +174,13 @@ def gather_rows(U: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 class DynamicCoattentionNetwork(nn.Module):
     """DCN (Xiong et al. 2017): coattention encoder + dynamic pointing decoder with HMN scorers.
 
-    A shared LSTM encodes document and question; a trainable sentinel is prepended to each; the
+    A shared LSTM encodes document and question (one direction as in the paper, l features; or, with
+    ``bidirectional_encoder``, both, 2l features); a trainable sentinel is prepended to each; the
     question passes through ``tanh(W q + b)``; the coattention context ``[D; C_D]`` is fused by a
-    BiLSTM into ``U`` (B, T, 2l); an LSTM decoder then re-estimates ``(start, end)`` up to
-    ``max_iters`` times with two highway maxout networks. At inference an example keeps the logits
-    of the iteration at which its estimate stopped changing.
+    BiLSTM into ``U`` (B, T, 2l); an LSTM decoder then re-estimates ``(start, end)`` with two
+    highway maxout networks, ``train_iters`` times in training (default ``max_iters``) and up to
+    ``max_iters`` times at inference, where an example keeps the logits of the iteration at which
+    its estimate stopped changing. ``match_feature``: see :class:`ReaderInput`.
     """
 
     def __init__(
@@ -126,17 +191,22 @@ class DynamicCoattentionNetwork(nn.Module):
         max_iters: int = 4,
         dropout: float = 0.2,
         freeze_embeddings: bool = True,
+        match_feature: bool = False,
+        train_iters: int | None = None,
+        bidirectional_encoder: bool = False,
     ):
         super().__init__()
-        if max_iters < 1:
-            raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+        if max_iters < 1 or (train_iters is not None and train_iters < 1):
+            raise ValueError(f"max_iters and train_iters must be >= 1, got {max_iters} and {train_iters}")
         self.max_iters = max_iters
-        self.embed = frozen_or_trainable_embedding(vectors, freeze_embeddings)
-        self.encoder = nn.LSTM(vectors.shape[1], hidden, batch_first=True)
-        self.doc_sentinel = nn.Parameter(torch.randn(hidden) * 0.1)
-        self.question_sentinel = nn.Parameter(torch.randn(hidden) * 0.1)
-        self.question_proj = nn.Linear(hidden, hidden)
-        self.fusion = nn.LSTM(3 * hidden, hidden, batch_first=True, bidirectional=True)
+        self.train_iters = max_iters if train_iters is None else train_iters
+        self.inputs = ReaderInput(vectors, dropout, match_feature, freeze_embeddings)
+        self.encoder = MaskedLSTM(self.inputs.size, hidden, bidirectional=bidirectional_encoder)
+        width = 2 * hidden if bidirectional_encoder else hidden  # features of D and Q
+        self.doc_sentinel = nn.Parameter(torch.randn(width) * 0.1)
+        self.question_sentinel = nn.Parameter(torch.randn(width) * 0.1)
+        self.question_proj = nn.Linear(width, width)
+        self.fusion = MaskedLSTM(3 * width, hidden, bidirectional=True)
         self.decoder = nn.LSTMCell(4 * hidden, hidden)
         self.hmn_start = HighwayMaxout(hidden, pool)
         self.hmn_end = HighwayMaxout(hidden, pool)
@@ -152,14 +222,14 @@ class DynamicCoattentionNetwork(nn.Module):
         question: torch.Tensor, question_mask: torch.Tensor,
     ) -> SpanLogits:
         """``context`` (B, T), ``question`` (B, J) token ids with their bool masks -> :class:`SpanLogits`."""
-        D = run_lstm(self.encoder, self.dropout(self.embed(context)), context_mask)  # (B, T, l)
-        Qp = run_lstm(self.encoder, self.dropout(self.embed(question)), question_mask)  # (B, J, l)
+        x_c, x_q = self.inputs(context, context_mask, question, question_mask)
+        D, Qp = self.encoder(x_c, context_mask), self.encoder(x_q, question_mask)  # (B, T, l), (B, J, l)
         D, d_mask = self._with_sentinel(D, context_mask, self.doc_sentinel)
         Qp, q_mask = self._with_sentinel(Qp, question_mask, self.question_sentinel)
         Q = torch.tanh(self.question_proj(Qp))
         C_D, A_D = coattention(D, Q, d_mask, q_mask)
         fused = torch.cat([D, C_D], dim=2)[:, 1:]  # drop the document sentinel: (B, T, 3l)
-        U = self.dropout(run_lstm(self.fusion, fused, context_mask))  # (B, T, 2l)
+        U = self.dropout(self.fusion(fused, context_mask))  # (B, T, 2l)
         return self._decode(U, context_mask, A_D[:, 1:, 1:])
 
     def _decode(self, U: torch.Tensor, mask: torch.Tensor, attention: torch.Tensor) -> SpanLogits:
@@ -170,12 +240,13 @@ class DynamicCoattentionNetwork(nn.Module):
         starts, ends = [], []
         final_start = final_end = None
         done = torch.zeros(B, dtype=torch.bool, device=U.device)
-        for _ in range(self.max_iters):
+        U_start, U_end = self.hmn_start.project(U), self.hmn_end.project(U)  # the same in every round
+        for _ in range(self.train_iters if self.training else self.max_iters):
             u_s, u_e = gather_rows(U, s), gather_rows(U, e)
             h, c = self.decoder(torch.cat([u_s, u_e], dim=1), (h, c))
-            alpha = masked_fill_min(self.hmn_start(U, h, u_s, u_e), mask)
+            alpha = masked_fill_min(self.hmn_start(U, h, u_s, u_e, U_start), mask)
             new_s = alpha.argmax(dim=1)
-            beta = masked_fill_min(self.hmn_end(U, h, gather_rows(U, new_s), u_e), mask)
+            beta = masked_fill_min(self.hmn_end(U, h, gather_rows(U, new_s), u_e, U_end), mask)
             new_e = beta.argmax(dim=1)
             starts.append(alpha)
             ends.append(beta)
@@ -197,12 +268,12 @@ class BiLSTMPointerReader(nn.Module):
     ``[c; a; c * a]`` fused by a BiLSTM, and two linear pointers for start and end."""
 
     def __init__(self, vectors: torch.Tensor, hidden: int = 100, dropout: float = 0.2,
-                 freeze_embeddings: bool = True):
+                 freeze_embeddings: bool = True, match_feature: bool = False):
         super().__init__()
-        self.embed = frozen_or_trainable_embedding(vectors, freeze_embeddings)
-        self.encoder = nn.LSTM(vectors.shape[1], hidden, batch_first=True, bidirectional=True)
+        self.inputs = ReaderInput(vectors, dropout, match_feature, freeze_embeddings)
+        self.encoder = MaskedLSTM(self.inputs.size, hidden, bidirectional=True)
         self.bilinear = nn.Linear(2 * hidden, 2 * hidden, bias=False)
-        self.fusion = nn.LSTM(6 * hidden, hidden, batch_first=True, bidirectional=True)
+        self.fusion = MaskedLSTM(6 * hidden, hidden, bidirectional=True)
         self.start_head = nn.Linear(2 * hidden, 1)
         self.end_head = nn.Linear(2 * hidden, 1)
         self.dropout = nn.Dropout(dropout)
@@ -212,12 +283,12 @@ class BiLSTMPointerReader(nn.Module):
         question: torch.Tensor, question_mask: torch.Tensor,
     ) -> SpanLogits:
         """``context`` (B, T), ``question`` (B, J) token ids with their bool masks -> :class:`SpanLogits`."""
-        C = run_lstm(self.encoder, self.dropout(self.embed(context)), context_mask)  # (B, T, 2l)
-        Q = run_lstm(self.encoder, self.dropout(self.embed(question)), question_mask)  # (B, J, 2l)
+        x_c, x_q = self.inputs(context, context_mask, question, question_mask)
+        C, Q = self.encoder(x_c, context_mask), self.encoder(x_q, question_mask)  # (B, T, 2l), (B, J, 2l)
         scores = self.bilinear(C) @ Q.transpose(1, 2)  # (B, T, J)
         weights = masked_softmax(scores, question_mask.unsqueeze(1).expand_as(scores), dim=2)
         A = weights @ Q
-        G = run_lstm(self.fusion, self.dropout(torch.cat([C, A, C * A], dim=2)), context_mask)
+        G = self.fusion(self.dropout(torch.cat([C, A, C * A], dim=2)), context_mask)
         start = masked_fill_min(self.start_head(G).squeeze(2), context_mask)
         end = masked_fill_min(self.end_head(G).squeeze(2), context_mask)
         return SpanLogits([start], [end], start, end, weights)

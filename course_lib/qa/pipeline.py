@@ -3,13 +3,15 @@ per-epoch validation, predict answer texts."""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
 from course_lib.core.io import code_digest, content_digest, settings_digest
@@ -38,11 +40,14 @@ def vocab_vectors(
 
 def make_reader(kind: str, vectors: torch.Tensor, settings: QASettings) -> nn.Module:
     """A reader by name (``"dcn"`` or ``"bilstm"``) over (V, E) embedding ``vectors``, sized by
-    ``settings.hidden`` and ``dropout`` (and, for the DCN, ``max_iters`` decoder rounds)."""
+    ``settings.hidden``, ``dropout`` and ``question_match`` (and, for the DCN, ``max_iters`` and
+    ``train_iters`` decoder rounds and its ``dcn_encoder``)."""
     check_choice("reader", kind, READERS)
-    options: dict[str, Any] = {"hidden": settings.hidden, "dropout": settings.dropout}
+    options: dict[str, Any] = {"hidden": settings.hidden, "dropout": settings.dropout,
+                               "match_feature": settings.question_match}
     if kind == "dcn":
-        options["max_iters"] = settings.max_iters
+        options.update(max_iters=settings.max_iters, train_iters=settings.train_iters,
+                       bidirectional_encoder=settings.dcn_encoder == "bilstm")
     return READERS[kind](vectors, **options)
 
 
@@ -136,10 +141,10 @@ def checkpoint_name(key: Mapping[str, Any]) -> str:
 
 def loss_terms(kind: str, settings: QASettings) -> int:
     """How many cross-entropies the training loss of reader ``kind`` sums: a start and an end per
-    decoder round (``settings.max_iters`` rounds for the DCN, which runs every round in training; one
-    for the BiLSTM reader). Dividing by it puts both readers' losses on one per-pointer scale."""
+    decoder round in training (:attr:`QASettings.training_rounds` for the DCN, one for the BiLSTM
+    reader). Dividing by it puts both readers' losses on one per-pointer scale."""
     check_choice("reader", kind, READERS)
-    return 2 * (settings.max_iters if kind == "dcn" else 1)
+    return 2 * (settings.training_rounds if kind == "dcn" else 1)
 
 
 def max_span_loss(kind: str, settings: QASettings, train: list[EncodedExample]) -> float:
@@ -147,6 +152,95 @@ def max_span_loss(kind: str, settings: QASettings, train: list[EncodedExample]) 
     positions (the longest training context), so ``loss_terms x divergence_limit(T)``."""
     longest = max((len(e.context) for e in train), default=2)
     return loss_terms(kind, settings) * divergence_limit(max(longest, 2))
+
+
+class EarlyStopping:
+    """Early stopping on validation F1, run by :func:`~course_lib.core.training.fit` as its per-epoch
+    scheduler, so its state (the best weights included) is checkpointed and resumed with the run.
+
+    :meth:`evaluate` wraps the validation callback. :meth:`step`, after each epoch's validation, keeps
+    a copy of the weights when ``val_f1`` beats every earlier epoch; ``patience`` epochs without a
+    better one stop the run: :meth:`batches` then yields no more training batches and :meth:`evaluate`
+    no metrics, so the remaining epochs cost nothing, and :meth:`finish` drops them and puts the best
+    epoch's weights back.
+    """
+
+    metric = "val_f1"
+
+    def __init__(self, model: nn.Module, evaluate: Callable[[nn.Module], Mapping[str, float]],
+                 patience: int):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        self.model, self._evaluate, self.patience = model, evaluate, patience
+        self.best, self.best_epoch, self.epochs, self.stale = -math.inf, 0, 0, 0
+        self.weights: dict[str, torch.Tensor] | None = None
+        self._metrics: dict[str, float] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``patience`` epochs in a row brought no better validation F1."""
+        return self.stale >= self.patience
+
+    def evaluate(self, model: nn.Module) -> Mapping[str, float]:
+        """The wrapped callback's metrics (which must hold ``val_f1``); none once stopped."""
+        if self.stopped:
+            return {}
+        self._metrics = dict(self._evaluate(model))
+        if self.metric not in self._metrics:
+            raise KeyError(f"early stopping needs {self.metric!r} from evaluate; got {sorted(self._metrics)}")
+        return self._metrics
+
+    def step(self) -> None:
+        """After an epoch's validation: remember the weights if it is the best so far, else count it."""
+        if self._metrics is None:  # an epoch after the stop
+            return
+        value, self._metrics = self._metrics[self.metric], None
+        self.epochs += 1
+        if value > self.best:
+            self.best, self.best_epoch, self.stale = value, self.epochs, 0
+            self.weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.stale += 1
+
+    def batches(self, loader: DataLoader) -> Iterable[Mapping[str, torch.Tensor]]:
+        """``loader``'s batches until the run stops, then none (one pass per epoch, like ``loader``)."""
+        return _UntilStopped(loader, self)
+
+    def finish(self, history: History) -> History:
+        """``history`` without the epochs after the stop, the best epoch marked ``kept``; the model
+        gets that epoch's weights back."""
+        if self.weights is not None:
+            self.model.load_state_dict(self.weights)
+        return History([{**r, "kept": r["epoch"] == self.best_epoch}
+                        for r in history.epochs if self.metric in r])
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs: the best value and epoch, the epochs seen, the streak, the weights."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "epochs": self.epochs,
+                "stale": self.stale, "weights": self.weights}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Put back what :meth:`state_dict` returned."""
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.epochs, self.stale, self.weights = int(state["epochs"]), int(state["stale"]), state["weights"]
+
+
+class _UntilStopped:
+    """A loader's batches while an :class:`EarlyStopping` has not stopped, then none."""
+
+    def __init__(self, loader: DataLoader, stopping: EarlyStopping):
+        self.loader, self.stopping = loader, stopping
+
+    def __len__(self) -> int:
+        return 0 if self.stopping.stopped else len(self.loader)
+
+    def __iter__(self) -> Iterator[Mapping[str, torch.Tensor]]:
+        return iter(()) if self.stopping.stopped else iter(self.loader)
+
+
+def kept_epoch(history: History) -> dict[str, Any]:
+    """The record of the epoch whose weights a reader of :func:`train_reader` kept."""
+    return next(r for r in history.epochs if r["kept"])
 
 
 def train_reader(
@@ -164,18 +258,28 @@ def train_reader(
     """Adam (``settings.lr``) on the span loss with gradient clipping, batches of ``batch_size``, for
     the reader ``kind``'s epochs (:meth:`QASettings.epochs_for`), via :func:`course_lib.core.training.fit`.
 
-    Each epoch's record holds ``train_loss``, ``step_losses`` (every step's loss, in order) and the
-    metrics of ``evaluate(model)`` (e.g. :func:`validate`). With ``checkpoint_path`` (and its
-    ``checkpoint_key``, see :func:`checkpoint_key`) a checkpoint is written per epoch and an existing
-    one resumed exactly when its key matches. Raises
+    Each epoch's record holds ``train_loss``, ``step_losses`` (every step's loss, in order), the
+    metrics of ``evaluate(model)`` (e.g. :func:`validate`) and ``kept``, whether the model ends with
+    that epoch's weights: the last epoch's, or with ``settings.patience`` (which needs ``evaluate``)
+    the best validation F1's, training ending ``patience`` epochs after it (:class:`EarlyStopping`).
+    With ``checkpoint_path`` (and its ``checkpoint_key``, see :func:`checkpoint_key`) a checkpoint is
+    written per epoch and an existing one resumed exactly when its key matches. Raises
     :class:`~course_lib.core.training.TrainingDiverged` above :func:`max_span_loss`.
     """
     if checkpoint_path is not None and checkpoint_key is None:
         raise ValueError("checkpoint_path needs its checkpoint_key (see qa.checkpoint_key)")
     if checkpoint_key is not None and checkpoint_key.get("kind") != kind:
         raise ValueError(f"checkpoint_key is for reader {checkpoint_key.get('kind')!r}, not {kind!r}")
+    if settings.patience is not None and evaluate is None:
+        raise ValueError("patience (early stopping on validation F1) needs evaluate, e.g. qa.validate")
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.lr)
-    return fit(model, make_loader(train, settings.batch_size, shuffle=True), loss_fn=batch_loss,
-               optimizer=optimizer, epochs=settings.epochs_for(kind), device=device, evaluate=evaluate,
-               grad_clip=grad_clip, checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key,
-               max_loss=max_span_loss(kind, settings, train), amp=settings.amp, desc=kind)
+    loader = make_loader(train, settings.batch_size, shuffle=True)
+    stopping = None if settings.patience is None else EarlyStopping(model, evaluate, settings.patience)
+    history = fit(model, loader if stopping is None else stopping.batches(loader), loss_fn=batch_loss,
+                  optimizer=optimizer, epochs=settings.epochs_for(kind), device=device,
+                  evaluate=evaluate if stopping is None else stopping.evaluate, scheduler=stopping,
+                  grad_clip=grad_clip, checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key,
+                  max_loss=max_span_loss(kind, settings, train), amp=settings.amp, desc=kind)
+    if stopping is not None:
+        return stopping.finish(history)
+    return History([{**r, "kept": r is history.epochs[-1]} for r in history.epochs])

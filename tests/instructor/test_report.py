@@ -34,3 +34,8 @@ def test_report_renders_offline_in_chromium(fake_workbook, tmp_path):
     assert page["mathjax"] and page["formulas"] >= 2 and page["raw_tex"] == 0, page
     assert shot.stat().st_size > 10_000
     assert (build / "mathjax" / "MathJax.js").exists()
+
+
+def test_a_missing_chromium_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="chromium='no-such-chromium'.*apt install chromium"):
+        browse_report(tmp_path / "index.html", chromium="no-such-chromium")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from course_lib.core.io import atomic_write_json
-from course_lib.lm.compare import compare_runs, history_markdown, plot_run
+from course_lib.lm.compare import compare_runs, history_markdown, plot_run, side_by_side_markdown
 
 
 def _run_folder(root, exp_id, model, optimizer, layers, ppls, seconds):
@@ -73,6 +73,17 @@ def test_missing_runs_or_files_are_refused(tmp_path):
 
 def test_history_markdown_has_units():
     table = history_markdown([{"epoch": 1, "train_loss": 5.0, "train_ppl": 148.4, "valid_loss": 4.5,
-                               "valid_ppl": 90.0, "epoch_time_s": 1.25, "items_per_s": 1234.0,
+                               "valid_ppl": 90.0, "lr": 0.25, "epoch_time_s": 1.25, "items_per_s": 1234.0,
                                "peak_gpu_memory_mb": None}])
-    assert table.splitlines()[-1] == "| 1 | 5.000 | 148.4 | 4.500 | 90.0 | 1.2 s | 1234 tokens/s | n/a |"
+    assert table.splitlines()[-1] == ("| 1 | 5.000 | 148.4 | 4.500 | 90.0 | 0.25 | 1.2 s | 1234 tokens/s | "
+                                      "n/a |")
+
+
+def test_side_by_side_has_units_and_na_for_the_gpt():
+    lstm = {"parameters": 3412377, "valid_ppl": 250.0, "valid_ppl_stateful": 180.04, "test_ppl": 240.0,
+            "test_ppl_stateful": 170.0, "tokens_per_s": 3700.4, "train_time_s": 300.0}
+    table = side_by_side_markdown({"LSTM": lstm, "GPT": {**lstm, "valid_ppl_stateful": None,
+                                                         "test_ppl_stateful": None}})
+    assert table.splitlines()[2] == ("| LSTM | 3,412,377 | 250.0 | 180.0 | 240.0 | 170.0 | 3700 tokens/s | "
+                                     "5.0 min |")
+    assert table.splitlines()[3].count("n/a") == 2

@@ -7,15 +7,17 @@ from pathlib import Path
 import pytest
 
 from course_lib.core.settings import Settings
+from course_lib.core.training import count_parameters
 from course_lib.lm.compare import compare_runs
-from course_lib.lm.config import ASSIGNMENT, FULL, SMOKE, LMSettings
+from course_lib.lm.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, LMSettings
+from course_lib.lm.models import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_both_profiles_are_checked_instances_of_one_settings_class():
-    assert set(ASSIGNMENT.profiles) == {"smoke", "full"}
-    for settings in (SMOKE, FULL):
+def test_the_profiles_are_checked_instances_of_one_settings_class():
+    assert set(ASSIGNMENT.profiles) == {"smoke", "laptop", "full"}
+    for settings in (SMOKE, LAPTOP, FULL):
         assert isinstance(settings, LMSettings) and isinstance(settings, Settings)
         assert type(settings)(**settings.to_dict()) == settings
     assert ASSIGNMENT.settings_class is LMSettings and ASSIGNMENT.knobs == LMSettings.names()
@@ -38,6 +40,10 @@ def test_both_profiles_are_checked_instances_of_one_settings_class():
     (dict(train_tokens=32), ValueError, r"train_tokens=32 .*seq_len=32"),
     (dict(num_layers="2"), TypeError, r"num_layers='2' has the wrong type"),
     (dict(tie_weights=1), TypeError, r"tie_weights=1 has the wrong type"),
+    (dict(model="gpt1", stateful_training=True), ValueError, r"stateful_training=True is not valid for "
+                                                             r"model='gpt1'"),
+    (dict(lr_plateau_factor=0.5), ValueError, r"lr_plateau_factor=0.5 is not valid; it must be >= 1.0"),
+    (dict(grid_eval_tokens=16), ValueError, r"grid_eval_tokens=16 .*seq_len=32"),
 ])
 def test_a_bad_value_is_refused_naming_the_knob(values, error, match):
     with pytest.raises(error, match=match):
@@ -62,6 +68,7 @@ def test_learning_rate_and_dropout_defaults_follow_optimizer_and_model():
     assert gpt.model_options() == dict(d_model=256, n_heads=4, max_len=64, norm_first=False, dropout=0.2,
                                        tie_weights=False)
     assert not SMOKE.norm_first and not FULL.norm_first  # GPT-1's post-norm unless asked
+    assert LAPTOP.model_options() == dict(hidden=200, dropout=LAPTOP.dropout, tie_weights=True, emb_dim=200)
 
 
 COURSE_ORDER = [("lstm", o, 1) for o in ("adam", "adamw", "sgd", "momentum")] + [
@@ -80,12 +87,43 @@ def test_each_sweep_has_the_twelve_configurations_in_the_course_order(name):
             ASSIGNMENT.settings(profile, config)  # every configuration is valid in both profiles
 
 
-@pytest.mark.parametrize("profile", ["smoke", "full"])
+@pytest.mark.parametrize("profile", ["smoke", "laptop", "full"])
 def test_the_default_sweep_is_the_course_settings_in_every_profile(profile):
     for config in ASSIGNMENT.sweeps["lm"].configs:
         s = ASSIGNMENT.settings(profile, config)
         assert (s.learning_rate, s.momentum, s.nesterov, s.weight_decay, s.batch_size, s.epochs) == (
             1e-3, 0.9, False, 5e-4, 16, 10)
+        assert (s.lr_plateau_factor, s.stateful_training, s.grid, s.gpt_beside) == (1.0, False, False, False)
+
+
+def test_the_laptop_profile_is_the_reference_lstm_on_the_offline_split():
+    s = LAPTOP
+    assert (s.model, s.num_layers, s.hidden, s.epochs, s.batch_size, s.seq_len) == ("lstm", 2, 200, 5, 20, 35)
+    assert (s.split, s.max_vocab, s.train_tokens, s.eval_tokens) == ("offline", None, None, None)
+    assert s.stateful_training and s.lr_plateau_factor > 1 and s.gpt_beside and not s.grid
+    assert ASSIGNMENT.expected["laptop"]["valid_ppl_stateful"][1] <= 190.0
+
+
+def test_a_grid_configuration_reads_the_grid_sizes():
+    assert (LAPTOP.train_tokens_used, LAPTOP.eval_tokens_used) == (None, None)
+    run = LAPTOP.override(exp_id="lstm-adam-L1")
+    assert run.train_tokens_used == LAPTOP.grid_train_tokens
+    assert run.eval_tokens_used == LAPTOP.grid_eval_tokens
+    smoke = SMOKE.override(exp_id="lstm-adam-L1")
+    assert (smoke.train_tokens_used, smoke.eval_tokens_used) == (8192, SMOKE.eval_tokens)
+
+
+def test_the_gpt_beside_the_lstm_has_its_parameter_count():
+    lstm = LAPTOP.override(hidden=24, emb_dim=24, n_heads=2)
+    gpt = lstm.matching_gpt(500)
+    assert (gpt.model, gpt.optimizer, gpt.stateful_training) == ("gpt1", "adamw", False)
+    assert gpt.d_model % gpt.n_heads == 0
+    def size(s: LMSettings) -> int:
+        return count_parameters(build_model(s.model, 500, s.num_layers, **s.model_options()))
+
+    widths = (gpt.d_model - 2, gpt.d_model, gpt.d_model + 2)
+    miss = {d: abs(size(gpt.override(d_model=d)) - size(lstm)) for d in widths}
+    assert min(miss, key=miss.get) == gpt.d_model  # the nearest of the widths the heads allow
 
 
 def test_the_tuned_sweep_gives_each_optimizer_its_own_rate():

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from course_lib.core.data import MissingDataError
-from course_lib.lm.data import EOS, UNK, NextTokenWindows, Vocabulary, load_wikitext2, tokenize_lines
+from course_lib.lm.data import (
+    EOS,
+    UNK,
+    ContiguousLanes,
+    NextTokenWindows,
+    Vocabulary,
+    load_wikitext2,
+    split_texts,
+    tokenize_lines,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +61,7 @@ def test_offline_split_trains_on_valid_and_halves_test(tmp_path):
     assert corpus.vocab.decode(corpus.valid) == ["the", UNK, EOS, "the", UNK, EOS]  # "mat", "zebra" unseen
     assert corpus.vocab.decode(corpus.test) == ["a", "cat", EOS, "the", UNK, EOS]  # "end" unseen
     assert "train = official valid" in corpus.description
+    assert split_texts("offline", folder) == {"train": VALID, "valid": TEST[:2], "test": TEST[2:]}
 
 
 def test_bad_split_lists_the_valid_ones(tmp_path):
@@ -98,3 +108,16 @@ def test_windows_are_next_token_pairs_of_shape_b_t():
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y, x + 1)
     with pytest.raises(ValueError, match="too short"):
         NextTokenWindows(torch.arange(5), seq_len=8)
+
+
+def test_contiguous_lanes_continue_from_one_chunk_to_the_next():
+    lanes = ContiguousLanes(torch.arange(23), batch_size=2, seq_len=4)  # 2 lanes of 11 tokens
+    chunks = list(lanes)
+    assert len(lanes) == len(chunks) == 3 and lanes.tokens == 22
+    assert [first for _, _, first in chunks] == [True, False, False]
+    assert [tuple(x.shape) for x, _, _ in chunks] == [(2, 4), (2, 4), (2, 3)]  # the last chunk is shorter
+    x = torch.cat([x for x, _, _ in chunks], dim=1)
+    y = torch.cat([y for _, y, _ in chunks], dim=1)
+    assert torch.equal(x, torch.arange(22).view(2, 11)) and torch.equal(y, x + 1)
+    with pytest.raises(ValueError, match="too short for 30 lanes"):
+        ContiguousLanes(torch.arange(23), batch_size=30, seq_len=4)

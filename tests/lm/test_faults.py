@@ -76,9 +76,12 @@ def test_start_run_refuses_bad_knobs(tmp_path, knobs, message):
 
 
 @pytest.mark.fault("recovery")
-@pytest.mark.parametrize("model", ["lstm", "gpt1"])
-def test_killed_run_resumes_exactly(cyclic, tmp_path, monkeypatch, capsys, model):
-    values = dict(model=model, epochs=3, dropout=0.1)  # dropout draws from the global generator
+@pytest.mark.parametrize("knobs", [dict(model="lstm"), dict(model="gpt1"),
+                                   dict(model="lstm", stateful_training=True, optimizer="sgd", lr=10.0,
+                                        lr_plateau_factor=4.0, epochs=4)],
+                         ids=["lstm", "gpt1", "lstm-stateful"])
+def test_killed_run_resumes_exactly(cyclic, tmp_path, monkeypatch, capsys, knobs):
+    values = dict(epochs=3, dropout=0.1) | knobs  # dropout draws from the global generator
     straight = _train(cyclic, tmp_path / "straight", **values)
     real = training.save_checkpoint
 
@@ -91,8 +94,11 @@ def test_killed_run_resumes_exactly(cyclic, tmp_path, monkeypatch, capsys, model
         _train(cyclic, tmp_path / "killed", **values)
     saved = _record_saves(monkeypatch, real)
     resumed = _train(cyclic, tmp_path / "killed", **values)
-    assert saved == [2, 3] and "training from the start" not in capsys.readouterr().out  # resumed at epoch 2
+    assert saved == list(range(2, values["epochs"] + 1))  # resumed at epoch 2
+    assert "training from the start" not in capsys.readouterr().out
     assert _numbers(resumed) == _numbers(straight)
+    if "lr_plateau_factor" in knobs:  # the schedule's state came back too: lr / 4 after epoch 3
+        assert resumed.history.column("lr") == straight.history.column("lr") == [10.0, 10.0, 10.0, 2.5]
 
 
 @pytest.mark.fault("recovery")

@@ -10,12 +10,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_lib.core.training import fit
+from course_lib.lm.config import FULL
+from course_lib.lm.data import LMCorpus
 from course_lib.lm.models import build_model
 from course_lib.lm.train import (
     evaluate_loss,
     evaluate_stateful_loss,
     make_optimizer,
     perplexity,
+    plateau_schedule,
     train_language_model,
     unigram_perplexity,
 )
@@ -89,3 +93,64 @@ def test_optimizers_by_name():
     assert make_optimizer("adamw", params, 0.1, weight_decay=0.5).param_groups[0]["weight_decay"] == 0.5
     with pytest.raises(ValueError, match=r"optimizer='rmsprop'.*'momentum'"):
         make_optimizer("rmsprop", params, 0.1)
+
+
+def test_stateful_training_is_truncated_bptt_over_contiguous_lanes(cyclic, tmp_path):
+    """train_language_model with stateful_training gives, step by step, the losses of a hand-rolled
+    truncated-BPTT loop: 4 lanes of the stream, windows of 5, the state carried and detached."""
+    settings = tiny(model="lstm", optimizer="sgd", lr=0.5, batch_size=4, seq_len=5, hidden=8,
+                    stateful_training=True, grad_clip=0.25, weight_decay=0.0, epochs=2)
+    result = train_language_model(settings, cyclic, RANDOM, device="cpu", run_dir=tmp_path, progress=False)
+    torch.manual_seed(0)
+    model = build_model("lstm", V, 1, **settings.model_options())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    lanes = (cyclic.train.numel() - 1) // 4
+    data = cyclic.train[: lanes * 4 + 1]
+    x_all, y_all = data[:-1].view(4, lanes), data[1:].view(4, lanes)
+    expected = []
+    for _ in range(2):
+        state = None  # every epoch starts from a zero state
+        for start in range(0, lanes, 5):
+            logits, state = model(x_all[:, start : start + 5], state)
+            state = tuple(t.detach() for t in state)
+            loss = F.cross_entropy(logits.reshape(-1, V), y_all[:, start : start + 5].reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            optimizer.step()
+            expected.append(loss.item())
+    got = [v for e in result.history.epochs for v in e["step_losses"]]
+    assert len(got) == len(expected) == 2 * 70
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_plateau_schedule_divides_lr_after_an_epoch_without_a_new_best():
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=20.0)
+    losses = iter([5.0, 4.0, 4.5, 3.0, 3.0, 2.0])  # no new best after epochs 3 and 5 (equal is no better)
+    batches = [torch.ones(2, 2)]
+
+    def loss_fn(m, batch):  # a constant loss: only the schedule moves
+        return 0.0 * m(batch).sum() + 1.0
+
+    history = fit(model, batches, loss_fn=loss_fn, optimizer=optimizer,
+                  epochs=6, evaluate=lambda m: {"valid_loss": next(losses)}, progress=False,
+                  **plateau_schedule(optimizer, 4.0))
+    assert history.column("lr") == [20.0, 20.0, 20.0, 5.0, 5.0, 1.25]  # each epoch's lr, before the step
+    assert plateau_schedule(optimizer, 1.0) == {}  # factor 1: constant
+    with pytest.raises(ValueError, match="scheduler_metric='valid_loss' needs evaluate"):
+        fit(model, batches, loss_fn=loss_fn, optimizer=optimizer, epochs=1,
+            **plateau_schedule(optimizer, 4.0))
+
+
+def test_the_full_profile_runs_on_the_cpu_at_tiny_size(cyclic, tmp_path):
+    """FULL's code path (its optimizer, default lr and dropout, batch 32, windows of 64, amp, checkpoint)
+    on the CPU for one epoch, only its model sizes shrunk."""
+    stream = torch.tensor([3, 1, 4, 15, 9, 2, 6] * 1200)
+    corpus = LMCorpus("official", cyclic.vocab, stream[:6000], stream[6000:7200], stream[7200:])
+    settings = FULL.override(hidden=16, d_model=16, n_heads=2, epochs=1)
+    assert settings.amp and settings.checkpoint and settings.max_vocab is None
+    result = train_language_model(settings, corpus, RANDOM, device="cpu", run_dir=tmp_path, progress=False)
+    assert result.metrics["epochs"] == 1 and len(result.history.epochs[0]["step_losses"]) == 2  # 93 windows
+    assert math.isfinite(result.metrics["valid_ppl"]) and result.metrics["valid_ppl_stateful"] < V
+    assert (tmp_path / "checkpoint.pt").exists()

@@ -1,4 +1,4 @@
-"""QASettings: both profiles are valid, bad values are refused naming the knob, override works."""
+"""QASettings: the three profiles are valid, bad values are refused naming the knob, override works."""
 
 from __future__ import annotations
 
@@ -6,18 +6,23 @@ import dataclasses
 
 import pytest
 
-from course_lib.qa.config import ASSIGNMENT, FULL, SMOKE, QASettings
+from course_lib.qa.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, QASettings
 
 
 def test_profiles_are_checked_instances_of_one_class():
-    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "full": FULL}
-    for profile in (SMOKE, FULL):
+    assert ASSIGNMENT.profiles == {"smoke": SMOKE, "laptop": LAPTOP, "full": FULL}
+    for profile in (SMOKE, LAPTOP, FULL):
         assert isinstance(profile, QASettings)
         assert QASettings(**profile.to_dict()) == profile
     assert ASSIGNMENT.knobs == (
         "train_articles", "val_articles", "test_articles", "hidden", "epochs", "bilstm_epochs",
-        "batch_size", "lr", "train_window", "max_iters", "dropout", "max_answer_len", "cpu_threads", "amp")
-    assert set(ASSIGNMENT.expected["smoke"]) <= set(ASSIGNMENT.headline)
+        "batch_size", "lr", "patience", "train_window", "max_iters", "train_iters", "dcn_encoder", "dropout",
+        "question_match", "max_answer_len", "cpu_threads", "amp")
+    for profile in ("smoke", "laptop"):
+        assert set(ASSIGNMENT.expected[profile]) <= set(ASSIGNMENT.headline)
+    # the laptop profile: whole paragraphs, the same features and early stopping for both readers
+    assert LAPTOP.train_window is None and LAPTOP.question_match and LAPTOP.patience is not None
+    assert LAPTOP.epochs == LAPTOP.bilstm_epochs
 
 
 @pytest.mark.parametrize(("values", "error", "message"), [
@@ -32,6 +37,10 @@ def test_profiles_are_checked_instances_of_one_class():
     ({"amp": 1}, TypeError, r"amp=1 has the wrong type"),
     ({"cpu_threads": 0}, ValueError, r"cpu_threads=0 is not valid"),
     ({"val_articles": 0}, ValueError, r"val_articles=0 is not valid"),
+    ({"patience": 0}, ValueError, r"patience=0 is not valid; it must be >= 1"),
+    ({"train_iters": 5}, ValueError, r"train_iters=5 is not valid; it must be <= max_iters \(4\)"),
+    ({"question_match": "yes"}, TypeError, r"question_match='yes' has the wrong type"),
+    ({"dcn_encoder": "gru"}, ValueError, r"dcn_encoder='gru' is not valid; choose one of"),
 ])
 def test_bad_values_are_refused_naming_the_knob(values, error, message):
     with pytest.raises(error, match=message):
@@ -46,6 +55,11 @@ def test_override_keeps_none_coerces_and_refuses_unknown_names():
     assert SMOKE.epochs == 2  # the profile itself is untouched
     with pytest.raises(ValueError, match="hiden"):
         SMOKE.override(hiden=3)
+
+
+def test_training_rounds_default_to_max_iters():
+    assert SMOKE.override(max_iters=3).training_rounds == 3
+    assert SMOKE.override(max_iters=3, train_iters=2).training_rounds == 2
 
 
 def test_epochs_for_each_reader():

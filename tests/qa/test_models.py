@@ -1,15 +1,22 @@
-"""The exercises (coattention, the highway maxout network) and the readers built on them."""
+"""The exercises (coattention, the highway maxout network), the masked LSTM and the readers' inputs,
+and the readers built on them."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from course_lib.qa.batching import UNK_ID
 from course_lib.qa.models import (
     BiLSTMPointerReader,
     DynamicCoattentionNetwork,
     HighwayMaxout,
+    MaskedLSTM,
+    ReaderInput,
     coattention,
+    reverse_within_length,
     span_loss,
 )
 
@@ -54,6 +61,47 @@ def test_highway_maxout_matches_its_equations():
     m2 = (hmn.w_2.weight @ m1 + hmn.w_2.bias).view(2, 3).max(0).values
     expected = (hmn.w_3.weight @ torch.cat([m1, m2]) + hmn.w_3.bias).max()
     torch.testing.assert_close(scores[b, t], expected)
+    # the decoder passes the rounds' shared part in: the same scores
+    torch.testing.assert_close(hmn(U, h, u_s, u_e, hmn.project(U)), scores)
+
+
+def test_reverse_within_length_keeps_padding_in_place_and_undoes_itself():
+    x = torch.arange(8.0).view(2, 4, 1)
+    mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    assert reverse_within_length(x, mask)[..., 0].tolist() == [[2, 1, 0, 3], [5, 4, 6, 7]]
+    torch.testing.assert_close(reverse_within_length(reverse_within_length(x, mask), mask), x)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masked_lstm_equals_a_packed_lstm_with_the_same_weights(bidirectional):
+    torch.manual_seed(0)
+    masked = MaskedLSTM(5, 4, bidirectional=bidirectional)
+    packed = nn.LSTM(5, 4, batch_first=True, bidirectional=bidirectional)
+    with torch.no_grad():
+        for name, value in masked.forward_lstm.named_parameters():
+            getattr(packed, name).copy_(value)
+        if bidirectional:
+            for name, value in masked.backward_lstm.named_parameters():
+                getattr(packed, f"{name}_reverse").copy_(value)
+    lengths = torch.tensor([7, 3, 5])
+    mask = torch.arange(7) < lengths.unsqueeze(1)
+    x = torch.randn(3, 7, 5)
+    want = pad_packed_sequence(packed(pack_padded_sequence(x, lengths, batch_first=True,
+                                                           enforce_sorted=False))[0], batch_first=True)[0]
+    torch.testing.assert_close(masked(x, mask), want)
+
+
+def test_reader_input_marks_words_shared_by_context_and_question():
+    vectors = torch.randn(10, 3)
+    inputs = ReaderInput(vectors, dropout=0.0, match_feature=True)
+    context = torch.tensor([[4, 5, UNK_ID, 6, 0]])  # <unk> never matches; 0 is padding
+    question = torch.tensor([[6, UNK_ID, 4, 0]])
+    x_c, x_q = inputs(context, context != 0, question, question != 0)
+    assert inputs.size == 4 and x_c.shape == (1, 5, 4) and x_q.shape == (1, 4, 4)
+    assert x_c[0, :, 3].tolist() == [1, 0, 0, 1, 0] and x_q[0, :, 3].tolist() == [1, 0, 1, 0]
+    torch.testing.assert_close(x_c[..., :3], vectors[context])
+    plain = ReaderInput(vectors, dropout=0.0, match_feature=False)
+    assert plain.size == 3 and plain(context, context != 0, question, question != 0)[0].shape == (1, 5, 3)
 
 
 def tiny_batch(V=50, seed=0):
@@ -65,10 +113,15 @@ def tiny_batch(V=50, seed=0):
     return context * cmask, cmask, question * qmask, qmask
 
 
-@pytest.mark.parametrize("reader", [DynamicCoattentionNetwork, BiLSTMPointerReader])
-def test_readers_ignore_padding(reader):
+@pytest.mark.parametrize(("reader", "options"), [
+    (DynamicCoattentionNetwork, {}),
+    (DynamicCoattentionNetwork, {"match_feature": True, "train_iters": 2, "bidirectional_encoder": True}),
+    (BiLSTMPointerReader, {}),
+    (BiLSTMPointerReader, {"match_feature": True}),
+])
+def test_readers_ignore_padding(reader, options):
     torch.manual_seed(0)
-    model = reader(torch.randn(50, 8), hidden=6, dropout=0.0).eval()
+    model = reader(torch.randn(50, 8), hidden=6, dropout=0.0, **options).eval()
     context, cmask, question, qmask = tiny_batch()
     out = model(context, cmask, question, qmask)
     assert out.start.shape == (4, 12) and out.attention.shape == (4, 12, 5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,7 @@ import torch.nn.functional as F
 from course_lib.core.io import code_digest
 from course_lib.core.training import divergence_limit
 from course_lib.qa.batching import EncodedExample, collate, encode
-from course_lib.qa.config import READER_KINDS, SMOKE
+from course_lib.qa.config import FULL, READER_KINDS, SMOKE
 from course_lib.qa.evaluation import evaluate
 from course_lib.qa.models import BiLSTMPointerReader, DynamicCoattentionNetwork
 from course_lib.qa.pipeline import (
@@ -17,23 +19,33 @@ from course_lib.qa.pipeline import (
     checkpoint_key,
     checkpoint_name,
     embeddings_digest,
+    kept_epoch,
     loss_terms,
     make_reader,
     max_span_loss,
     predict_spans,
     spans_to_predictions,
+    train_reader,
     validate,
 )
 from tests.qa.sample import TINY, train_tiny
 
 
 def test_make_reader_takes_sizes_from_the_settings():
-    settings = SMOKE.override(hidden=6, max_iters=2, dropout=0.1)
+    settings = SMOKE.override(hidden=6, max_iters=3, train_iters=2, dropout=0.1, question_match=True)
     dcn = make_reader("dcn", torch.randn(5, 4), settings)
-    assert isinstance(dcn, DynamicCoattentionNetwork) and dcn.max_iters == 2
-    assert dcn.encoder.hidden_size == 6 and dcn.dropout.p == 0.1
+    assert isinstance(dcn, DynamicCoattentionNetwork) and (dcn.max_iters, dcn.train_iters) == (3, 2)
+    assert dcn.encoder.hidden_size == 6 and dcn.dropout.p == 0.1 and dcn.inputs.size == 5
+    assert not dcn.encoder.bidirectional
+    bidirectional = make_reader("dcn", torch.randn(5, 4), settings.override(dcn_encoder="bilstm"))
+    assert bidirectional.encoder.bidirectional and bidirectional.fusion.forward_lstm.input_size == 36
     bilstm = make_reader("bilstm", torch.randn(5, 4), settings)
     assert isinstance(bilstm, BiLSTMPointerReader) and bilstm.encoder.hidden_size == 6
+    assert bilstm.inputs.size == 5  # the same features for both readers
+    context, question = torch.tensor([[2, 3, 4]]), torch.tensor([[3, 0]])
+    out = dcn.train()(context, context != 0, question, question != 0)
+    assert len(out.starts) == 2  # train_iters rounds in training
+    assert len(dcn.eval()(context, context != 0, question, question != 0).starts) <= 3
 
 
 def test_make_reader_names_the_valid_readers():
@@ -89,6 +101,7 @@ def test_finished_training_is_served_and_predictions_respect_the_span_limit(dev_
 def test_loss_terms_count_a_start_and_an_end_per_round():
     assert loss_terms("bilstm", SMOKE) == 2
     assert loss_terms("dcn", SMOKE.override(max_iters=3)) == 6
+    assert loss_terms("dcn", SMOKE.override(max_iters=4, train_iters=2)) == 4  # the rounds trained
     with pytest.raises(ValueError, match="reader='lstm'"):
         loss_terms("lstm", SMOKE)
 
@@ -125,3 +138,58 @@ def test_validate_scores_like_evaluate_and_averages_the_final_pointer_losses(dev
     want = F.cross_entropy(out.start, kept["start"]) + F.cross_entropy(out.end, kept["end"])
     assert partial["val_loss"] == pytest.approx(float(want), rel=1e-5)  # unaligned: not in the loss
     assert partial["val_f1"] == metrics["val_f1"]  # but scored
+
+
+def test_early_stopping_keeps_the_best_epoch_and_skips_the_rest(dev_sample, tmp_path):
+    """Validation F1 10, 30, 20, 25 with patience 2: epoch 2 is kept, training ends after epoch 4, and
+    the finished run served from its checkpoint gives the same weights back."""
+    settings = TINY.override(bilstm_epochs=8, patience=2)
+    encoded = encode(dev_sample.examples, dev_sample.index, window=dev_sample.window, seed=0)
+    vectors = torch.randn(len(dev_sample.vocab), 8, generator=torch.Generator().manual_seed(0))
+    key = checkpoint_key("bilstm", settings, seed=0, data_digest="d", embeddings_digest="e")
+
+    def scripted(model, weights):
+        def evaluate(m):
+            weights.append({k: v.clone() for k, v in m.state_dict().items()})
+            return {"val_loss": 1.0, "val_f1": (10.0, 30.0, 20.0, 25.0)[len(weights) - 1]}
+        return evaluate
+
+    for attempt in range(2):
+        torch.manual_seed(0)
+        model = make_reader("bilstm", vectors, settings)
+        seen: list[dict[str, torch.Tensor]] = []
+        history = train_reader(model, encoded, settings, kind="bilstm", device="cpu",
+                               evaluate=scripted(model, seen), checkpoint_path=tmp_path / "r.pt",
+                               checkpoint_key=key)
+        assert [r["epoch"] for r in history.epochs] == [1, 2, 3, 4]
+        assert [r["kept"] for r in history.epochs] == [False, True, False, False]
+        assert kept_epoch(history)["val_f1"] == 30.0
+        if attempt == 0:
+            assert len(seen) == 4  # epochs 5 to 8 neither train nor validate
+            best = seen[1]
+        else:
+            assert not seen  # served from the checkpoint
+        for name, value in model.state_dict().items():
+            torch.testing.assert_close(value, best[name])
+    with pytest.raises(ValueError, match="patience .* needs evaluate"):
+        train_reader(model, encoded, settings, kind="bilstm", device="cpu")
+
+
+@pytest.mark.parametrize("kind", READER_KINDS)
+def test_the_full_profile_trains_and_predicts_on_the_cpu(dev_sample, kind):
+    """FULL's settings (hidden 200, whole paragraphs, dropout, question_match, early stopping) for one
+    epoch on 16 questions, validated and scored: what a GPU run does, at tiny size."""
+    settings = FULL.override(epochs=1, bilstm_epochs=1)
+    examples = dev_sample.examples[:16]
+    encoded = encode(examples, dev_sample.index)  # FULL trains on whole paragraphs
+    torch.manual_seed(0)
+    model = make_reader(kind, torch.randn(len(dev_sample.vocab), 50), settings)
+    assert model.inputs.match_feature == settings.question_match
+
+    def evaluate(m):
+        return validate(m, examples, encoded, dev_sample.articles, settings, device="cpu")
+
+    history = train_reader(model, encoded, settings, kind=kind, device="cpu", evaluate=evaluate)
+    assert kept_epoch(history)["epoch"] == 1 and math.isfinite(history.last()["train_loss"])
+    spans = predict_spans(model, encoded, settings, device="cpu")
+    assert all(0 <= s <= e < s + settings.max_answer_len for s, e in spans)
