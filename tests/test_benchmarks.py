@@ -15,14 +15,19 @@ import pytest
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "numpy_conv.py"
 
 
-@pytest.fixture(scope="module")
-def numpy_conv_benchmark():
-    if not BENCHMARK.is_file():
+def _load_benchmark(path: Path, name: str):
+    """The benchmark script ``path`` imported as module ``name`` (skipped where benchmarks/ is absent)."""
+    if not path.is_file():
         pytest.skip("benchmarks/ is not part of the student release")
-    spec = importlib.util.spec_from_file_location("numpy_conv_benchmark", BENCHMARK)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def numpy_conv_benchmark():
+    return _load_benchmark(BENCHMARK, "numpy_conv_benchmark")
 
 
 OPERATIONS = ("conv", "max pool", "average pool")
@@ -67,12 +72,7 @@ print("| End of training | test loss  5.40 | test ppl   210.50")
 
 @pytest.fixture(scope="module")
 def lm_reference_benchmark():
-    if not LM_REFERENCE.is_file():
-        pytest.skip("benchmarks/ is not part of the student release")
-    spec = importlib.util.spec_from_file_location("lm_reference_benchmark", LM_REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_benchmark(LM_REFERENCE, "lm_reference_benchmark")
 
 
 def test_lm_reference_writes_the_offline_split_as_the_workbook_reads_it(lm_reference_benchmark, tmp_path):
