@@ -152,17 +152,31 @@ def build_model(settings: CNNSettings, train: CifarSplit) -> nn.Module:
     return CifarCNN(settings, mean.tolist(), std.tolist(), num_classes=len(train.classes))
 
 
+def augmented_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """airbench's test-time augmentation, logits (B, K) float32 of images (B, C, H, W): half the mean
+    logits of ``x`` and its mirror, half those of ``x`` shifted one pixel up-left and one down-right
+    (reflected border), each with its mirror too: six forward passes."""
+
+    def with_mirror(v: torch.Tensor) -> torch.Tensor:
+        v = v.contiguous(memory_format=torch.channels_last)
+        return (model(v).float() + model(v.flip(3)).float()) / 2
+
+    h, w = x.shape[2:]
+    padded = F.pad(x.float(), (1, 1, 1, 1), mode="reflect")
+    shifted = (with_mirror(padded[:, :, :h, :w]) + with_mirror(padded[:, :, 2:, 2:])) / 2
+    return (with_mirror(x) + shifted) / 2
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, batches: DeviceBatches, amp: bool = False,
                    tta: bool = False) -> torch.Tensor:
-    """Logits (N, K) float32 for every image of ``batches`` (in order), in eval mode; with ``tta`` the
-    mean of the logits of each image and of its mirror image."""
+    """Logits (N, K) float32 for every image of ``batches`` (in order), in eval mode; with ``tta`` those
+    of :func:`augmented_logits`."""
     was_training = model.training
     model.eval()
     device = batches.labels.device
     with autocast(device, amp):
-        logits = torch.cat([(model(x).float() + model(x.flip(3)).float()) / 2 if tta else model(x).float()
-                            for x, _ in batches])
+        logits = torch.cat([augmented_logits(model, x) if tta else model(x).float() for x, _ in batches])
     model.train(was_training)
     return logits
 
@@ -229,12 +243,13 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
               progress: bool | None = None) -> History:
     """Train ``model`` with :func:`fit`; every epoch records the test accuracy over the whole test split
-    (with the test-time flip when ``settings.tta``) and the training accuracy over ``train_eval_size``
+    (plain predictions: the test-time augmentation of ``settings.tta`` costs six passes, so it is for
+    the final predictions, :func:`predict_proba`) and the training accuracy over ``train_eval_size``
     training images.
 
     Reads ``epochs``, ``batch_size``, ``optimizer``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
-    ``bias_lr_scale``, ``label_smoothing``, ``augment``, ``crop_pad``, ``tta`` and ``amp`` from
-    ``settings``; every epoch's record holds each
+    ``bias_lr_scale``, ``label_smoothing``, ``augment``, ``crop_pad``, ``alternate_flip`` (seeded with
+    ``seed``) and ``amp`` from ``settings``; every epoch's record holds each
     batch's loss (``step_losses``, see :meth:`~course_lib.core.training.History.step_curve`). Model and
     batches are channels_last; on CUDA ``amp`` turns on bf16 autocast. ``checkpoint_path`` is resumed
     from exactly when it was written by the same run (:func:`checkpoint_key`; ``seed`` is the seed the
@@ -248,7 +263,8 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     model.to(device=device, memory_format=torch.channels_last)
     loader = DeviceBatches(train, device, settings.batch_size, shuffle=True, augment=settings.augment,
                            crop_pad=settings.crop_pad, channels_last=True,
-                           drop_last=len(train) > settings.batch_size)
+                           drop_last=len(train) > settings.batch_size,
+                           alternate_flip_seed=seed if settings.alternate_flip else None)
     eval_size = max(settings.batch_size, 1024)
     train_eval = DeviceBatches(train.subset(settings.train_eval_size), device, eval_size, channels_last=True)
     test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
@@ -260,7 +276,7 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
 
     def evaluate(m: nn.Module) -> dict[str, Any]:
         train_acc, train_loss = accuracy_and_loss(m, train_eval, settings.amp)
-        test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp, settings.tta)
+        test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp)
         return {"train_accuracy": train_acc, "train_eval_loss": train_loss,
                 "test_accuracy": test_acc, "test_loss": test_loss}
 

@@ -253,16 +253,20 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
     return CifarSplit(np.ascontiguousarray(images), labels, name)
 
 
-def random_crop_flip(images: torch.Tensor, pad: int = 4) -> torch.Tensor:
-    """Random ``pad``-pixel translation (zero padding) and horizontal flip of (B, C, H, W), on their device.
+def random_crop_flip(images: torch.Tensor, pad: int = 4, flip: torch.Tensor | None = None) -> torch.Tensor:
+    """Random ``pad``-pixel translation and horizontal flip of (B, C, H, W), on their device.
 
-    Random numbers come from torch's global CPU generator, so seeded runs (and resumed ones) repeat.
+    The border is filled by reflection (as in airbench and the ResNet-9 recipe), so a shifted image
+    shows no black frame. ``flip`` (B,) bool says which images to mirror; ``None`` mirrors a random
+    half. Random numbers come from torch's global CPU generator, so seeded runs (and resumed ones)
+    repeat.
     """
     n, c, h, w = images.shape
     device = images.device
     shift = torch.randint(0, 2 * pad + 1, (2, n)).to(device)
-    flip = (torch.rand(n) < 0.5).to(device)
-    padded = F.pad(images, (pad, pad, pad, pad))
+    flip = (torch.rand(n) < 0.5).to(device) if flip is None else flip.to(device)
+    # reflect padding needs floats; uint8 values pass through float32 exactly
+    padded = F.pad(images.float(), (pad, pad, pad, pad), mode="reflect").to(images.dtype) if pad else images
     rows = (shift[0, :, None] + torch.arange(h, device=device))[:, None, :, None]  # (B, 1, H, 1)
     cols = (shift[1, :, None] + torch.arange(w, device=device))[:, None, None, :]  # (B, 1, 1, W)
     batch = torch.arange(n, device=device)[:, None, None, None]
@@ -276,17 +280,30 @@ class DeviceBatches:
 
     Shuffling and augmentation happen on the device (no worker processes, no host-device copies);
     ``channels_last`` hands out batches in the memory format fast GPU convolutions prefer.
+    ``alternate_flip_seed`` (with ``augment``) turns the random flip into airbench's alternating flip:
+    a seeded random half of the images is mirrored in odd epochs and the other half in even ones, so
+    every image is seen both ways in every two epochs; :meth:`set_epoch` (called by
+    :func:`~course_lib.core.training.fit`) says which epoch is next.
     """
 
     def __init__(self, split: CifarSplit, device: torch.device | str, batch_size: int, *,
                  shuffle: bool = False, augment: bool = False, crop_pad: int = 4, channels_last: bool = False,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, alternate_flip_seed: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.images = torch.from_numpy(split.images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(split.labels).to(device)
         self.batch_size, self.shuffle, self.augment, self.crop_pad = batch_size, shuffle, augment, crop_pad
         self.channels_last, self.drop_last = channels_last, drop_last
+        self.odd_epoch_flips = None
+        if alternate_flip_seed is not None:
+            generator = torch.Generator().manual_seed(alternate_flip_seed)
+            self.odd_epoch_flips = (torch.rand(len(self.labels), generator=generator) < 0.5).to(device)
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        """The 1-based epoch the next iteration serves (it decides the alternating flip)."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -295,12 +312,15 @@ class DeviceBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         order = torch.randperm(n).to(self.labels.device) if self.shuffle else None
+        flips = self.odd_epoch_flips
+        if flips is not None and self.epoch % 2 == 0:
+            flips = ~flips
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             stop = start + self.batch_size
             idx = order[start:stop] if order is not None else slice(start, stop)
             x = self.images[idx]
             if self.augment:
-                x = random_crop_flip(x, self.crop_pad)
+                x = random_crop_flip(x, self.crop_pad, None if flips is None else flips[idx])
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]

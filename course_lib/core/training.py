@@ -265,6 +265,8 @@ def fit(
     ``checkpoint_key``, what determines the run: settings, data and code digests), and an existing one
     is resumed from exactly when its key and shapes match; a stale or damaged one is ignored with a
     one-line notice.
+    A ``train_loader`` with a ``set_epoch(epoch)`` method (1-based) is told each epoch before it is
+    iterated, so what it serves may depend on the epoch and a resumed run gets the same batches.
     ``amp`` uses bfloat16 autocast on CUDA (ignored on CPU). ``progress=None`` shows a progress bar
     unless the environment sets ``TQDM_DISABLE=1`` (as the tests do).
     Raises :class:`TrainingDiverged` when a batch loss is non-finite, exceeds ``explode_factor``
@@ -294,7 +296,10 @@ def fit(
         restore_random_state(state["random"], train_loader)
         start_epoch = int(state["epoch"]) + 1
     first_loss: float | None = None
+    set_epoch = getattr(train_loader, "set_epoch", None)
     for epoch in range(start_epoch, epochs + 1):
+        if set_epoch is not None:
+            set_epoch(epoch)
         model.train()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

@@ -166,7 +166,7 @@ def test_airbench_whitening_layer_decorrelates_the_patches():
     assert frozen and not any(frozen)
 
 
-def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_flip():
+def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_augmentation():
     train, test = learnable_split(64, 0), learnable_split(16, 1)
     settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=32, lr=0.2)
     model = build_model(settings, train)
@@ -180,10 +180,18 @@ def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_flip(
     history = train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
     assert len(history.epochs) == 2 and np.isfinite(history.last()["train_loss"])
     batches = DeviceBatches(test, "cpu", 8)
-    plain, flipped = predict_logits(model, batches), predict_logits(model, batches, tta=True)
+    augmented = predict_logits(model, batches, tta=True)
+    x = batches.images.float()
+    shifted_up_left = torch.cat([x[:, :, 1:2], x[:, :, :-1]], 2)  # one pixel, the border reflected
+    shifted_up_left = torch.cat([shifted_up_left[:, :, :, 1:2], shifted_up_left[:, :, :, :-1]], 3)
+    shifted_down_right = torch.cat([x[:, :, 1:], x[:, :, -2:-1]], 2)
+    shifted_down_right = torch.cat([shifted_down_right[:, :, :, 1:], shifted_down_right[:, :, :, -2:-1]], 3)
     with torch.no_grad():
-        mirrored = torch.cat([model.eval()(x.flip(3)) for x, _ in batches])
-    assert torch.allclose(flipped, (plain + mirrored) / 2, atol=1e-5)
+        model.eval()
+        views = [model(v) for base in (x, shifted_up_left, shifted_down_right) for v in (base, base.flip(3))]
+    expected = (views[0] + views[1]) / 4 + (views[2] + views[3] + views[4] + views[5]) / 8
+    assert torch.allclose(augmented, expected, atol=1e-5)
+    assert not torch.allclose(augmented, predict_logits(model, batches), atol=1e-3)
 
 
 def test_lookahead_averages_late_and_resumes_from_its_state():

@@ -75,18 +75,43 @@ def test_missing_data_and_bad_choices_give_clear_errors(tmp_path):
         load_cifar10("train", tmp_path, source="png")
 
 
-def test_random_crop_flip_moves_and_mirrors_pixels():
+def test_random_crop_flip_moves_and_mirrors_pixels_with_a_reflected_border():
     torch.manual_seed(0)
-    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).reshape(2, 3, 8, 8)
+    x = torch.arange(1, 2 * 3 * 8 * 8 + 1, dtype=torch.uint8).reshape(2, 3, 8, 8)
     out = random_crop_flip(x, pad=2)
     assert out.shape == x.shape and out.dtype == torch.uint8
-    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    assert out.min() > 0  # no zero frame: the border reflects the image
+    padded = torch.nn.functional.pad(x.float(), (2, 2, 2, 2), mode="reflect").to(torch.uint8)
     for i in range(2):  # every output is some crop of the padded image, possibly mirrored
         crops = [padded[i, :, r:r + 8, c:c + 8] for r in range(5) for c in range(5)]
         assert any(torch.equal(out[i], cr) or torch.equal(out[i], cr.flip(2)) for cr in crops)
     torch.manual_seed(0)
     assert torch.equal(random_crop_flip(x, pad=2), out)
     assert torch.equal(random_crop_flip(x, pad=0).sort(dim=3).values, x.sort(dim=3).values)
+    chosen = random_crop_flip(x, pad=0, flip=torch.tensor([True, False]))
+    assert torch.equal(chosen[0], x[0].flip(2)) and torch.equal(chosen[1], x[1])
+
+
+def test_alternating_flip_mirrors_every_image_in_one_of_two_epochs():
+    n = 64
+    images = np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    split = CifarSplit(images, np.arange(n), "test")
+
+    def mirrored(batches: DeviceBatches, epoch: int) -> torch.Tensor:
+        batches.set_epoch(epoch)
+        flags = torch.zeros(n, dtype=torch.bool)
+        for x, y in batches:  # crop_pad=0: an image is either itself or its mirror
+            flags[y] = (x != batches.images[y]).flatten(1).any(1)
+        return flags
+
+    batches = DeviceBatches(split, "cpu", 16, shuffle=True, augment=True, crop_pad=0, alternate_flip_seed=3)
+    odd, even, odd_again = mirrored(batches, 1), mirrored(batches, 2), mirrored(batches, 3)
+    assert torch.equal(odd, ~even) and torch.equal(odd, odd_again)
+    assert 16 < odd.sum() < 48  # a random half, not all or none
+    again = DeviceBatches(split, "cpu", 16, shuffle=True, augment=True, crop_pad=0, alternate_flip_seed=3)
+    assert torch.equal(mirrored(again, 1), odd)  # the seed alone decides it (so a resumed run agrees)
+    other = DeviceBatches(split, "cpu", 16, shuffle=True, augment=True, crop_pad=0, alternate_flip_seed=4)
+    assert not torch.equal(mirrored(other, 1), odd)
 
 
 def test_device_batches_cover_the_split_once_per_epoch():

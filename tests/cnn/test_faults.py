@@ -190,10 +190,12 @@ def _same_run(history, logits, reference) -> None:
 
 
 @pytest.mark.fault("recovery")
-def test_killed_training_resumes_exactly(tmp_path, monkeypatch):
-    """Shuffling, crop/flip augmentation and dropout draw from torch's global generator: the resumed run
-    repeats the uninterrupted one exactly."""
-    straight = _train()
+@pytest.mark.parametrize("alternate_flip", [False, True])
+def test_killed_training_resumes_exactly(tmp_path, monkeypatch, alternate_flip):
+    """Shuffling, crop/flip augmentation and dropout draw from torch's global generator, the alternating
+    flip from the seed and the epoch: the resumed run repeats the uninterrupted one exactly."""
+    settings = SETTINGS.override(alternate_flip=alternate_flip)
+    straight = _train(settings=settings)
     real_save = training.save_checkpoint
 
     def killed_after_epoch_1(path, state):
@@ -204,12 +206,12 @@ def test_killed_training_resumes_exactly(tmp_path, monkeypatch):
     ckpt = tmp_path / "cnn.pt"
     monkeypatch.setattr(training, "save_checkpoint", killed_after_epoch_1)
     with pytest.raises(KeyboardInterrupt):
-        _train(ckpt)
+        _train(ckpt, settings=settings)
     monkeypatch.setattr(training, "save_checkpoint", real_save)
     assert load_checkpoint(ckpt)["epoch"] == 1
     torch.manual_seed(123)  # whatever ran in between; _train reseeds anyway and the checkpoint restores
     torch.rand(1000)
-    history, logits = _train(ckpt)
+    history, logits = _train(ckpt, settings=settings)
     _same_run(history, logits, straight)
     assert load_checkpoint(ckpt)["epoch"] == 2
 

@@ -87,6 +87,29 @@ def test_fit_resumes_from_checkpoint_identically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
 
 
+class _EpochAwareLoader:
+    """The regression batches, recording every epoch ``fit`` announces through ``set_epoch``."""
+
+    def __init__(self) -> None:
+        self.batches, self.announced = _regression(), []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.announced.append(epoch)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def test_fit_tells_an_epoch_aware_loader_each_epoch_also_when_resuming(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    for epochs, expected in [(2, [1, 2]), (4, [3, 4])]:  # the second call resumes after epoch 2
+        model = nn.Linear(4, 1)
+        loader = _EpochAwareLoader()
+        fit(model, loader, loss_fn=_mse, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=epochs,
+            checkpoint_path=ckpt, progress=False)
+        assert loader.announced == expected
+
+
 def test_fit_steps_scheduler_per_batch_or_per_epoch():
     for interval, expected in [("step", 3 * 8), ("epoch", 3)]:
         model = nn.Linear(4, 1)
