@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
-from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches
+from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches, reflect_pad
 from course_lib.cnn.config import CNNSettings
 from course_lib.core.device import autocast
 from course_lib.core.io import code_digest, settings_digest
@@ -162,7 +162,7 @@ def augmented_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return (model(v).float() + model(v.flip(3)).float()) / 2
 
     h, w = x.shape[2:]
-    padded = F.pad(x.float(), (1, 1, 1, 1), mode="reflect")
+    padded = reflect_pad(x, 1)
     shifted = (with_mirror(padded[:, :, :h, :w]) + with_mirror(padded[:, :, 2:, 2:])) / 2
     return (with_mirror(x) + shifted) / 2
 

@@ -253,6 +253,12 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
     return CifarSplit(np.ascontiguousarray(images), labels, name)
 
 
+def reflect_pad(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H + 2 pad, W + 2 pad) of the same dtype, the border a mirror image of the
+    inside (torch reflects only floats; uint8 values pass through float32 exactly)."""
+    return F.pad(images.float(), (pad, pad, pad, pad), mode="reflect").to(images.dtype) if pad else images
+
+
 def random_crop_flip(images: torch.Tensor, pad: int = 4, flip: torch.Tensor | None = None) -> torch.Tensor:
     """Random ``pad``-pixel translation and horizontal flip of (B, C, H, W), on their device.
 
@@ -265,8 +271,7 @@ def random_crop_flip(images: torch.Tensor, pad: int = 4, flip: torch.Tensor | No
     device = images.device
     shift = torch.randint(0, 2 * pad + 1, (2, n)).to(device)
     flip = (torch.rand(n) < 0.5).to(device) if flip is None else flip.to(device)
-    # reflect padding needs floats; uint8 values pass through float32 exactly
-    padded = F.pad(images.float(), (pad, pad, pad, pad), mode="reflect").to(images.dtype) if pad else images
+    padded = reflect_pad(images, pad)
     rows = (shift[0, :, None] + torch.arange(h, device=device))[:, None, :, None]  # (B, 1, H, 1)
     cols = (shift[1, :, None] + torch.arange(w, device=device))[:, None, None, :]  # (B, 1, 1, W)
     batch = torch.arange(n, device=device)[:, None, None, None]

@@ -46,7 +46,7 @@ class CNNSettings(Settings):
     warmup: float = knob(min=0.0, max=1.0, doc="share of the steps spent warming up to lr")
     label_smoothing: float = knob(min=0.0, max=1.0, doc="label smoothing of the cross-entropy")
     augment: bool = knob(doc="random crop + horizontal flip (on the device)")
-    crop_pad: int = knob(min=0, doc="pixels of zero padding the random crop translates by")
+    crop_pad: int = knob(min=0, doc="pixels the random crop translates by (the border reflected), < 32")
     alternate_flip: bool = knob(doc="with augment: mirror a seeded half of the images in odd epochs and "
                                     "the other half in even ones (airbench's alternating flip) instead of "
                                     "a random half every epoch")
@@ -77,6 +77,9 @@ class CNNSettings(Settings):
             raise ValueError("widths=() is not valid; give at least one block width")
         if self.dropout >= 1.0:
             raise ValueError(f"dropout={self.dropout!r} is not valid; it must be < 1")
+        if self.crop_pad >= 32:
+            raise ValueError(f"crop_pad={self.crop_pad!r} is not valid; the reflected border must be "
+                             "narrower than the 32-pixel images, so it must be < 32")
 
 
 # a small plain CNN on 4,000 + 1,000 images, one CPU thread (~10 s of training); the course's VGG

@@ -28,6 +28,7 @@ from tests.cnn.synthetic import make_batches_root, make_jpg_root
 @pytest.mark.parametrize(("knobs", "error", "message"), [
     ({"dropout": 1.0}, ValueError, r"dropout=1.0 is not valid; it must be < 1"),
     ({"widths": []}, ValueError, r"widths=\(\) is not valid; give at least one block width"),
+    ({"crop_pad": 32}, ValueError, r"crop_pad=32 is not valid; .* must be < 32"),
     ({"batch_size": 0}, ValueError, r"batch_size=0 is not valid; it must be >= 1"),
     ({"lr": "fast"}, TypeError, r"lr='fast' has the wrong type"),
 ])
