@@ -102,8 +102,9 @@ class LookaheadSGD(torch.optim.SGD):
     """SGD whose parameters are pulled towards their running average every ``every`` steps, from
     ``start`` of ``total`` steps on (airbench's lookahead): average <- rho average + (1 - rho) params,
     params <- average, with rho = ``decay`` ** ``every`` * (step / total) ** ``power``, so the averaging
-    is weak early and strong at the end. The averages and the step count live in the optimizer's state
-    dict, so a resumed run continues exactly."""
+    is weak early and strong at the end; after the last step the parameters become the average (airbench
+    copies it back at the end). The averages and the step count live in the optimizer's state dict, so
+    a resumed run continues exactly."""
 
     def __init__(self, params, *, total: int, start: int, every: int = 5, decay: float = 0.95,
                  power: float = 3.0, **sgd) -> None:
@@ -116,15 +117,19 @@ class LookaheadSGD(torch.optim.SGD):
         loss = super().step(closure)
         group = self.param_groups[0]
         group["lookahead_step"] = step = group["lookahead_step"] + 1
-        if step < self.start or step % self.every:
-            return loss
-        rho = self.decay ** self.every * min(step / self.total, 1.0) ** self.power
-        for p in (p for g in self.param_groups for p in g["params"]):
-            state = self.state[p]
-            if "lookahead_average" not in state:
-                state["lookahead_average"] = p.detach().clone()
-                continue
-            average = state["lookahead_average"]
-            average.lerp_(p, 1 - rho)
-            p.copy_(average)
+        params = [p for g in self.param_groups for p in g["params"]]
+        if step >= self.start and step % self.every == 0:
+            rho = self.decay ** self.every * min(step / self.total, 1.0) ** self.power
+            for p in params:
+                state = self.state[p]
+                if "lookahead_average" not in state:
+                    state["lookahead_average"] = p.detach().clone()
+                    continue
+                average = state["lookahead_average"]
+                average.lerp_(p, 1 - rho)
+                p.copy_(average)
+        if step == self.total:
+            for p in params:
+                if "lookahead_average" in self.state[p]:
+                    p.copy_(self.state[p]["lookahead_average"])
         return loss

@@ -208,35 +208,56 @@ def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: Ci
             "code": code_digest("course_lib.cnn", "course_lib.core.training")}
 
 
+def one_cycle(step: int, total: int, warmup: float, start: float, end: float) -> float:
+    """The one-cycle factor on the peak rate at ``step`` (0-based) of ``total`` steps: linear from
+    ``start`` to 1 over the first ``warmup`` share of the steps, then linear down to ``end`` at the last
+    step (and there it stays)."""
+    step, last = min(step, total - 1), max(total - 1, 1)
+    peak = warmup * last
+    if step <= peak:
+        return start + (1 - start) * step / peak if peak > 0 else 1.0
+    return 1 + (end - 1) * (step - peak) / (last - peak)
+
+
 def make_optimizer(model: nn.Module, settings: CNNSettings, steps_per_epoch: int):
     """``(optimizer, per-step scheduler or None)`` for ``settings.optimizer``: SGD with Nesterov momentum and
-    a one-cycle schedule peaking at ``lr`` (``"sgd_one_cycle"``), or Adam at a constant ``lr``
+    a one-cycle schedule (:func:`one_cycle`: from ``lr_start`` to the peak ``lr`` over the ``warmup``
+    share of the steps, then down to ``lr_end``) (``"sgd_one_cycle"``), or Adam at a constant ``lr``
     (``"adam"``, the course's choice); both with ``weight_decay``. Only parameters that train are
     optimised; with SGD the batch-norm shifts take ``bias_lr_scale`` times the rate and the weight
-    decay divided by it, and ``lookahead`` averages the weights over the last
-    ``1 - LOOKAHEAD_START`` of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
-    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay divided by it, the bias of an :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer
+    stops after ``whiten_bias_epochs`` (its rate drops to 0), and ``lookahead`` averages the weights
+    over the last ``1 - LOOKAHEAD_START`` of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
+    trained = [p for p in model.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
-        return torch.optim.Adam([p for _, p in trained], lr=settings.lr,
-                                weight_decay=settings.weight_decay), None
-    bn_shifts = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
-    scale = settings.bias_lr_scale
-    groups = [{"params": [p for _, p in trained if id(p) not in bn_shifts], "lr": settings.lr,
-               "weight_decay": settings.weight_decay},
-              {"params": [p for _, p in trained if id(p) in bn_shifts], "lr": settings.lr * scale,
-               "weight_decay": settings.weight_decay / scale}]
-    groups = [g for g in groups if g["params"]]
+        return torch.optim.Adam(trained, lr=settings.lr, weight_decay=settings.weight_decay), None
     total = max(settings.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        return one_cycle(step, total, settings.warmup, settings.lr_start, settings.lr_end)
+
+    frozen_from = (settings.whiten_bias_epochs * steps_per_epoch
+                   if isinstance(model, AirbenchNet) and settings.whiten_bias_epochs is not None else None)
+
+    def whiten_bias_factor(step: int) -> float:
+        return factor(step) if step < frozen_from else 0.0
+
+    bn_shifts = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    whiten_bias = {id(model.whiten.bias)} if frozen_from is not None else set()
+    scale, wd = settings.bias_lr_scale, settings.weight_decay
+    groups = [({"params": [p for p in trained if id(p) not in bn_shifts | whiten_bias], "lr": settings.lr,
+                "weight_decay": wd}, factor),
+              ({"params": [p for p in trained if id(p) in bn_shifts], "lr": settings.lr * scale,
+                "weight_decay": wd / scale}, factor),
+              ({"params": [p for p in trained if id(p) in whiten_bias], "lr": settings.lr,
+                "weight_decay": wd}, whiten_bias_factor)]
+    groups = [(g, f) for g, f in groups if g["params"]]
     if settings.lookahead:
-        optimizer = LookaheadSGD(groups, total=total, start=round(LOOKAHEAD_START * total),
+        optimizer = LookaheadSGD([g for g, _ in groups], total=total, start=round(LOOKAHEAD_START * total),
                                  momentum=settings.momentum, nesterov=True)
     else:
-        optimizer = torch.optim.SGD(groups, momentum=settings.momentum, nesterov=True)
-    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
-        pct_start=settings.warmup, anneal_strategy="linear", cycle_momentum=False, div_factor=10.0,
-        final_div_factor=100.0)
-    return optimizer, one_cycle
+        optimizer = torch.optim.SGD([g for g, _ in groups], momentum=settings.momentum, nesterov=True)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, [f for _, f in groups])
 
 
 def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
@@ -247,7 +268,8 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     the final predictions, :func:`predict_proba`) and the training accuracy over ``train_eval_size``
     training images.
 
-    Reads ``epochs``, ``batch_size``, ``optimizer``, ``lr``, ``momentum``, ``warmup``, ``weight_decay``,
+    Reads ``epochs``, ``batch_size``, ``optimizer``, ``lr``, ``momentum``, ``warmup``, ``lr_start``,
+    ``lr_end``, ``whiten_bias_epochs``, ``weight_decay``,
     ``bias_lr_scale``, ``label_smoothing``, ``augment``, ``crop_pad``, ``alternate_flip`` (seeded with
     ``seed``) and ``amp`` from ``settings``; every epoch's record holds each
     batch's loss (``step_losses``, see :meth:`~course_lib.core.training.History.step_curve`). Model and

@@ -19,6 +19,29 @@ from course_lib.core.settings import check_choice
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# The math libraries pick their kernels by instruction set, and kernels of another vector width sum in
+# another order; training amplifies that into other accuracies. The committed notebooks are recorded
+# (``refresh``) and checked (the tests) with these settings, so the numbers agree on every x86-64 CPU
+# with AVX2: PyTorch's own loops and oneDNN (convolutions, LSTMs) at AVX2, OpenBLAS at Haswell and
+# numpy's loops without AVX-512 (MKL's matrix products are not held: MKL ignores its instruction-set
+# setting on AMD CPUs). A kernel started with them inherits them; they take effect when torch and numpy
+# are imported.
+PORTABLE_MATH_ENV = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+}
+
+
+def use_portable_math() -> dict[str, str]:
+    """Put :data:`PORTABLE_MATH_ENV` into ``os.environ`` on x86-64 (elsewhere nothing) for the
+    processes started from now on; returns what was set."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    os.environ.update(PORTABLE_MATH_ENV)
+    return dict(PORTABLE_MATH_ENV)
+
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """Seed python, numpy and torch (CPU and CUDA); set cuDNN to deterministic mode if asked."""
@@ -76,10 +99,30 @@ def cpu_threads(n: int | None, device: torch.device | str = "cpu") -> Iterator[N
         torch.set_num_threads(before)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) and oneDNN may use it (not with
+    :data:`PORTABLE_MATH_ENV`): there bf16 autocast about halves a convolution's time; elsewhere it
+    would be emulated, and slower than float32."""
+    try:
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return bool(native and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_dtype(device: torch.device | str, amp: bool) -> torch.dtype:
+    """What :func:`autocast` computes in: bfloat16 when ``amp``, on CUDA and on a CPU with native bf16
+    (:func:`cpu_has_native_bf16`); float32 otherwise."""
+    kind = torch.device(device).type
+    native = kind == "cuda" or (kind == "cpu" and cpu_has_native_bf16())
+    return torch.bfloat16 if amp and native else torch.float32
+
+
 def autocast(device: torch.device | str, amp: bool):
-    """bfloat16 autocast on CUDA when ``amp``; a no-op context otherwise (CPU runs in float32)."""
-    use = amp and torch.device(device).type == "cuda"
-    return torch.autocast("cuda", dtype=torch.bfloat16) if use else nullcontext()
+    """bfloat16 autocast where :func:`amp_dtype` says so; a no-op context otherwise (float32)."""
+    if amp_dtype(device, amp) == torch.bfloat16:
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def device_name(device: torch.device) -> str:
@@ -107,7 +150,8 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
 
 def environment_record(device: torch.device, seed: int) -> dict:
-    """Package versions, python, device name, seed and git commit, for ``run_record.json``."""
+    """Package versions, python, device name, seed, git commit and the :data:`PORTABLE_MATH_ENV` pins in
+    force, for ``run_record.json``."""
     versions = {}
     for name in _PACKAGES:
         try:
@@ -122,4 +166,5 @@ def environment_record(device: torch.device, seed: int) -> dict:
         "device_name": device_name(device),
         "seed": seed,
         "git_commit": git_commit(),
+        "math_env": {k: os.environ[k] for k in PORTABLE_MATH_ENV if k in os.environ},
     }

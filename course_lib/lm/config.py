@@ -52,7 +52,7 @@ class LMSettings(Settings):
     emb_dim: int | None = knob(min=1, doc="width of a random embedding table (None: 50 for the LSTM, d_model "
                                "for the GPT); pretrained vectors bring their own")
     tie_weights: bool = knob(doc="the output layer reuses the embedding table")
-    amp: bool = knob(doc="bf16 autocast on CUDA (ignored on the CPU)")
+    amp: bool = knob(doc="bf16 autocast on CUDA and on a CPU with native bf16 (float32 elsewhere)")
     checkpoint: bool = knob(doc="checkpoint every epoch and resume an interrupted run")
     grid: bool = knob(doc="after the single run, train a sweep's configurations here (tiny) and compare")
     grid_sweep: str = knob(choices=("lm", "lm_tuned"), doc="the sweep the in-notebook grid trains")

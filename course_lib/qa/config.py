@@ -41,7 +41,7 @@ class QASettings(Settings):
                                     "other text (DrQA's exact match)")
     max_answer_len: int = knob(min=1, doc="longest answer span decoded (tokens)")
     cpu_threads: int | None = knob(min=1, doc="torch CPU threads (None: torch's default)")
-    amp: bool = knob(doc="bfloat16 autocast on CUDA (ignored on the CPU)")
+    amp: bool = knob(doc="bfloat16 autocast on CUDA and on a CPU with native bf16 (float32 elsewhere)")
 
     def check(self) -> None:
         """``dropout`` must stay below 1; ``train_iters`` cannot exceed ``max_iters``."""

@@ -14,6 +14,7 @@ from course_lib.cnn.cifar import (
     build_model,
     checkpoint_key,
     make_optimizer,
+    one_cycle,
     per_class_accuracy,
     plot_confusion,
     plot_examples,
@@ -172,10 +173,11 @@ def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_augme
     model = build_model(settings, train)
     assert isinstance(model, AirbenchNet)
     optimizer, _ = make_optimizer(model, settings, 4)
-    weights, shifts = optimizer.param_groups
+    weights, shifts, whiten_bias = optimizer.param_groups
     assert shifts["lr"] == pytest.approx(64 * weights["lr"])
     assert shifts["weight_decay"] == pytest.approx(weights["weight_decay"] / 64)
     assert len(shifts["params"]) == 6  # one batch norm shift per conv: two per block
+    assert whiten_bias["params"] == [model.whiten.bias]
     seed_everything(0)
     history = train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
     assert len(history.epochs) == 2 and np.isfinite(history.last()["train_loss"])
@@ -212,3 +214,67 @@ def test_lookahead_averages_late_and_resumes_from_its_state():
     resumed.load_state_dict(optimizer.state_dict())
     assert resumed.param_groups[0]["lookahead_step"] == 10
     assert torch.allclose(next(iter(resumed.state.values()))["lookahead_average"], weight)
+
+
+def test_one_cycle_rises_from_lr_start_to_the_peak_and_falls_to_lr_end():
+    assert one_cycle(0, 21, 0.25, 0.2, 0.07) == pytest.approx(0.2)
+    assert one_cycle(5, 21, 0.25, 0.2, 0.07) == pytest.approx(1.0)  # the peak: a quarter of 20 steps
+    assert one_cycle(20, 21, 0.25, 0.2, 0.07) == pytest.approx(0.07)
+    assert one_cycle(21, 21, 0.25, 0.2, 0.07) == pytest.approx(0.07)  # after the last step it stays
+    train = learnable_split(64, 0)
+    settings = LAPTOP.override(widths=(8, 16, 16), epochs=5, lr=0.2, whiten_bias_epochs=2)
+    model = build_model(settings, train)
+    optimizer, scheduler = make_optimizer(model, settings, 4)
+    rates = []
+    for _ in range(20):
+        rates.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    weights = [r[0] for r in rates]
+    assert weights[0] == pytest.approx(0.2 * settings.lr_start)
+    assert weights[-1] == pytest.approx(0.2 * settings.lr_end)
+    # the peak at 23% of the 19 steps after the first (4.37): rising through step 4, falling from step 5
+    assert weights[:5] == sorted(weights[:5]) and weights[5:] == sorted(weights[5:], reverse=True)
+    assert max(weights) == weights[5] > 0.9 * 0.2
+    assert [r[1] for r in rates] == pytest.approx([64 * w for w in weights])
+    assert [r[2] for r in rates] == pytest.approx(weights[:8] + [0.0] * 12)  # the whitening bias: 2 epochs
+
+
+@pytest.mark.parametrize(("whiten_bias_epochs", "moves"), [(0, False), (None, True)])
+def test_the_whitening_bias_trains_only_for_its_epochs(whiten_bias_epochs, moves):
+    train, test = learnable_split(64, 0), learnable_split(16, 1)
+    settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=16, lr=0.2,
+                               whiten_bias_epochs=whiten_bias_epochs)
+    model = build_model(settings, train)
+    seed_everything(0)
+    train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
+    assert bool(model.whiten.bias.abs().max() > 0) is moves
+
+
+def test_lookahead_ends_on_its_average():
+    weight = torch.nn.Parameter(torch.zeros(3))
+    optimizer = LookaheadSGD([weight], total=12, start=5, every=5, lr=0.1, momentum=0.0)
+    for step in range(1, 13):
+        weight.grad = -torch.ones(3)
+        optimizer.step()
+        if step == 10:
+            after_the_last_average = weight.detach().clone()
+    assert torch.equal(weight.detach(), after_the_last_average)  # steps 11 and 12 are averaged away
+    assert torch.equal(weight.detach(), optimizer.state[weight]["lookahead_average"])
+
+
+def test_the_laptop_profile_trains_and_predicts_under_cpu_bf16_autocast(monkeypatch):
+    """Where the CPU has native bf16, the laptop profile (amp=True) trains under autocast: the same
+    code path, forced here on any CPU (emulated bf16 is slow but fine at this size)."""
+    from course_lib.core import device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    train, test = learnable_split(64, 0), learnable_split(16, 1)
+    settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=16, lr=0.2)
+    assert settings.amp and device.amp_dtype("cpu", settings.amp) == torch.bfloat16
+    model = build_model(settings, train)
+    seed_everything(0)
+    history = train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
+    assert np.isfinite(history.last()["train_loss"])
+    logits = predict_logits(model, DeviceBatches(test, "cpu", 8), amp=True, tta=True)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from course_lib.core.device import autocast, cpu_threads, seed_everything, select_device, set_cpu_threads
+from course_lib.core.device import (
+    PORTABLE_MATH_ENV,
+    autocast,
+    cpu_threads,
+    seed_everything,
+    select_device,
+    set_cpu_threads,
+)
+
+CPU_FLAGS = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
 
 
 def test_seed_everything_repeats_all_generators():
@@ -39,9 +55,22 @@ def test_cpu_threads_are_set_in_one_place_and_restored():
         set_cpu_threads(0)
 
 
-def test_autocast_is_a_no_op_on_the_cpu():
-    with autocast("cpu", amp=True):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+@pytest.mark.parametrize(("native", "amp", "dtype"), [
+    (True, True, torch.bfloat16), (False, True, torch.float32), (True, False, torch.float32)])
+def test_autocast_on_the_cpu_only_where_bf16_is_native(monkeypatch, native, amp, dtype):
+    from course_lib.core import device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    with autocast("cpu", amp=amp):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == dtype
+
+
+def test_the_portable_math_switches_the_native_bf16_off():
+    """oneDNN held at AVX2 has no bf16 kernels, so a pinned run stays in float32 (and reproducible)."""
+    probe = "from course_lib.core.device import cpu_has_native_bf16; print(cpu_has_native_bf16())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**os.environ, **PORTABLE_MATH_ENV})
+    assert out.stdout.strip() == "False"
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
@@ -56,3 +85,19 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
         select_device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert select_device("auto").type == "cuda"
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in CPU_FLAGS,
+                    reason="the portable kernels are AVX2 ones, on x86-64")
+def test_kernels_started_by_the_tests_use_the_portable_math():
+    """What nbval and papermill start inherits the pins: torch dispatches to AVX2, numpy's loops stop
+    below AVX-512, and the run record says so."""
+    probe = ("import json, numpy, torch; from numpy._core._multiarray_umath import __cpu_features__ as f; "
+             "from course_lib.core.device import environment_record; "
+             "print(json.dumps([torch.backends.cpu.get_cpu_capability(), f.get('X86_V4', False), "
+             "environment_record(torch.device('cpu'), 0)['math_env']]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    capability, numpy_avx512, math_env = json.loads(out.stdout)
+    assert capability == "AVX2"
+    assert numpy_avx512 is False  # numpy's AVX-512 loops (X86_V4) are switched off
+    assert math_env == PORTABLE_MATH_ENV
