@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import random
@@ -34,13 +35,11 @@ PORTABLE_MATH_ENV = {
 }
 
 
-def use_portable_math() -> dict[str, str]:
+def use_portable_math() -> None:
     """Put :data:`PORTABLE_MATH_ENV` into ``os.environ`` on x86-64 (elsewhere nothing) for the
-    processes started from now on; returns what was set."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return {}
-    os.environ.update(PORTABLE_MATH_ENV)
-    return dict(PORTABLE_MATH_ENV)
+    processes started from now on."""
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.update(PORTABLE_MATH_ENV)
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
@@ -99,6 +98,7 @@ def cpu_threads(n: int | None, device: torch.device | str = "cpu") -> Iterator[N
         torch.set_num_threads(before)
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) and oneDNN may use it (not with
     :data:`PORTABLE_MATH_ENV`): there bf16 autocast about halves a convolution's time; elsewhere it

@@ -7,7 +7,6 @@ import os
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,6 @@ from course_lib.core.device import (
     select_device,
     set_cpu_threads,
 )
-
-CPU_FLAGS = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
 
 
 def test_seed_everything_repeats_all_generators():
@@ -87,8 +84,10 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert select_device("auto").type == "cuda"
 
 
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in CPU_FLAGS,
-                    reason="the portable kernels are AVX2 ones, on x86-64")
+X86_WITH_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and torch.cpu._is_avx2_supported()
+
+
+@pytest.mark.skipif(not X86_WITH_AVX2, reason="the portable kernels are AVX2 ones, on x86-64")
 def test_kernels_started_by_the_tests_use_the_portable_math():
     """What nbval and papermill start inherits the pins: torch dispatches to AVX2, numpy's loops stop
     below AVX-512, and the run record says so."""
