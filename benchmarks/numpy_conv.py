@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from course_lib.cnn import conv_forward, conv_forward_fast, pool_forward, pool_forward_fast
-from course_lib.core.device import cpu_threads
+from course_lib.core.device import cpu_model, cpu_threads
 
 CANDIDATES = ("torch", "fast", "loop")
 MAX_RATIO_TO_TORCH = 1.0  # target: median fast / torch
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if min(args.batch, args.size, args.rounds, args.loop_rounds, args.threads) < 1:
         parser.error("--batch, --size, --rounds, --loop-rounds and --threads must be >= 1")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, processor {platform.processor() or 'unknown'}, "
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}, "
                f"1-minute load average {load:.2f} before the run")
     with threadpool_limits(limits=args.threads, user_api="blas"), cpu_threads(args.threads):
         blas = [f"{lib['internal_api']} {lib['num_threads']}" for lib in threadpool_info()

@@ -2,27 +2,31 @@
 
 The loop versions (:func:`conv_forward`, :func:`pool_forward`, :func:`conv_backward`,
 :func:`pool_backward`) read like the lecture; :func:`conv_forward_fast` (im2col: the windows as the
-rows of a matrix, one matrix product per block of images) and :func:`pool_forward_fast` (separable, over
-strided views) compute the same without Python loops over pixels. Shapes:
+rows of a matrix, one matrix product per block of images, the images split over the BLAS threads) and
+:func:`pool_forward_fast` (one strided view per window offset) compute the same without Python loops
+over pixels. Shapes:
 ``A_prev`` (m, n_H_prev, n_W_prev, n_C_prev), ``W`` (f, f, n_C_prev, n_C), ``b`` (1, 1, 1, n_C),
 ``hparameters`` ``{"stride": s, "pad": p}`` for convolutions and ``{"stride": s, "f": f}`` for pooling.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from threadpoolctl import ThreadpoolController
 
 from course_lib.core.settings import check_choice
 
 POOL_MODES = ("max", "average")
 ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]
 PoolCache = tuple[np.ndarray, dict[str, int]]
-# conv_forward_fast's window matrix per block: it stays in cache. Smaller blocks are a little faster on
-# one thread; fewer, larger ones cope better with busy cores (each threaded BLAS call waits for all threads).
+# conv_forward_fast's window matrix per block of images, on each thread: it stays in cache
 IM2COL_BLOCK_BYTES = 8 * 2**20
 
 
@@ -148,16 +152,51 @@ def pool_forward(
     ### END SOLUTION
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """threadpoolctl's handle on the loaded BLAS libraries (finding them takes milliseconds: once)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+@functools.cache
+def _thread_pool(workers: int, pid: int) -> ThreadPoolExecutor:
+    """Reused worker threads; keyed by process too, since a forked child has none of its parent's."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="numpy-conv")
+
+
+def over_threads(fn: Callable[[int, int], None], n: int) -> None:
+    """Call ``fn(first, stop)`` on contiguous parts of ``range(n)`` at once, one part per BLAS thread.
+
+    While the parts run, the BLAS is limited to one thread per call: numpy's copies and its BLAS
+    products release the GIL, so the parts share the cores as the BLAS threads would have. With one
+    BLAS thread (or a BLAS threadpoolctl cannot see) ``fn(0, n)`` runs alone on the calling thread.
+    """
+    threads = max((lib.num_threads for lib in _blas().lib_controllers), default=1)
+    parts = max(1, min(threads, n))
+    if parts == 1:
+        fn(0, n)
+        return
+    bounds = [n * i // parts for i in range(parts + 1)]
+    with _blas().limit(limits=1):
+        pool = _thread_pool(parts - 1, os.getpid())
+        futures = [pool.submit(fn, first, stop) for first, stop in zip(bounds[1:-1], bounds[2:], strict=True)]
+        fn(bounds[0], bounds[1])  # the calling thread takes the first part
+        for future in futures:
+            future.result()
+
+
 def conv_forward_fast(
     A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, int]
 ) -> tuple[np.ndarray, ConvCache]:
     """:func:`conv_forward` vectorised (im2col): every window laid out as one row, times the filters.
 
     The windows of a block of images are copied into a contiguous (images * n_H * n_W, f * f * n_C_prev)
-    matrix and multiplied by ``W`` reshaped to (f * f * n_C_prev, n_C) in one (multithreaded BLAS)
-    product. Blocks are whole images, as few as keep each matrix within :data:`IM2COL_BLOCK_BYTES`
-    (one image at least), so it stays in cache; no Python loop over pixels. Returns Z
-    (m, n_H, n_W, n_C) and the cache (A_prev, W, b, hparameters) of :func:`conv_backward`.
+    matrix and multiplied by ``W`` reshaped to (f * f * n_C_prev, n_C) in one BLAS product. Blocks are
+    whole images, as few as keep each matrix within :data:`IM2COL_BLOCK_BYTES` (one image at least), so
+    it stays in cache; no Python loop over pixels. :func:`over_threads` runs the images in as many parts
+    as the BLAS has threads, each part on its own thread with a single-threaded BLAS: the copies are
+    then parallel too, not only the products. Returns Z (m, n_H, n_W, n_C) and the cache
+    (A_prev, W, b, hparameters) of :func:`conv_backward`.
     """
     _check_conv(A_prev, W, b, hparameters)
     ### BEGIN SOLUTION
@@ -170,22 +209,28 @@ def conv_forward_fast(
     window = f * f * n_C_prev  # one window, (dh, dw, c) in the order of W.reshape
     W_mat = W.reshape(window, n_C).astype(dtype, copy=False)
     Z = np.empty((m, n_H, n_W, n_C), dtype)
-    n_blocks = max(1, -(-m * n_H * n_W * window * dtype.itemsize // IM2COL_BLOCK_BYTES))  # ceil
-    block = max(1, -(-m // n_blocks))  # images per block, the blocks as equal as possible
-    # padding and window buffers reused by every block; the border of A_pad stays zero
-    A_pad = np.zeros((block, n_H_prev + 2 * pad, n_W_prev + 2 * pad, n_C_prev), dtype)
-    cols = np.empty((block, n_H, n_W, f, f * n_C_prev), dtype)
-    s_m, s_h, s_w, s_c = A_pad.strides
-    for start in range(0, m, block):
-        k = min(block, m - start)
-        A_pad[:k, pad:pad + n_H_prev, pad:pad + n_W_prev] = A_prev[start:start + k]
-        # cols[i, h, w, dh, dw * n_C_prev + c] = A_pad[i, h * stride + dh, w * stride + dw, c]:
-        # A_pad is contiguous, so one window row (dw, c) is a single run of f * n_C_prev numbers
-        cols[:k] = as_strided(A_pad, (k, n_H, n_W, f, f * n_C_prev),
-                              (s_m, stride * s_h, stride * s_w, s_h, s_c), writeable=False)
-        Z_block = Z[start:start + k].reshape(k * n_H * n_W, n_C)
-        np.matmul(cols[:k].reshape(k * n_H * n_W, window), W_mat, out=Z_block)
-        Z_block += b.reshape(n_C)
+    image_bytes = n_H * n_W * window * dtype.itemsize
+
+    def convolve(first: int, stop: int) -> None:
+        """Z[first:stop], in blocks of images as equal as possible."""
+        n_blocks = max(1, -(-(stop - first) * image_bytes // IM2COL_BLOCK_BYTES))  # ceil
+        block = max(1, -(-(stop - first) // n_blocks))
+        # padding and window buffers reused by every block; the border of A_pad stays zero
+        A_pad = np.zeros((block, n_H_prev + 2 * pad, n_W_prev + 2 * pad, n_C_prev), dtype)
+        cols = np.empty((block, n_H, n_W, f, f * n_C_prev), dtype)
+        s_m, s_h, s_w, s_c = A_pad.strides
+        for start in range(first, stop, block):
+            k = min(block, stop - start)
+            A_pad[:k, pad:pad + n_H_prev, pad:pad + n_W_prev] = A_prev[start:start + k]
+            # cols[i, h, w, dh, dw * n_C_prev + c] = A_pad[i, h * stride + dh, w * stride + dw, c]:
+            # A_pad is contiguous, so one window row (dw, c) is a single run of f * n_C_prev numbers
+            cols[:k] = as_strided(A_pad, (k, n_H, n_W, f, f * n_C_prev),
+                                  (s_m, stride * s_h, stride * s_w, s_h, s_c), writeable=False)
+            Z_block = Z[start:start + k].reshape(k * n_H * n_W, n_C)
+            np.matmul(cols[:k].reshape(k * n_H * n_W, window), W_mat, out=Z_block)
+            Z_block += b.reshape(n_C)
+
+    over_threads(convolve, m)
     return Z, (A_prev, W, b, hparameters)
     ### END SOLUTION
 
@@ -195,29 +240,24 @@ def pool_forward_fast(
 ) -> tuple[np.ndarray, PoolCache]:
     """:func:`pool_forward` vectorised: A (m, n_H, n_W, C) and the cache (A_prev, hparameters).
 
-    Separable: the ``f`` rows of every window are combined first (maximum, or sum for ``"average"``)
-    as ``f`` strided views of ``A_prev``, giving (m, n_H, W, C), then the ``f`` columns of that.
+    Window offset (dh, dw) of every output (h, w) is input (h * stride + dh, w * stride + dw): one strided
+    view of ``A_prev`` (m, n_H, n_W, C) per offset, no copies, combined (maximum, or sum for
+    ``"average"``) into the result, one pass per offset.
     """
     _check_pool(A_prev, hparameters, mode)
     ### BEGIN SOLUTION
     f, stride = hparameters["f"], hparameters["stride"]
-    combine = np.maximum if mode == "max" else np.add
-    dtype = A_prev.dtype if mode == "max" else np.result_type(A_prev, 1.0)
     n_H = conv_output_size(A_prev.shape[1], f, 0, stride)
     n_W = conv_output_size(A_prev.shape[2], f, 0, stride)
-
-    def combine_all(views: list[np.ndarray]) -> np.ndarray:
-        """combine(views[0], views[1], ...) into a new array."""
-        out = combine(views[0], views[1], dtype=dtype) if len(views) > 1 else views[0].astype(dtype)
-        for view in views[2:]:
-            combine(out, view, out=out)
-        return out
-
-    # window row dh of every output row h is input row h * stride + dh: f strided views, no copies
-    rows = combine_all([A_prev[:, dh:dh + stride * (n_H - 1) + 1:stride] for dh in range(f)])
-    A = combine_all([rows[:, :, dw:dw + stride * (n_W - 1) + 1:stride] for dw in range(f)])
+    views = [A_prev[:, dh:dh + stride * (n_H - 1) + 1:stride, dw:dw + stride * (n_W - 1) + 1:stride]
+             for dh in range(f) for dw in range(f)]
+    combine = np.maximum if mode == "max" else np.add
+    dtype = A_prev.dtype if mode == "max" else np.result_type(A_prev, 1.0)
+    A = combine(views[0], views[1], dtype=dtype) if f > 1 else views[0].astype(dtype)  # a new array
+    for view in views[2:]:
+        combine(A, view, out=A)
     if mode == "average":
-        A /= f * f
+        A *= 1 / (f * f)  # a product is cheaper than a division
     return A, (A_prev, hparameters)
     ### END SOLUTION
 

@@ -20,19 +20,25 @@ from course_lib.core.settings import check_choice
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-# The math libraries pick their kernels by instruction set, and kernels of another vector width sum in
-# another order; training amplifies that into other accuracies. The committed notebooks are recorded
-# (``refresh``) and checked (the tests) with these settings, so the numbers agree on every x86-64 CPU
-# with AVX2: PyTorch's own loops and oneDNN (convolutions, LSTMs) at AVX2, OpenBLAS at Haswell and
-# numpy's loops without AVX-512 (MKL's matrix products are not held: MKL ignores its instruction-set
-# setting on AMD CPUs). A kernel started with them inherits them; they take effect when torch and numpy
-# are imported.
+# The math libraries pick their kernels by the CPU (instruction set, cache sizes), and kernels of another
+# vector width or blocking sum in another order; training amplifies that into other accuracies. The
+# committed notebooks are recorded (``refresh``) and checked (the tests) with these settings, so that the
+# numbers agree on every x86-64 CPU with AVX2, Intel's or AMD's: PyTorch's own loops at AVX2, MKL's matrix
+# products in its conditional-reproducibility mode (the same bits on every processor), OpenBLAS at
+# Haswell, numpy's loops without AVX-512, and no oneDNN (its kernels are blocked by the cache sizes):
+# with ``COURSE_PORTABLE_MATH`` set, importing this module turns it off, so convolutions and LSTMs run
+# PyTorch's own kernels over MKL. A kernel started with them inherits them; they take effect when
+# torch, numpy and this module are imported.
 PORTABLE_MATH_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # for what still reaches oneDNN
+    "MKL_CBWR": "COMPATIBLE",
     "OPENBLAS_CORETYPE": "Haswell",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "COURSE_PORTABLE_MATH": "1",
 }
+if os.environ.get("COURSE_PORTABLE_MATH") == "1":
+    torch.backends.mkldnn.enabled = False
 
 
 def use_portable_math() -> None:
@@ -105,7 +111,7 @@ def cpu_has_native_bf16() -> bool:
     would be emulated, and slower than float32."""
     try:
         native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-        return bool(native and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(native and torch.backends.mkldnn.enabled and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 
@@ -125,13 +131,24 @@ def autocast(device: torch.device | str, amp: bool):
     return nullcontext()
 
 
+def cpu_model() -> str:
+    """The processor's name: Linux's ``model name`` (``platform.processor()`` is often empty there)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown processor"
+
+
 def device_name(device: torch.device) -> str:
     """Human-readable name: the GPU model, or the CPU architecture and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "mps":
         return f"Apple GPU (mps) on {platform.machine()}"
-    return f"CPU {platform.machine()} x{os.cpu_count()} ({platform.processor() or 'unknown'})"
+    return f"CPU {platform.machine()} x{os.cpu_count()} ({cpu_model()})"
 
 
 _PACKAGES = ("torch", "numpy", "scikit-learn", "skorch", "transformers", "pandas")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from numpy.testing import assert_allclose
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from course_lib.cnn import numpy_conv as nc
 
@@ -80,6 +83,53 @@ def test_conv_forward_fast_matches_loops_and_torch(case):
     assert_allclose(Z_fast, Z_loop, atol=1e-12)
     assert_allclose(Z_fast, expected, atol=1e-12)
     assert cache[0] is A_prev and cache[3] == hp
+
+
+def _blas_threads() -> set[int]:
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("threads, n, parts", [(3, 7, 3), (3, 2, 2), (2, 1, 1), (1, 5, 1)])
+def test_over_threads_splits_the_range_over_the_blas_threads(threads, n, parts):
+    """Contiguous parts that cover range(n), one per BLAS thread (n at most), each on its own thread
+    with a one-thread BLAS (a single part keeps the BLAS as it is); the BLAS's threads are back afterwards."""
+    calls = []
+    all_parts_started = threading.Barrier(parts, timeout=10)  # raises unless the parts run at once
+
+    def record(first: int, stop: int) -> None:
+        calls.append((first, stop, threading.get_ident(), _blas_threads()))
+        all_parts_started.wait()
+
+    with threadpool_limits(threads, user_api="blas"):
+        nc.over_threads(record, n)
+        assert _blas_threads() == {threads}
+    calls.sort()
+    assert [(first, stop) for first, stop, *_ in calls] == [(n * i // parts, n * (i + 1) // parts)
+                                                           for i in range(parts)]
+    assert len({ident for _, _, ident, _ in calls}) == parts
+    assert all(blas == {1 if parts > 1 else threads} for *_, blas in calls)
+
+
+def test_over_threads_raises_what_a_part_raised():
+    def fail_on_the_last_part(first: int, stop: int) -> None:
+        if stop == 4:
+            raise ValueError(f"part {first}:{stop}")
+
+    with threadpool_limits(2, user_api="blas"), pytest.raises(ValueError, match="part 2:4"):
+        nc.over_threads(fail_on_the_last_part, 4)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_conv_forward_fast_on_several_threads(monkeypatch, threads):
+    """Images split over 3 threads (parts of 2, 2 and 3), each in blocks of one image: the loops' result."""
+    monkeypatch.setattr(nc, "IM2COL_BLOCK_BYTES", 1)
+    rng = np.random.default_rng(8)
+    A_prev, W = rng.standard_normal((7, 6, 5, 3)), rng.standard_normal((3, 3, 3, 4))
+    b = rng.standard_normal((1, 1, 1, 4))
+    hp = {"pad": 1, "stride": 1}
+    with threadpool_limits(threads, user_api="blas"):
+        Z_fast = nc.conv_forward_fast(A_prev, W, b, hp)[0]
+    assert_allclose(Z_fast, nc.conv_forward(A_prev, W, b, hp)[0], atol=1e-12)
 
 
 # one image's windows take 8 * 5 * 27 * 8 bytes: blocks of one image each, or of 2, 2 and 1 images

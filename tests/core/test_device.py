@@ -90,13 +90,20 @@ X86_WITH_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and torch.cpu.
 @pytest.mark.skipif(not X86_WITH_AVX2, reason="the portable kernels are AVX2 ones, on x86-64")
 def test_kernels_started_by_the_tests_use_the_portable_math():
     """What nbval and papermill start inherits the pins: torch dispatches to AVX2, numpy's loops stop
-    below AVX-512, and the run record says so."""
+    below AVX-512, oneDNN is off, and the run record says so."""
     probe = ("import json, numpy, torch; from numpy._core._multiarray_umath import __cpu_features__ as f; "
              "from course_lib.core.device import environment_record; "
              "print(json.dumps([torch.backends.cpu.get_cpu_capability(), f.get('X86_V4', False), "
-             "environment_record(torch.device('cpu'), 0)['math_env']]))")
+             "torch.backends.mkldnn.enabled, environment_record(torch.device('cpu'), 0)['math_env']]))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    capability, numpy_avx512, math_env = json.loads(out.stdout)
+    capability, numpy_avx512, onednn, math_env = json.loads(out.stdout)
     assert capability == "AVX2"
     assert numpy_avx512 is False  # numpy's AVX-512 loops (X86_V4) are switched off
+    assert onednn is False  # convolutions and LSTMs on PyTorch's own kernels
     assert math_env == PORTABLE_MATH_ENV
+
+
+def test_the_cpu_is_named_in_the_device_name():
+    from course_lib.core.device import cpu_model, device_name
+
+    assert cpu_model().strip() and cpu_model() in device_name(torch.device("cpu"))
