@@ -67,8 +67,10 @@ def run_reference(examples: Path, data: Path, epochs: int, threads: int) -> dict
 
 
 def run_workbook(root: Path, epochs: int, threads: int) -> dict[str, float]:
-    """Train the laptop profile's LSTM (its settings, ``epochs`` epochs) and return its metrics."""
-    settings = LAPTOP.override(epochs=epochs, checkpoint=False, gpt_beside=False)
+    """Train the laptop profile's LSTM (its settings, ``epochs`` epochs, the annealing phase kept shorter
+    than the run) and return its metrics."""
+    settings = LAPTOP.override(epochs=epochs, lr_anneal_epochs=min(LAPTOP.lr_anneal_epochs, epochs - 1),
+                               checkpoint=False, gpt_beside=False)
     set_cpu_threads(threads)
     seed_everything(0)
     corpus = load_wikitext2(settings.split, folder=root, max_vocab=settings.max_vocab)

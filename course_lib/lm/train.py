@@ -121,15 +121,34 @@ def unigram_perplexity(train_ids: torch.Tensor, eval_ids: torch.Tensor, vocab_si
     return math.exp(-float(log_p[eval_ids].mean()))
 
 
-def plateau_schedule(optimizer: torch.optim.Optimizer, factor: float) -> dict[str, Any]:
+class PlateauSchedule(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    """ReduceLROnPlateau without patience, and with an annealing phase: after epoch ``anneal_after`` it
+    divides the learning rate by the factor once more, unless the plateau rule has just done so."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: float, anneal_after: int | None = None):
+        super().__init__(optimizer, mode="min", factor=1.0 / factor, patience=0, threshold=0.0)
+        self.anneal_after = anneal_after
+
+    def step(self, metrics: float, epoch: None = None) -> None:  # type: ignore[override]
+        before = [group["lr"] for group in self.optimizer.param_groups]
+        super().step(metrics)
+        after = [group["lr"] for group in self.optimizer.param_groups]
+        if self.last_epoch == self.anneal_after and after == before:
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["lr"] * self.factor
+            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+def plateau_schedule(optimizer: torch.optim.Optimizer, factor: float, *, epochs: int = 0,
+                     anneal_epochs: int = 0) -> dict[str, Any]:
     """``fit``'s scheduler options that divide the learning rate by ``factor`` after every epoch whose
-    validation loss is not below the lowest so far (pytorch/examples' ``lr /= 4``); none for
-    ``factor=1`` (a constant learning rate)."""
+    validation loss is not below the lowest so far (pytorch/examples' ``lr /= 4``), and, with
+    ``anneal_epochs``, once more before the last ``anneal_epochs`` of the ``epochs``
+    (:class:`PlateauSchedule`); none for ``factor=1`` (a constant learning rate)."""
     if factor == 1.0:
         return {}
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=1.0 / factor,
-                                                           patience=0, threshold=0.0)
-    return {"scheduler": scheduler, "scheduler_metric": "valid_loss"}
+    anneal_after = epochs - anneal_epochs if anneal_epochs else None
+    return {"scheduler": PlateauSchedule(optimizer, factor, anneal_after), "scheduler_metric": "valid_loss"}
 
 
 def perplexity(mean_loss: float) -> float:
@@ -169,9 +188,9 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
 
     Trains on shuffled windows, or with ``settings.stateful_training`` on contiguous lanes with the
     state carried across windows (:class:`CarriedState`); with ``settings.lr_plateau_factor`` > 1 the
-    learning rate is divided by it after every epoch without a new best validation loss
-    (:func:`plateau_schedule`). A grid configuration (``exp_id`` set) reads the grid's token counts
-    (``settings.train_tokens_used``, ``eval_tokens_used``).
+    learning rate is divided by it after every epoch without a new best validation loss, and once more
+    before the last ``settings.lr_anneal_epochs`` epochs (:func:`plateau_schedule`). A grid configuration
+    (``exp_id`` set) reads the grid's token counts (``settings.train_tokens_used``, ``eval_tokens_used``).
     Evaluates validation loss/perplexity each epoch and test perplexity at the end. ``progress=None``
     shows a bar unless ``TQDM_DISABLE=1``. With ``settings.checkpoint`` an interrupted run resumes
     exactly from ``run_dir/checkpoint.pt`` when that was written for the same :func:`run_key` (else it
@@ -212,7 +231,8 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
 
     history = fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
                   evaluate=evaluate, grad_clip=settings.grad_clip, amp=settings.amp,
-                  **plateau_schedule(optimizer, settings.lr_plateau_factor),
+                  **plateau_schedule(optimizer, settings.lr_plateau_factor, epochs=settings.epochs,
+                                     anneal_epochs=settings.lr_anneal_epochs),
                   progress=progress, max_loss=divergence_limit(len(corpus.vocab)),
                   checkpoint_path=run_dir / "checkpoint.pt" if settings.checkpoint else None,
                   checkpoint_key=run_key(settings, corpus, embeddings, seed=seed, device=device),

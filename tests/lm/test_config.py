@@ -43,6 +43,9 @@ def test_the_profiles_are_checked_instances_of_one_settings_class():
     (dict(model="gpt1", stateful_training=True), ValueError, r"stateful_training=True is not valid for "
                                                              r"model='gpt1'"),
     (dict(lr_plateau_factor=0.5), ValueError, r"lr_plateau_factor=0.5 is not valid; it must be >= 1.0"),
+    (dict(lr_anneal_epochs=1), ValueError, r"lr_anneal_epochs=1 needs lr_plateau_factor > 1"),
+    (dict(lr_anneal_epochs=5, lr_plateau_factor=4.0), ValueError,
+     r"lr_anneal_epochs=5 is not valid; it must be below epochs=5"),
     (dict(grid_eval_tokens=16), ValueError, r"grid_eval_tokens=16 .*seq_len=32"),
 ])
 def test_a_bad_value_is_refused_naming_the_knob(values, error, match):
@@ -93,7 +96,8 @@ def test_the_default_sweep_is_the_course_settings_in_every_profile(profile):
         s = ASSIGNMENT.settings(profile, config)
         assert (s.learning_rate, s.momentum, s.nesterov, s.weight_decay, s.batch_size, s.epochs) == (
             1e-3, 0.9, False, 5e-4, 16, 10)
-        assert (s.lr_plateau_factor, s.stateful_training, s.grid, s.gpt_beside) == (1.0, False, False, False)
+        assert (s.lr_plateau_factor, s.lr_anneal_epochs, s.stateful_training, s.grid, s.gpt_beside) == (
+            1.0, 0, False, False, False)
 
 
 def test_the_laptop_profile_is_the_reference_lstm_on_the_offline_split():
@@ -101,6 +105,7 @@ def test_the_laptop_profile_is_the_reference_lstm_on_the_offline_split():
     assert (s.model, s.num_layers, s.hidden, s.epochs, s.batch_size, s.seq_len) == ("lstm", 2, 200, 5, 20, 35)
     assert (s.split, s.max_vocab, s.train_tokens, s.eval_tokens) == ("offline", None, None, None)
     assert s.stateful_training and s.lr_plateau_factor > 1 and s.gpt_beside and not s.grid
+    assert s.lr_anneal_epochs == 1  # the fifth epoch at lr / 4
     assert ASSIGNMENT.expected["laptop"]["valid_ppl_stateful"][1] <= 190.0
 
 

@@ -143,6 +143,25 @@ def test_plateau_schedule_divides_lr_after_an_epoch_without_a_new_best():
             **plateau_schedule(optimizer, 4.0))
 
 
+@pytest.mark.parametrize(("losses", "lrs"), [
+    ([5.0, 4.0, 3.0, 2.0, 1.0], [20.0, 20.0, 20.0, 20.0, 5.0]),  # always better: the anneal alone
+    ([5.0, 4.0, 3.0, 3.5, 2.0], [20.0, 20.0, 20.0, 20.0, 5.0]),  # the plateau rule fires first: no second cut
+    ([5.0, 5.5, 3.0, 2.0, 1.0], [20.0, 20.0, 5.0, 5.0, 1.25]),   # a plateau earlier, then the anneal
+])
+def test_plateau_schedule_anneals_the_last_epochs(losses, lrs):
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=20.0)
+    values = iter(losses)
+    schedule = plateau_schedule(optimizer, 4.0, epochs=5, anneal_epochs=1)
+    history = fit(model, [torch.ones(2, 2)], loss_fn=lambda m, batch: 0.0 * m(batch).sum() + 1.0,
+                  optimizer=optimizer, epochs=5, evaluate=lambda m: {"valid_loss": next(values)},
+                  progress=False, **schedule)
+    assert history.column("lr") == lrs
+    restored = plateau_schedule(torch.optim.SGD(model.parameters(), lr=20.0), 4.0)["scheduler"]
+    restored.load_state_dict(schedule["scheduler"].state_dict())  # what a checkpoint keeps
+    assert restored.anneal_after == 4 and restored.last_epoch == 5
+
+
 def test_the_full_profile_runs_on_the_cpu_at_tiny_size(cyclic, tmp_path):
     """FULL's code path (its optimizer, default lr and dropout, batch 32, windows of 64, amp, checkpoint)
     on the CPU for one epoch, only its model sizes shrunk."""
