@@ -17,76 +17,15 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-BEGIN = "### BEGIN SOLUTION"
-END = "### END SOLUTION"
+from course_lib.core.exercises import SOLUTION, Exercise, MarkerError, find_exercises, strip_solutions
+
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("course_lib", "notebooks", "tests", "pyproject.toml", "environment.yml")
 LEFT_OUT = ("course_lib/instructor", "tests/instructor", "tests/test_notebooks.py")
 """Instructor-only folders the release leaves out."""
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
-
-
-class MarkerError(ValueError):
-    """Solution markers that do not pair up (names the file and line)."""
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """A function (or method) with a fenced solution: ``path`` relative to the root, ``name`` such as
-    ``"zero_pad"`` or ``"HighwayMaxout.forward"``, and the line of its ``def``."""
-
-    path: str
-    name: str
-    line: int
-
-
-def find_exercises(path: Path, root: Path = ROOT) -> list[Exercise]:
-    """The exercises of one module, in file order: each function whose body holds a BEGIN marker."""
-    text = path.read_text(encoding="utf-8")
-    markers = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() == BEGIN]
-    found: dict[str, Exercise] = {}
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef):
-                visit(child, f"{prefix}{child.name}.")
-            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                inner = [m for m in markers if child.lineno <= m <= (child.end_lineno or child.lineno)]
-                if inner:
-                    name = f"{prefix}{child.name}"
-                    found[name] = Exercise(str(path.relative_to(root)), name, child.lineno)
-
-    visit(ast.parse(text, filename=str(path)), "")
-    return sorted(found.values(), key=lambda e: e.line)
-
-
-def strip_solutions(source: str, where: str = "<source>") -> tuple[str, int]:
-    """Replace each fenced block by ``raise NotImplementedError``; return (text, blocks replaced)."""
-    out: list[str] = []
-    inside_indent: str | None = None
-    begin_line = 0
-    blocks = 0
-    for number, line in enumerate(source.splitlines(keepends=True), start=1):
-        stripped = line.strip()
-        if stripped == BEGIN:
-            if inside_indent is not None:
-                raise MarkerError(f"{where}:{number}: {BEGIN} inside the block opened at {begin_line}")
-            inside_indent = line[: len(line) - len(line.lstrip())]
-            begin_line = number
-            out.append(f'{inside_indent}raise NotImplementedError("exercise: write your solution here")\n')
-            blocks += 1
-        elif stripped == END:
-            if inside_indent is None:
-                raise MarkerError(f"{where}:{number}: {END} without {BEGIN}")
-            inside_indent = None
-        elif inside_indent is None:
-            out.append(line)
-    if inside_indent is not None:
-        raise MarkerError(f"{where}:{begin_line}: {BEGIN} is never closed")
-    return "".join(out), blocks
 
 
 def _release_module(path: Path) -> int:
@@ -208,7 +147,7 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT,
                 counts[str(path.relative_to(tmp))] = n
         # code only (the docs name the markers)
         leftover = [str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.suffix in {".py", ".ipynb"}
-                    and re.search(r"### (BEGIN|END) SOLUTION", p.read_text(errors="ignore"))]
+                    and any(marker in p.read_text(errors="ignore") for marker in SOLUTION)]
         if leftover:
             raise MarkerError(f"markers left in the release: {leftover}")
         old = dest.with_name(f".{dest.name}.old")

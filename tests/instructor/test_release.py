@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from course_lib.assignments import ASSIGNMENTS
-from course_lib.instructor.release import MarkerError, make_release, strip_solutions
+from course_lib.core.exercises import STUDENT, MarkerError, is_stub, regions, strip_solutions
+from course_lib.instructor.release import make_release
 
 ROOT = Path(__file__).resolve().parents[2]
 B, E = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"  # split so this file holds no marker
@@ -28,8 +29,12 @@ def test_strip_solutions_keeps_signature_and_docstring():
     assert text.splitlines() == [
         "def f(x):",
         '    """Doc (N, D)."""',
+        f"    {STUDENT[0]}",
         '    raise NotImplementedError("exercise: write your solution here")',
+        f"    {STUDENT[1]}",
     ]
+    (region,) = regions(text)["f"]
+    assert is_stub(region)
     namespace: dict = {}
     exec(text, namespace)
     with pytest.raises(NotImplementedError):
