@@ -29,7 +29,7 @@ from course_lib.cnn.config import CNNSettings
 from course_lib.core.device import autocast
 from course_lib.core.io import code_digest, settings_digest
 from course_lib.core.plots import plot_confusion_matrix, plot_curves
-from course_lib.core.training import History, accuracy, divergence_limit, fit
+from course_lib.core.training import History, RateSchedule, accuracy, divergence_limit, fit
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -219,15 +219,17 @@ def one_cycle(step: int, total: int, warmup: float, start: float, end: float) ->
     return 1 + (end - 1) * (step - peak) / (last - peak)
 
 
-def make_optimizer(model: nn.Module, settings: CNNSettings, steps_per_epoch: int):
-    """``(optimizer, per-step scheduler or None)`` for ``settings.optimizer``: SGD with Nesterov momentum and
-    a one-cycle schedule (:func:`one_cycle`: from ``lr_start`` to the peak ``lr`` over the ``warmup``
-    share of the steps, then down to ``lr_end``) (``"sgd_one_cycle"``), or Adam at a constant ``lr``
-    (``"adam"``, the course's choice); both with ``weight_decay``. Only parameters that train are
-    optimised; with SGD the batch-norm shifts take ``bias_lr_scale`` times the rate and the weight
-    decay divided by it, the bias of an :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer
-    stops after ``whiten_bias_epochs`` (its rate drops to 0), and ``lookahead`` averages the weights
-    over the last ``1 - LOOKAHEAD_START`` of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
+def make_optimizer(model: nn.Module, settings: CNNSettings,
+                   steps_per_epoch: int) -> tuple[torch.optim.Optimizer, RateSchedule | None]:
+    """``(optimizer, per-step learning-rate schedule or None)`` for ``settings.optimizer``, the one place
+    a run's learning rate is set: SGD with Nesterov momentum and a one-cycle schedule (:func:`one_cycle`:
+    from ``lr_start`` to the peak ``lr`` over the ``warmup`` share of the steps, then down to ``lr_end``)
+    (``"sgd_one_cycle"``), or Adam at a constant ``lr`` (``"adam"``, the course's choice); both with
+    ``weight_decay``. Only parameters that train are optimised; with SGD the batch-norm shifts take
+    ``bias_lr_scale`` times the rate and the weight decay divided by it, the bias of an
+    :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer stops after ``whiten_bias_epochs``
+    (its rate drops to 0), and ``lookahead`` averages the weights over the last ``1 - LOOKAHEAD_START``
+    of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
     trained = [p for p in model.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
         return torch.optim.Adam(trained, lr=settings.lr, weight_decay=settings.weight_decay), None
@@ -257,7 +259,7 @@ def make_optimizer(model: nn.Module, settings: CNNSettings, steps_per_epoch: int
                                  momentum=settings.momentum, nesterov=True)
     else:
         optimizer = torch.optim.SGD([g for g, _ in groups], momentum=settings.momentum, nesterov=True)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, [f for _, f in groups])
+    return optimizer, RateSchedule(optimizer, [f for _, f in groups])
 
 
 def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
@@ -290,7 +292,7 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     eval_size = max(settings.batch_size, 1024)
     train_eval = DeviceBatches(train.subset(settings.train_eval_size), device, eval_size, channels_last=True)
     test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
-    optimizer, scheduler = make_optimizer(model, settings, len(loader))
+    optimizer, schedule = make_optimizer(model, settings, len(loader))
 
     def loss_fn(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
@@ -303,7 +305,7 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
                 "test_accuracy": test_acc, "test_loss": test_loss}
 
     return fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
-               evaluate=evaluate, scheduler=scheduler, scheduler_interval="step",
+               evaluate=evaluate, schedule=schedule,
                checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key(settings, seed, train, test),
                max_loss=divergence_limit(len(train.classes)), amp=settings.amp, progress=progress,
                desc="CIFAR-10")

@@ -17,7 +17,7 @@ from course_lib.core.sweep import SweepOutcome, run_sweep
 from course_lib.lm.config import LMSettings
 from course_lib.lm.data import LMCorpus
 from course_lib.lm.embeddings import VocabEmbeddings
-from course_lib.lm.train import run_key, train_language_model
+from course_lib.lm.train import checkpoint_key, train_language_model
 
 SHARED = ("split", "max_vocab", "embeddings")
 """Knobs that fix the corpus and embeddings, which every configuration of the grid shares."""
@@ -32,7 +32,7 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
     (args.json, history.json, metrics.json) and compare the finished runs into
     ``runs_dir/<sweep.name>_comparison`` (``outcome.comparison``).
 
-    A folder that finished with the same profile and :func:`~course_lib.lm.train.run_key` (settings,
+    A folder that finished with the same profile and :func:`~course_lib.lm.train.checkpoint_key` (settings,
     seed, corpus checksum, embeddings, device, code) is not trained again; one whose run files do not
     load (truncated, malformed, missing fields) is trained again with a notice. ``log`` receives the
     engine's line per configuration (``None``: not shown). A configuration that changes one of
@@ -49,7 +49,7 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
 
     def key_of(config: Mapping[str, Any]) -> dict[str, Any]:
         settings = settings_of(config)
-        return {"profile": profile, **run_key(settings, corpus, embeddings, seed=seed, device=device)}
+        return {"profile": profile, **checkpoint_key(settings, corpus, embeddings, seed=seed, device=device)}
 
     def run_one(config: Mapping[str, Any], folder: Path) -> None:
         result = train_language_model(settings_of(config), corpus, embeddings, device=device, run_dir=folder,

@@ -4,13 +4,14 @@ A run writes ``args.json`` (its settings) and ``history.json`` (one record per e
 and perplexity, wall time, tokens/s, peak GPU memory) into its folder, and returns flat metrics
 (final and best validation perplexity, the epoch of the best and the train perplexity there, test
 perplexity, the LSTM's stateful perplexities, the unigram baseline, throughput) for ``metrics.json``.
-A run's checkpoint and the grid's finished runs are keyed by :func:`run_key`.
+A run's checkpoint and the grid's finished runs are keyed by :func:`checkpoint_key`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_lib.core.io import atomic_write_json, code_digest
-from course_lib.core.training import History, count_parameters, divergence_limit, fit, move_to
+from course_lib.core.training import History, Schedule, count_parameters, divergence_limit, fit, move_to
 from course_lib.lm.data import ContiguousLanes, LMCorpus, NextTokenWindows
 from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.models import build_model, logits_of
@@ -121,34 +122,48 @@ def unigram_perplexity(train_ids: torch.Tensor, eval_ids: torch.Tensor, vocab_si
     return math.exp(-float(log_p[eval_ids].mean()))
 
 
-class PlateauSchedule(torch.optim.lr_scheduler.ReduceLROnPlateau):
-    """ReduceLROnPlateau without patience, and with an annealing phase: after epoch ``anneal_after`` it
-    divides the learning rate by the factor once more, unless the plateau rule has just done so."""
+class PlateauSchedule(Schedule):
+    """The learning rate of a run, the one place it changes: divided by ``factor`` after every epoch
+    whose validation loss (``metric``) is not below the lowest so far (pytorch/examples' ``lr /= 4``),
+    and after epoch ``anneal_after`` once more unless that epoch has just divided it (the last epochs
+    at a lower rate, an annealing phase)."""
+
+    metric = "valid_loss"
 
     def __init__(self, optimizer: torch.optim.Optimizer, factor: float, anneal_after: int | None = None):
-        super().__init__(optimizer, mode="min", factor=1.0 / factor, patience=0, threshold=0.0)
-        self.anneal_after = anneal_after
+        if factor <= 1.0:
+            raise ValueError(f"factor={factor!r} is not valid; it must be > 1 (1 is a constant rate)")
+        self.optimizer, self.scale, self.anneal_after = optimizer, 1.0 / factor, anneal_after
+        self.best, self.epochs = math.inf, 0
 
-    def step(self, metrics: float, epoch: None = None) -> None:  # type: ignore[override]
-        before = [group["lr"] for group in self.optimizer.param_groups]
-        super().step(metrics)
-        after = [group["lr"] for group in self.optimizer.param_groups]
-        if self.last_epoch == self.anneal_after and after == before:
-            for group in self.optimizer.param_groups:
-                group["lr"] = group["lr"] * self.factor
-            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+    def _divide(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["lr"] * self.scale
+
+    def after_epoch(self, record: Mapping[str, Any]) -> None:
+        self.epochs += 1
+        value = float(record[self.metric])
+        improved = value < self.best
+        if improved:
+            self.best = value
+        if not improved or self.epochs == self.anneal_after:
+            self._divide()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "epochs": self.epochs}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best, self.epochs = float(state["best"]), int(state["epochs"])
 
 
 def plateau_schedule(optimizer: torch.optim.Optimizer, factor: float, *, epochs: int = 0,
-                     anneal_epochs: int = 0) -> dict[str, Any]:
-    """``fit``'s scheduler options that divide the learning rate by ``factor`` after every epoch whose
-    validation loss is not below the lowest so far (pytorch/examples' ``lr /= 4``), and, with
-    ``anneal_epochs``, once more before the last ``anneal_epochs`` of the ``epochs``
-    (:class:`PlateauSchedule`); none for ``factor=1`` (a constant learning rate)."""
+                     anneal_epochs: int = 0) -> PlateauSchedule | None:
+    """The :class:`PlateauSchedule` dividing the learning rate by ``factor``, with ``anneal_epochs``
+    once more before the last ``anneal_epochs`` of the ``epochs``; ``None`` for ``factor=1`` (a
+    constant learning rate)."""
     if factor == 1.0:
-        return {}
-    anneal_after = epochs - anneal_epochs if anneal_epochs else None
-    return {"scheduler": PlateauSchedule(optimizer, factor, anneal_after), "scheduler_metric": "valid_loss"}
+        return None
+    return PlateauSchedule(optimizer, factor, epochs - anneal_epochs if anneal_epochs else None)
 
 
 def perplexity(mean_loss: float) -> float:
@@ -168,8 +183,8 @@ class LMResult:
     metrics: dict[str, Any]
 
 
-def run_key(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *, seed: int,
-            device: torch.device | str) -> dict[str, Any]:
+def checkpoint_key(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *, seed: int,
+                   device: torch.device | str) -> dict[str, Any]:
     """Everything that determines a run: every knob, the seed, the corpus checksum (its split's ids and
     vocabulary), the initial word vectors, the device and the code of ``course_lib.lm``."""
     return {"settings": settings.to_dict(), "seed": seed, "corpus": corpus.checksum(),
@@ -181,28 +196,9 @@ def _cut(ids: torch.Tensor, n: int | None) -> torch.Tensor:
     return ids if n is None else ids[:n]
 
 
-def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *,
-                         device: torch.device | str, run_dir: str | os.PathLike, seed: int = 0,
-                         progress: bool | None = None) -> LMResult:
-    """Train ``settings.model`` on ``corpus`` with ``fit`` and write args.json and history.json.
-
-    Trains on shuffled windows, or with ``settings.stateful_training`` on contiguous lanes with the
-    state carried across windows (:class:`CarriedState`); with ``settings.lr_plateau_factor`` > 1 the
-    learning rate is divided by it after every epoch without a new best validation loss, and once more
-    before the last ``settings.lr_anneal_epochs`` epochs (:func:`plateau_schedule`). A grid configuration
-    (``exp_id`` set) reads the grid's token counts (``settings.train_tokens_used``, ``eval_tokens_used``).
-    Evaluates validation loss/perplexity each epoch and test perplexity at the end. ``progress=None``
-    shows a bar unless ``TQDM_DISABLE=1``. With ``settings.checkpoint`` an interrupted run resumes
-    exactly from ``run_dir/checkpoint.pt`` when that was written for the same :func:`run_key` (else it
-    trains from the start, with a notice). Raises ``TrainingDiverged`` when a batch or validation loss
-    exceeds ``divergence_limit(len(corpus.vocab))`` (3 x the uniform model's loss) or is not finite.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    model = build_model(settings.model, len(corpus.vocab), settings.num_layers, pretrained=embeddings.matrix,
-                        **settings.model_options())
+def _write_args(run_dir: Path, settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings,
+                model: nn.Module, seed: int, device: torch.device) -> None:
+    """``run_dir/args.json``: every knob, the values derived from them, the data and the model's size."""
     atomic_write_json(run_dir / "args.json", {
         **settings.to_dict(), "learning_rate": settings.learning_rate, "dropout_rate": settings.dropout_rate,
         "train_tokens_used": settings.train_tokens_used, "eval_tokens_used": settings.eval_tokens_used,
@@ -211,45 +207,31 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
         "embedding_coverage": embeddings.coverage, "parameters": count_parameters(model),
         "device": str(device),
     })
-    train_ids, valid_ids, test_ids = (_cut(getattr(corpus, p), n) for p, n in (
-        ("train", settings.train_tokens_used), ("valid", settings.eval_tokens_used),
-        ("test", settings.eval_tokens_used)))
+
+
+def _training_batches(settings: LMSettings, train_ids: torch.Tensor, seed: int) -> tuple[Any, Any]:
+    """``(loader, loss_fn)`` for ``fit``: contiguous lanes with the state carried across windows
+    (``settings.stateful_training``), else shuffled windows (seeded with ``seed``) and :func:`lm_loss`."""
     if settings.stateful_training:
-        loader: Any = ContiguousLanes(train_ids, settings.batch_size, settings.seq_len)
-        loss_fn: Any = CarriedState()
-    else:
-        loader = DataLoader(NextTokenWindows(train_ids, settings.seq_len), batch_size=settings.batch_size,
-                            shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
-        loss_fn = lm_loss
-    optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate,
-                               settings.weight_decay, momentum=settings.momentum, nesterov=settings.nesterov)
-    eval_kw = dict(seq_len=settings.seq_len, batch_size=settings.batch_size, device=device)
+        return ContiguousLanes(train_ids, settings.batch_size, settings.seq_len), CarriedState()
+    windows = NextTokenWindows(train_ids, settings.seq_len)
+    return DataLoader(windows, batch_size=settings.batch_size, shuffle=True, drop_last=True,
+                      generator=torch.Generator().manual_seed(seed)), lm_loss
 
-    def evaluate(m: nn.Module) -> dict[str, float]:
-        loss = evaluate_loss(m, valid_ids, **eval_kw)
-        return {"valid_loss": loss, "valid_ppl": perplexity(loss)}
 
-    history = fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
-                  evaluate=evaluate, grad_clip=settings.grad_clip, amp=settings.amp,
-                  **plateau_schedule(optimizer, settings.lr_plateau_factor, epochs=settings.epochs,
-                                     anneal_epochs=settings.lr_anneal_epochs),
-                  progress=progress, max_loss=divergence_limit(len(corpus.vocab)),
-                  checkpoint_path=run_dir / "checkpoint.pt" if settings.checkpoint else None,
-                  checkpoint_key=run_key(settings, corpus, embeddings, seed=seed, device=device),
-                  desc=f"{settings.model} {settings.optimizer} L{settings.num_layers}")
-    for record in history.epochs:
-        record["train_ppl"] = perplexity(record["train_loss"])
-        record["wall_time_s"] = sum(e["epoch_time_s"] for e in history.epochs[: record["epoch"]])
-    atomic_write_json(run_dir / "history.json", history.epochs)
-    test_loss = evaluate_loss(model, test_ids, **eval_kw)
+def _run_metrics(settings: LMSettings, model: nn.Module, history: History, ids: dict[str, torch.Tensor],
+                 vocab_size: int, evaluate_kw: dict[str, Any]) -> dict[str, Any]:
+    """The flat metrics of a finished run (see :func:`train_language_model`); ``ids`` holds the
+    ``train``, ``valid`` and ``test`` token streams it used."""
+    test_loss = evaluate_loss(model, ids["test"], **evaluate_kw)
     last = history.last()
     best = min(history.epochs, key=lambda e: e["valid_ppl"])
     memory = [m for m in history.column("peak_gpu_memory_mb") if m is not None]
-    stateful = {part: None for part in ("valid", "test")}
+    stateful: dict[str, float | None] = {part: None for part in ("valid", "test")}
     if settings.model == "lstm":
-        stateful = {part: perplexity(evaluate_stateful_loss(model, ids, **eval_kw))
-                    for part, ids in (("valid", valid_ids), ("test", test_ids))}
-    metrics = {
+        stateful = {part: perplexity(evaluate_stateful_loss(model, ids[part], **evaluate_kw))
+                    for part in ("valid", "test")}
+    return {
         "valid_ppl": last["valid_ppl"],
         "best_valid_ppl": best["valid_ppl"],
         "best_epoch": best["epoch"],
@@ -257,7 +239,7 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
         "test_ppl": perplexity(test_loss),
         "valid_ppl_stateful": stateful["valid"],
         "test_ppl_stateful": stateful["test"],
-        "unigram_valid_ppl": unigram_perplexity(train_ids, valid_ids, len(corpus.vocab)),
+        "unigram_valid_ppl": unigram_perplexity(ids["train"], ids["valid"], vocab_size),
         "train_ppl": last["train_ppl"],
         "epochs": len(history.epochs),
         "train_time_s": last["wall_time_s"],
@@ -265,4 +247,56 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
         "peak_gpu_memory_mb": max(memory) if memory else None,
         "parameters": count_parameters(model),
     }
+
+
+def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *,
+                         device: torch.device | str, run_dir: str | os.PathLike, seed: int = 0,
+                         progress: bool | None = None) -> LMResult:
+    """Train ``settings.model`` on ``corpus`` with ``fit`` and write args.json and history.json.
+
+    Trains on shuffled windows, or with ``settings.stateful_training`` on contiguous lanes with the
+    state carried across windows (:class:`CarriedState`); with ``settings.lr_plateau_factor`` > 1 the
+    learning rate is divided by it after every epoch without a new best validation loss, and once more
+    before the last ``settings.lr_anneal_epochs`` epochs (:class:`PlateauSchedule`). A grid configuration
+    (``exp_id`` set) reads the grid's token counts (``settings.train_tokens_used``, ``eval_tokens_used``).
+    Evaluates validation loss/perplexity each epoch and test perplexity at the end. ``progress=None``
+    shows a bar unless ``TQDM_DISABLE=1``. With ``settings.checkpoint`` an interrupted run resumes
+    exactly from ``run_dir/checkpoint.pt`` when that was written for the same :func:`checkpoint_key`
+    (else it trains from the start, with a notice). Raises ``TrainingDiverged`` when a batch or
+    validation loss exceeds ``divergence_limit(len(corpus.vocab))`` (3 x the uniform model's loss) or
+    is not finite.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model = build_model(settings.model, len(corpus.vocab), settings.num_layers, pretrained=embeddings.matrix,
+                        **settings.model_options())
+    _write_args(run_dir, settings, corpus, embeddings, model, seed, device)
+    ids = {p: _cut(getattr(corpus, p), n) for p, n in (
+        ("train", settings.train_tokens_used), ("valid", settings.eval_tokens_used),
+        ("test", settings.eval_tokens_used))}
+    loader, loss_fn = _training_batches(settings, ids["train"], seed)
+    optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate,
+                               settings.weight_decay, momentum=settings.momentum, nesterov=settings.nesterov)
+    evaluate_kw: dict[str, Any] = {"seq_len": settings.seq_len, "batch_size": settings.batch_size,
+                                   "device": device}
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        loss = evaluate_loss(m, ids["valid"], **evaluate_kw)
+        return {"valid_loss": loss, "valid_ppl": perplexity(loss)}
+
+    history = fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
+                  evaluate=evaluate, grad_clip=settings.grad_clip, amp=settings.amp,
+                  schedule=plateau_schedule(optimizer, settings.lr_plateau_factor, epochs=settings.epochs,
+                                            anneal_epochs=settings.lr_anneal_epochs),
+                  progress=progress, max_loss=divergence_limit(len(corpus.vocab)),
+                  checkpoint_path=run_dir / "checkpoint.pt" if settings.checkpoint else None,
+                  checkpoint_key=checkpoint_key(settings, corpus, embeddings, seed=seed, device=device),
+                  desc=f"{settings.model} {settings.optimizer} L{settings.num_layers}")
+    for record in history.epochs:
+        record["train_ppl"] = perplexity(record["train_loss"])
+        record["wall_time_s"] = sum(e["epoch_time_s"] for e in history.epochs[: record["epoch"]])
+    atomic_write_json(run_dir / "history.json", history.epochs)
+    metrics = _run_metrics(settings, model, history, ids, len(corpus.vocab), evaluate_kw)
     return LMResult(settings, model, history, metrics)

@@ -22,7 +22,7 @@ from course_lib.core.cache import load_keyed
 from course_lib.core.data.root import file_digest
 from course_lib.core.io import code_digest, jsonable
 from course_lib.core.settings import check_choice
-from course_lib.core.training import accuracy, divergence_limit, fit, state_mismatch
+from course_lib.core.training import RateSchedule, accuracy, divergence_limit, fit, state_mismatch
 
 from .config import LR_SCHEDULES, ModularizationSettings
 from .data import EncodedDataset, LengthPoolBatches, collate_trimmed
@@ -161,14 +161,13 @@ def _train(model: nn.Module, train: dict[str, torch.Tensor], test: dict[str, tor
         optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.01)
         total = settings.epochs * len(loader)
         warmup = round(settings.warmup_ratio * total)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, total, warmup, settings.lr_schedule))
+        schedule = RateSchedule(optimizer, lambda step: lr_factor(step, total, warmup, settings.lr_schedule))
 
         def evaluate(m: nn.Module) -> dict[str, Any]:
             return {"test_accuracy": accuracy(forward(m, test, device).predictions(), test["labels"])}
 
         history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs,
-                      device=device, evaluate=evaluate, scheduler=scheduler, scheduler_interval="step",
+                      device=device, evaluate=evaluate, schedule=schedule,
                       grad_clip=1.0, checkpoint_path=checkpoint,
                       checkpoint_key=key, max_loss=divergence_limit(model.config.num_labels),
                       progress=progress, desc="fine-tune")

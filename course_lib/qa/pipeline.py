@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from course_lib.core.data.glove import embedding_matrix, load_glove
 from course_lib.core.io import code_digest, content_digest, settings_digest
 from course_lib.core.settings import check_choice
-from course_lib.core.training import History, divergence_limit, fit
+from course_lib.core.training import History, Schedule, divergence_limit, fit
 from course_lib.qa.batching import EncodedExample, make_loader
 from course_lib.qa.config import QASettings
 from course_lib.qa.data import QAExample
@@ -154,12 +154,13 @@ def max_span_loss(kind: str, settings: QASettings, train: list[EncodedExample]) 
     return loss_terms(kind, settings) * divergence_limit(max(longest, 2))
 
 
-class EarlyStopping:
-    """Early stopping on validation F1, run by :func:`~course_lib.core.training.fit` as its per-epoch
-    scheduler, so its state (the best weights included) is checkpointed and resumed with the run.
+class EarlyStopping(Schedule):
+    """Early stopping on validation F1, a :class:`~course_lib.core.training.Schedule` of
+    :func:`~course_lib.core.training.fit`, so its state (the best weights included) is checkpointed and
+    resumed with the run.
 
-    :meth:`evaluate` wraps the validation callback. :meth:`step`, after each epoch's validation, keeps
-    a copy of the weights when ``val_f1`` beats every earlier epoch; ``patience`` epochs without a
+    :meth:`evaluate` wraps the validation callback. :meth:`after_epoch`, after each epoch's validation,
+    keeps a copy of the weights when ``val_f1`` beats every earlier epoch; ``patience`` epochs without a
     better one stop the run: :meth:`batches` then yields no more training batches and :meth:`evaluate`
     no metrics, so the remaining epochs cost nothing, and :meth:`finish` drops them and puts the best
     epoch's weights back.
@@ -174,7 +175,6 @@ class EarlyStopping:
         self.model, self._evaluate, self.patience = model, evaluate, patience
         self.best, self.best_epoch, self.epochs, self.stale = -math.inf, 0, 0, 0
         self.weights: dict[str, torch.Tensor] | None = None
-        self._metrics: dict[str, float] | None = None
 
     @property
     def stopped(self) -> bool:
@@ -185,16 +185,16 @@ class EarlyStopping:
         """The wrapped callback's metrics (which must hold ``val_f1``); none once stopped."""
         if self.stopped:
             return {}
-        self._metrics = dict(self._evaluate(model))
-        if self.metric not in self._metrics:
-            raise KeyError(f"early stopping needs {self.metric!r} from evaluate; got {sorted(self._metrics)}")
-        return self._metrics
+        metrics = self._evaluate(model)
+        if self.metric not in metrics:
+            raise KeyError(f"early stopping needs {self.metric!r} from evaluate; got {sorted(metrics)}")
+        return metrics
 
-    def step(self) -> None:
+    def after_epoch(self, record: Mapping[str, Any]) -> None:
         """After an epoch's validation: remember the weights if it is the best so far, else count it."""
-        if self._metrics is None:  # an epoch after the stop
+        if self.metric not in record:  # an epoch after the stop
             return
-        value, self._metrics = self._metrics[self.metric], None
+        value = record[self.metric]
         self.epochs += 1
         if value > self.best:
             self.best, self.best_epoch, self.stale = value, self.epochs, 0
@@ -277,7 +277,7 @@ def train_reader(
     stopping = None if settings.patience is None else EarlyStopping(model, evaluate, settings.patience)
     history = fit(model, loader if stopping is None else stopping.batches(loader), loss_fn=batch_loss,
                   optimizer=optimizer, epochs=settings.epochs_for(kind), device=device,
-                  evaluate=evaluate if stopping is None else stopping.evaluate, scheduler=stopping,
+                  evaluate=evaluate if stopping is None else stopping.evaluate, schedule=stopping,
                   grad_clip=grad_clip, checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key,
                   max_loss=max_span_loss(kind, settings, train), amp=settings.amp, desc=kind)
     if stopping is not None:

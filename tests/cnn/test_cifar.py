@@ -119,10 +119,10 @@ def test_course_recipe_and_optimizers():
         "vgg", "adam", 1e-3, 32, 0.5)
     assert recipe.epochs == SMOKE.vgg_epochs and recipe.weight_decay == 0.0 and not recipe.augment
     model = torch.nn.Linear(2, 2)
-    optimizer, scheduler = make_optimizer(model, recipe, 10)
-    assert isinstance(optimizer, torch.optim.Adam) and scheduler is None
-    optimizer, scheduler = make_optimizer(model, SMOKE, 10)
-    assert isinstance(optimizer, torch.optim.SGD) and scheduler is not None
+    optimizer, schedule = make_optimizer(model, recipe, 10)
+    assert isinstance(optimizer, torch.optim.Adam) and schedule is None
+    optimizer, schedule = make_optimizer(model, SMOKE, 10)
+    assert isinstance(optimizer, torch.optim.SGD) and schedule is not None
     with pytest.raises(ValueError, match="architecture='resnet'"):
         SMOKE.override(architecture="resnet")
 
@@ -224,12 +224,12 @@ def test_one_cycle_rises_from_lr_start_to_the_peak_and_falls_to_lr_end():
     train = learnable_split(64, 0)
     settings = LAPTOP.override(widths=(8, 16, 16), epochs=5, lr=0.2, whiten_bias_epochs=2)
     model = build_model(settings, train)
-    optimizer, scheduler = make_optimizer(model, settings, 4)
+    optimizer, schedule = make_optimizer(model, settings, 4)
     rates = []
     for _ in range(20):
         rates.append([g["lr"] for g in optimizer.param_groups])
         optimizer.step()
-        scheduler.step()
+        schedule.after_step()
     weights = [r[0] for r in rates]
     assert weights[0] == pytest.approx(0.2 * settings.lr_start)
     assert weights[-1] == pytest.approx(0.2 * settings.lr_end)

@@ -10,7 +10,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib.core.training import TrainingDiverged, accuracy, count_parameters, fit, load_checkpoint
+from course_lib.core.training import (
+    RateSchedule,
+    Schedule,
+    TrainingDiverged,
+    accuracy,
+    count_parameters,
+    fit,
+    load_checkpoint,
+    train_one_epoch,
+)
 
 
 def _regression(n=256, seed=0):
@@ -110,16 +119,77 @@ def test_fit_tells_an_epoch_aware_loader_each_epoch_also_when_resuming(tmp_path)
         assert loader.announced == expected
 
 
-def test_fit_steps_scheduler_per_batch_or_per_epoch():
-    for interval, expected in [("step", 3 * 8), ("epoch", 3)]:
+class _Counting(Schedule):
+    """Counts the calls ``fit`` makes and keeps them in checkpoints."""
+
+    def __init__(self) -> None:
+        self.steps, self.epochs = 0, []
+
+    def after_step(self) -> None:
+        self.steps += 1
+
+    def after_epoch(self, record) -> None:
+        self.epochs.append(record["epoch"])
+
+    def state_dict(self):
+        return {"steps": self.steps, "epochs": list(self.epochs)}
+
+    def load_state_dict(self, state) -> None:
+        self.steps, self.epochs = state["steps"], list(state["epochs"])
+
+
+def test_fit_moves_the_schedule_after_every_step_and_every_epoch_and_resumes_it(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    for epochs, steps, seen in [(2, 2 * 8, [1, 2]), (3, 3 * 8, [1, 2, 3])]:  # the second call resumes
+        model = nn.Linear(4, 1)
+        schedule = _Counting()
+        fit(model, _regression(), loss_fn=_mse, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=epochs, schedule=schedule, checkpoint_path=ckpt, progress=False)
+        assert (schedule.steps, schedule.epochs) == (steps, seen)
+    schedule.metric = "valid_loss"
+    with pytest.raises(ValueError, match="_Counting reads 'valid_loss' from evaluate"):
+        fit(model, _regression(), loss_fn=_mse, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, schedule=schedule)
+
+
+def test_rate_schedule_sets_each_groups_rate_from_its_factor_of_the_step():
+    w, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [w], "lr": 1.0}, {"params": [b], "lr": 0.5}])
+    schedule = RateSchedule(opt, [lambda step: 1.0 / (step + 1), lambda step: 2.0 ** step])
+    rates = []
+    for _ in range(3):
+        rates.append([g["lr"] for g in opt.param_groups])
+        schedule.after_step()
+    assert rates == [[1.0, 0.5], [0.5, 1.0], [1.0 / 3, 2.0]]
+    again = RateSchedule(torch.optim.SGD([w], lr=1.0), lambda step: 1.0)
+    again.load_state_dict(schedule.state_dict())
+    assert (again.step, again.base_lrs) == (3, [1.0, 0.5])
+    with pytest.raises(ValueError, match="2 factors for 1 parameter groups"):
+        RateSchedule(torch.optim.SGD([w], lr=1.0), [lambda step: 1.0] * 2)
+
+
+def test_fit_calls_the_epoch_function_it_is_given():
+    """A hand-written epoch (as a student writes it) trains exactly as the library's default."""
+
+    def my_epoch(model, batches, loss_fn, optimizer):
+        losses = []
+        for batch in batches:
+            loss, n = loss_fn(model, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return sum(losses) / len(losses)  # every batch has 32 items
+
+    runs = []
+    for train_epoch in (train_one_epoch, my_epoch):
+        torch.manual_seed(0)
         model = nn.Linear(4, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1000)
-        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=3, scheduler=sched,
-            scheduler_interval=interval, progress=False)
-        assert sched.last_epoch == expected, interval
-    with pytest.raises(ValueError, match=r"'batch'.*\['epoch', 'step'\]"):
-        fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=1, scheduler_interval="batch")
+        runs.append(fit(model, _regression(), loss_fn=_mse, optimizer=opt, epochs=2, grad_clip=0.5,
+                        progress=False, train_epoch=train_epoch))
+    assert runs[0].column("step_losses") == runs[1].column("step_losses")
+    assert runs[0].column("train_loss") == pytest.approx(runs[1].column("train_loss"), rel=1e-12)
 
 
 def test_count_parameters_and_accuracy():

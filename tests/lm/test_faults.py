@@ -22,7 +22,7 @@ from course_lib.lm import data
 from course_lib.lm.compare import compare_runs
 from course_lib.lm.config import ASSIGNMENT
 from course_lib.lm.data import PARTS, LMCorpus, load_wikitext2
-from course_lib.lm.train import OPTIMIZERS, run_key, train_language_model
+from course_lib.lm.train import OPTIMIZERS, checkpoint_key, train_language_model
 from tests.lm.synthetic import RANDOM, tiny, tiny_grid
 
 
@@ -103,7 +103,7 @@ def test_killed_run_resumes_exactly(cyclic, tmp_path, monkeypatch, capsys, knobs
 
 @pytest.mark.fault("recovery")
 @pytest.mark.parametrize("change", ["lr", "seed", "code", "corpus"])
-def test_rerun_with_another_run_key_retrains(cyclic, tmp_path, monkeypatch, capsys, saved_epochs, change):
+def test_rerun_with_another_key_retrains(cyclic, tmp_path, monkeypatch, capsys, saved_epochs, change):
     first = _train(cyclic, tmp_path / "run", epochs=2)
     assert saved_epochs == [1, 2]
     again = _train(cyclic, tmp_path / "run", epochs=2)  # same key: served, nothing trained
@@ -125,7 +125,7 @@ def test_rerun_with_another_run_key_retrains(cyclic, tmp_path, monkeypatch, caps
     if change != "code":
         assert _numbers(rerun) != _numbers(first)  # new numbers, not the first run's
     stored = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["key"]
-    assert stored == run_key(tiny(checkpoint=True, **values), corpus, RANDOM, seed=seed, device="cpu")
+    assert stored == checkpoint_key(tiny(checkpoint=True, **values), corpus, RANDOM, seed=seed, device="cpu")
 
 
 @pytest.mark.fault("recovery")

@@ -135,12 +135,12 @@ def test_plateau_schedule_divides_lr_after_an_epoch_without_a_new_best():
 
     history = fit(model, batches, loss_fn=loss_fn, optimizer=optimizer,
                   epochs=6, evaluate=lambda m: {"valid_loss": next(losses)}, progress=False,
-                  **plateau_schedule(optimizer, 4.0))
+                  schedule=plateau_schedule(optimizer, 4.0))
     assert history.column("lr") == [20.0, 20.0, 20.0, 5.0, 5.0, 1.25]  # each epoch's lr, before the step
-    assert plateau_schedule(optimizer, 1.0) == {}  # factor 1: constant
-    with pytest.raises(ValueError, match="scheduler_metric='valid_loss' needs evaluate"):
+    assert plateau_schedule(optimizer, 1.0) is None  # factor 1: constant
+    with pytest.raises(ValueError, match="PlateauSchedule reads 'valid_loss' from evaluate"):
         fit(model, batches, loss_fn=loss_fn, optimizer=optimizer, epochs=1,
-            **plateau_schedule(optimizer, 4.0))
+            schedule=plateau_schedule(optimizer, 4.0))
 
 
 @pytest.mark.parametrize(("losses", "lrs"), [
@@ -155,11 +155,12 @@ def test_plateau_schedule_anneals_the_last_epochs(losses, lrs):
     schedule = plateau_schedule(optimizer, 4.0, epochs=5, anneal_epochs=1)
     history = fit(model, [torch.ones(2, 2)], loss_fn=lambda m, batch: 0.0 * m(batch).sum() + 1.0,
                   optimizer=optimizer, epochs=5, evaluate=lambda m: {"valid_loss": next(values)},
-                  progress=False, **schedule)
+                  progress=False, schedule=schedule)
     assert history.column("lr") == lrs
-    restored = plateau_schedule(torch.optim.SGD(model.parameters(), lr=20.0), 4.0)["scheduler"]
-    restored.load_state_dict(schedule["scheduler"].state_dict())  # what a checkpoint keeps
-    assert restored.anneal_after == 4 and restored.last_epoch == 5
+    assert schedule.anneal_after == 4
+    restored = plateau_schedule(torch.optim.SGD(model.parameters(), lr=20.0), 4.0)
+    restored.load_state_dict(schedule.state_dict())  # what a checkpoint keeps
+    assert (restored.epochs, restored.best) == (5, min(losses))
 
 
 def test_the_full_profile_runs_on_the_cpu_at_tiny_size(cyclic, tmp_path):
