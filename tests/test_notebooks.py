@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from course_lib.assignments import ASSIGNMENTS
+from course_lib.core.assignment import read_metrics
 from course_lib.core.device import PORTABLE_MATH_ENV
-from course_lib.core.runs import read_metrics
 from course_lib.instructor.cli import execute
 from course_lib.instructor.notebooks import ROOT, execute_notebook
 from course_lib.instructor.release import assignment_exercises

@@ -72,6 +72,9 @@ class AirbenchNet(nn.Module):
     set's channel ``mean``/``std`` (0..255 scale) is part of the model.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, widths: Sequence[int], mean: Sequence[float], std: Sequence[float],
                  whitening_images: torch.Tensor, logit_scale: float, num_classes: int = 10) -> None:
         super().__init__()
@@ -82,7 +85,7 @@ class AirbenchNet(nn.Module):
         self.whiten = nn.Conv2d(3, len(filters), WHITENING_KERNEL, bias=True)
         with torch.no_grad():
             self.whiten.weight.copy_(filters)
-            self.whiten.bias.zero_()
+            self.whiten.bias.zero_()  # type: ignore[union-attr]  # bias=True: a tensor
         self.whiten.weight.requires_grad_(False)
         blocks, c_in = [], len(filters)
         for width in widths:

@@ -27,7 +27,7 @@ from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
 from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches, reflect_pad
 from course_lib.cnn.config import CNNSettings
 from course_lib.core.device import autocast
-from course_lib.core.io import code_digest, settings_digest
+from course_lib.core.digests import code_digest, json_digest
 from course_lib.core.plots import plot_confusion_matrix, plot_curves
 from course_lib.core.training import History, RateSchedule, accuracy, divergence_limit, fit
 
@@ -60,6 +60,9 @@ class CifarCNN(nn.Module):
     ``dropout``, ``logit_scale``); normalisation with the training set's channel ``mean``/``std``
     (0..255 scale, each (3,)) is part of the model.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, settings: CNNSettings, mean: Sequence[float], std: Sequence[float],
                  num_classes: int = 10) -> None:
@@ -101,6 +104,9 @@ class CourseVGG(nn.Module):
     last Linear. ``width`` scales every channel count (1.0: the course's 64-128-128-256-512); the head
     keeps 1024 and 128 units. Normalisation with ``mean``/``std`` (0..255 scale) is part of the model.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], width: float = 1.0, dropout: float = 0.5,
                  num_classes: int = 10, image_size: int = 32) -> None:
@@ -197,7 +203,7 @@ def accuracy_and_loss(model: nn.Module, batches: DeviceBatches, amp: bool = Fals
 
 def run_key(settings: CNNSettings, seed: int, source: str) -> str:
     """A short fingerprint of what determines a training run (for checkpoint names)."""
-    return settings_digest({"settings": settings.to_dict(), "seed": seed, "source": source})
+    return json_digest({"settings": settings.to_dict(), "seed": seed, "source": source})
 
 
 def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit) -> dict:
@@ -242,10 +248,11 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
                    if isinstance(model, AirbenchNet) and settings.whiten_bias_epochs is not None else None)
 
     def whiten_bias_factor(step: int) -> float:
-        return factor(step) if step < frozen_from else 0.0
+        return 0.0 if frozen_from is not None and step >= frozen_from else factor(step)
 
     bn_shifts = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
-    whiten_bias = {id(model.whiten.bias)} if frozen_from is not None else set()
+    whiten_bias = ({id(model.whiten.bias)} if isinstance(model, AirbenchNet) and frozen_from is not None
+                   else set())
     scale, wd = settings.bias_lr_scale, settings.weight_decay
     groups = [({"params": [p for p in trained if id(p) not in bn_shifts | whiten_bias], "lr": settings.lr,
                 "weight_decay": wd}, factor),
@@ -254,6 +261,7 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
               ({"params": [p for p in trained if id(p) in whiten_bias], "lr": settings.lr,
                 "weight_decay": wd}, whiten_bias_factor)]
     groups = [(g, f) for g, f in groups if g["params"]]
+    optimizer: torch.optim.SGD
     if settings.lookahead:
         optimizer = LookaheadSGD([g for g, _ in groups], total=total, start=round(LOOKAHEAD_START * total),
                                  momentum=settings.momentum, nesterov=True)
@@ -284,7 +292,8 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     ``progress=None`` shows a progress bar unless the environment sets ``TQDM_DISABLE``.
     """
     device = torch.device(device)
-    model.to(device=device, memory_format=torch.channels_last)
+    model.to(device)
+    model.to(memory_format=torch.channels_last)
     loader = DeviceBatches(train, device, settings.batch_size, shuffle=True, augment=settings.augment,
                            crop_pad=settings.crop_pad, channels_last=True,
                            drop_last=len(train) > settings.batch_size,

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from course_lib.core.cache import key_path, load_keyed
 from course_lib.core.data import MissingDataError, cache_dir, require, resolve_data_root
 from course_lib.core.data.registry import CorruptDataError
-from course_lib.core.data.root import file_digest, files_digest
-from course_lib.core.io import code_digest, content_digest, jsonable, read_json
+from course_lib.core.digests import code_digest, content_digest, file_digest, stat_digest
+from course_lib.core.io import jsonable, read_json
 from course_lib.core.settings import check_choice
 from course_lib.core.training import progress_enabled
 
@@ -231,7 +231,7 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
     name, folder = find_source(data_dir, source, download)
     if name == "cifar10-jpg":
         paths, jpg_labels = _jpg_files(folder, split)
-        fingerprint, n = files_digest(paths), len(paths)
+        fingerprint, n = stat_digest(paths), len(paths)
     else:
         fingerprint = content_digest([file_digest(folder / batch) for batch in _BATCH_FILES[split]])
         n = BATCH_IMAGES * len(_BATCH_FILES[split])
@@ -241,7 +241,7 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
     whole = f"{name}-{split}"
     if name == "cifar10-jpg" and keep is not None and not _is_current(whole, key):
         images, labels = _cached(
-            f"{whole}-n{size}-seed{seed}", {**key, "size": size, "seed": seed}, size,
+            f"{whole}-n{size}-seed{seed}", {**key, "size": size, "seed": seed}, len(keep),
             lambda: (_decode_jpgs([paths[i] for i in keep], f"{split} subset"), jpg_labels[keep]))
         return CifarSplit(images, labels, name)
     if name == "cifar10-jpg":

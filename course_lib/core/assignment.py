@@ -7,6 +7,7 @@ the rest of a notebook's parameters are the knobs of the assignment's :class:`Se
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,13 @@ from course_lib.core.settings import Settings, check_choice
 
 CONTRACT = ("profile", "device", "data_dir", "download", "output_dir", "seed")
 """Parameters every notebook's ``parameters`` cell holds, before the assignment's knobs."""
+METRICS_FILE = "metrics.json"
+"""The flat headline numbers a run writes into its output folder."""
 
 
-def read_metrics(folder: Path) -> dict[str, Any]:
-    """A run folder's ``metrics.json`` (raises ``ValueError`` naming the file when it is malformed)."""
-    return read_json(folder / "metrics.json")
+def read_metrics(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``metrics.json`` a run wrote into ``folder`` (``ValueError`` naming the file when malformed)."""
+    return read_json(Path(folder) / METRICS_FILE)
 
 
 @dataclass(frozen=True)

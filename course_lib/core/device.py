@@ -38,7 +38,7 @@ PORTABLE_MATH_ENV = {
     "COURSE_PORTABLE_MATH": "1",
 }
 if os.environ.get("COURSE_PORTABLE_MATH") == "1":
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a flag property, typed as such
 
 
 def use_portable_math() -> None:
@@ -169,7 +169,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 def environment_record(device: torch.device, seed: int) -> dict:
     """Package versions, python, device name, seed, git commit and the :data:`PORTABLE_MATH_ENV` pins in
     force, for ``run_record.json``."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -1,10 +1,9 @@
-"""Files the workbook writes: one atomic-write helper (temporary file beside the target, then a rename),
-JSON, arrays, figures, torch checkpoints; flat metrics; digests that key caches and checkpoints."""
+"""Files the workbook writes and reads: one atomic-write helper (temporary file beside the target, then a
+rename), JSON, arrays, figures, torch checkpoints; flat metrics. Digests are in :mod:`.digests`."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -89,36 +88,6 @@ def atomic_save_torch(path: str | os.PathLike, state: Any) -> Path:
     return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def settings_digest(settings: Any, length: int = 12) -> str:
-    """Short sha256 of ``settings`` as sorted JSON: names checkpoints and caches, so a run only
-    resumes or reuses what was made with the same settings."""
-    text = json.dumps(jsonable(settings), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def content_digest(*parts: Any, length: int = 12) -> str:
-    """Short sha256 of ``parts``: strings, sequences of strings, numpy arrays or torch tensors (with their
-    shapes and dtypes), or ``None``. Keys runs and caches by the exact data they were made from."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for part in parts:
-        if hasattr(part, "detach"):  # a torch tensor
-            part = part.detach().cpu().numpy()
-        if part is None:
-            digest.update(b"none\0")
-        elif isinstance(part, np.ndarray):
-            array = np.ascontiguousarray(part)
-            digest.update(f"array {array.shape} {array.dtype}\0".encode())
-            digest.update(array.tobytes())
-        elif isinstance(part, str):
-            digest.update(f"str {len(part)} {part}\0".encode())
-        else:
-            items = [str(item) for item in part]
-            digest.update(f"strs {len(items)}\0".encode() + "\0".join(items).encode() + b"\0")
-    return digest.hexdigest()[:length]
-
-
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; text that is not UTF-8 or not JSON raises ``ValueError`` naming the file
     (and the line and column of a syntax error)."""
@@ -153,25 +122,6 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}:{number}:{err.colno}: malformed JSON line ({err.msg})") from err
     return records
-
-
-def code_digest(*packages: str, length: int = 12) -> str:
-    """Short sha256 of the source files of ``packages`` (dotted names such as ``"course_lib.qa"``; a
-    package means every ``.py`` file under it). Keys caches and checkpoints by the code that made
-    them, so an edited exercise is never served a result of the old code."""
-    import importlib.util
-
-    digest = hashlib.sha256()
-    for name in packages:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"code_digest: no module named {name!r}")
-        origin = Path(spec.origin)
-        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
-        for file in files:
-            digest.update(f"{file.relative_to(origin.parent)}\0".encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:length]
 
 
 def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int | str | None]:

@@ -11,7 +11,7 @@ import numpy as np
 def plot_curves(
     series: dict[str, Sequence[float]],
     *,
-    x: Sequence[float] | None = None,
+    x: Sequence[float] | np.ndarray | None = None,
     xlabel: str = "epoch",
     ylabel: str = "",
     title: str = "",

@@ -19,14 +19,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import torch
 
-from course_lib.core.assignment import Assignment
+from course_lib.core.assignment import METRICS_FILE, Assignment
 from course_lib.core.data.registry import require_any
 from course_lib.core.data.root import resolve_data_root
 from course_lib.core.device import environment_record, seed_everything, select_device, set_cpu_threads
-from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics, read_json
+from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics
 from course_lib.core.settings import Settings
 
-METRICS_FILE = "metrics.json"
 RECORD_FILE = "run_record.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPERMILL_HEADER = "# Parameters"
@@ -154,8 +153,3 @@ def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
     record.update(assignment=assignment.name, profile=profile, settings=settings.to_dict())
     atomic_write_json(run.path(RECORD_FILE), record)
     return run
-
-
-def read_metrics(output_dir: str | os.PathLike) -> dict[str, Any]:
-    """The ``metrics.json`` a run wrote into ``output_dir``."""
-    return read_json(Path(output_dir) / METRICS_FILE)

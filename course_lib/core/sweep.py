@@ -10,7 +10,7 @@ key (profile, settings, seed: whatever the caller says determines the run) and i
 :func:`run_sweep` runs the configurations one after another. The parts it is made of serve any other way
 of running them (``course_lib.instructor.executors`` submits each as a job): :func:`plan_sweep` says which
 configurations need running, :func:`run_config` runs one and records its outcome where it runs,
-:func:`record_lost` records a run that ended without recording one (a killed job), and :func:`conclude`
+:func:`record_lost` records one that ended without recording its outcome (a killed job), and :func:`conclude`
 builds the outcome and the comparison from the run folders alone.
 """
 
@@ -52,12 +52,13 @@ class SweepOutcome:
 
 
 @dataclass(frozen=True)
-class SweepRun:
-    """One configuration of a sweep: its id, knob values, run folder, key (what determines the run) and
-    whether it finished earlier with that key (``skip``: not run again)."""
+class Configuration:
+    """One configuration of a sweep as planned: its id, knob ``values``, the folder its run writes, its
+    key (what determines the run) and whether it finished earlier with that key (``skip``: not run
+    again)."""
 
     exp_id: str
-    config: Mapping[str, Any]
+    values: Mapping[str, Any]
     folder: Path
     key: Mapping[str, Any]
     skip: bool
@@ -65,16 +66,16 @@ class SweepRun:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """Every configuration of ``sweep`` as a :class:`SweepRun` in config order, under ``runs_dir``."""
+    """Every configuration of ``sweep`` as a :class:`Configuration`, in order, under ``runs_dir``."""
 
     sweep: Sweep
     runs_dir: Path
-    runs: tuple[SweepRun, ...]
+    configurations: tuple[Configuration, ...]
 
     @property
-    def todo(self) -> list[SweepRun]:
-        """The runs to run now."""
-        return [r for r in self.runs if not r.skip]
+    def todo(self) -> list[Configuration]:
+        """The configurations to run now."""
+        return [c for c in self.configurations if not c.skip]
 
 
 def error_message(exc: BaseException) -> str:
@@ -115,56 +116,58 @@ def plan_sweep(sweep: Sweep, runs_dir: str | os.PathLike,
     finish earlier with the key ``key_of(config)``. The status file of each of them is removed now, so
     that whatever happens to its run (killed, never started) no earlier ``ok`` stands for it."""
     runs_dir = Path(runs_dir)
-    runs = []
-    for config in sweep.configs:
-        folder = runs_dir / str(config["exp_id"])
-        key = key_of(config)
+    configurations = []
+    for values in sweep.configs:
+        folder = runs_dir / str(values["exp_id"])
+        key = key_of(values)
         skip = finished_earlier(sweep, folder, key)
         if not skip:
             (folder / STATUS_FILE).unlink(missing_ok=True)
-        runs.append(SweepRun(str(config["exp_id"]), config, folder, key, skip))
-    return SweepPlan(sweep, runs_dir, tuple(runs))
+        configurations.append(Configuration(str(values["exp_id"]), values, folder, key, skip))
+    return SweepPlan(sweep, runs_dir, tuple(configurations))
 
 
-def _record_failure(run: SweepRun, message: str) -> None:
-    atomic_write_json(run.folder / STATUS_FILE, {"status": "failed", "key": run.key, "error": message})
+def _record_failure(configuration: Configuration, message: str) -> None:
+    atomic_write_json(configuration.folder / STATUS_FILE,
+                      {"status": "failed", "key": configuration.key, "error": message})
 
 
-def run_config(run: SweepRun, work: Callable[[], Any], load: Callable[[Path], Any]) -> str | None:
-    """Run one configuration, ``work()``, check that its results load (``load(run.folder)``) and record
-    the outcome in its status file: ``ok`` with the key, or ``failed`` with the error. Returns the error
-    (``None`` when it finished). Called where the run happens: the sweep's process or the run's job, so
-    a run killed before it ends records nothing (see :func:`record_lost`)."""
+def run_config(configuration: Configuration, work: Callable[[], Any],
+               load: Callable[[Path], Any]) -> str | None:
+    """Run one configuration, ``work()``, check that its results load (``load(configuration.folder)``)
+    and record the outcome in its status file: ``ok`` with the key, or ``failed`` with the error.
+    Returns the error (``None`` when it finished). Called where the configuration runs: the sweep's
+    process or its job, so one killed before it ends records nothing (see :func:`record_lost`)."""
     try:
         work()
-        load(run.folder)
+        load(configuration.folder)
     except Exception as exc:  # a failing configuration is recorded; the others still run
         message = error_message(exc)
-        _record_failure(run, message)
+        _record_failure(configuration, message)
         return message
-    atomic_write_json(run.folder / STATUS_FILE, {"status": "ok", "key": run.key})
+    atomic_write_json(configuration.folder / STATUS_FILE, {"status": "ok", "key": configuration.key})
     return None
 
 
-def record_lost(run: SweepRun, message: str) -> None:
-    """Record ``run`` as failed with ``message`` when it ended without recording its outcome (its job was
-    killed, ran out of time or memory, or never started); a recorded outcome is left as it is."""
-    if not (run.folder / STATUS_FILE).exists():
-        _record_failure(run, message)
+def record_lost(configuration: Configuration, message: str) -> None:
+    """Record ``configuration`` as failed with ``message`` when it ended without recording its outcome
+    (its job was killed, ran out of time or memory, or never started); a recorded outcome stays."""
+    if not (configuration.folder / STATUS_FILE).exists():
+        _record_failure(configuration, message)
 
 
 def conclude(plan: SweepPlan) -> SweepOutcome:
-    """The sweep's outcome from its run folders alone, once every run has ended: a run is finished when
-    it was skipped or its status says ``ok`` for its key, else failed with the recorded error. Then
-    ``sweep.compare`` builds the comparison from the finished folders into
+    """The sweep's outcome from its run folders alone, once every configuration has ended: one is
+    finished when it was skipped or its status says ``ok`` for its key, else failed with the recorded
+    error. Then ``sweep.compare`` builds the comparison from the finished folders into
     ``runs_dir/<name>_comparison``."""
-    outcome = SweepOutcome(skipped=[r.exp_id for r in plan.runs if r.skip])
-    for run in plan.runs:
-        status = {} if run.skip else _status(run.folder)
-        if run.skip or _ok(status, run.key):
-            outcome.finished.append(run.folder)
+    outcome = SweepOutcome(skipped=[c.exp_id for c in plan.configurations if c.skip])
+    for c in plan.configurations:
+        status = {} if c.skip else _status(c.folder)
+        if c.skip or _ok(status, c.key):
+            outcome.finished.append(c.folder)
         else:
-            outcome.failed[run.exp_id] = status.get("error", "ended without recording an outcome")
+            outcome.failed[c.exp_id] = status.get("error", "ended without recording an outcome")
     if outcome.finished:
         out_dir = plan.runs_dir / f"{plan.sweep.name}_comparison"
         outcome.comparison = plan.sweep.compare(outcome.finished, out_dir)
@@ -174,27 +177,27 @@ def conclude(plan: SweepPlan) -> SweepOutcome:
 def run_sweep(
     sweep: Sweep,
     runs_dir: str | os.PathLike,
-    run_one: Callable[[Mapping[str, Any], Path], None],
+    work: Callable[[Mapping[str, Any], Path], None],
     key_of: Callable[[Mapping[str, Any]], Mapping[str, Any]],
     *,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> SweepOutcome:
-    """Run every configuration of ``sweep`` into ``runs_dir/<exp_id>/`` with ``run_one(config, folder)``,
-    one after another in this process.
+    """Run every configuration of ``sweep`` into ``runs_dir/<exp_id>/`` with ``work(values, folder)``
+    (``values``: the configuration's knob values), one after another in this process.
 
-    ``key_of(config)`` says what determines a run; a folder that finished with an equal key is skipped,
+    ``key_of(values)`` says what determines a run; a folder that finished with an equal key is skipped,
     any other (missing, failed, damaged, other settings) is run again. A configuration that raises is
     recorded as failed and the sweep goes on. Then ``sweep.compare`` builds the comparison from the
     finished folders into ``runs_dir/<name>_comparison``.
     """
     plan = plan_sweep(sweep, runs_dir, key_of)
-    for run in tqdm(plan.runs, desc=f"sweep {sweep.name}", disable=not progress_enabled(progress)):
-        if run.skip:
-            log(f"[{run.exp_id}] {SKIPPED}")
+    for c in tqdm(plan.configurations, desc=f"sweep {sweep.name}", disable=not progress_enabled(progress)):
+        if c.skip:
+            log(f"[{c.exp_id}] {SKIPPED}")
             continue
-        log(f"[{run.exp_id}] running")
-        error = run_config(run, partial(run_one, run.config, run.folder), sweep.load)
+        log(f"[{c.exp_id}] running")
+        error = run_config(c, partial(work, c.values, c.folder), sweep.load)
         if error is not None:
-            log(f"[{run.exp_id}] FAILED: {error.splitlines()[0]}")
+            log(f"[{c.exp_id}] FAILED: {error.splitlines()[0]}")
     return conclude(plan)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -143,7 +143,8 @@ def loader_generator(loader: Any) -> torch.Generator | None:
 def random_state(loader: Any = None) -> dict[str, Any]:
     """Every random state a run draws from, as tensors (so ``weights_only`` loading reads them):
     torch (CPU and CUDA), numpy, python, and ``loader``'s generator."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())  # the legacy tuple
+    kind, keys, pos, has_gauss, gauss = state
     version, internal, gauss_next = random.getstate()
     generator = loader_generator(loader)
     return {

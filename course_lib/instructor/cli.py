@@ -38,10 +38,11 @@ from typing import Any
 from course_lib.assignments import ASSIGNMENTS, get_assignment
 from course_lib.core.assignment import Assignment
 from course_lib.core.device import DEVICES
-from course_lib.core.io import atomic_write_text, code_digest
+from course_lib.core.digests import code_digest
+from course_lib.core.io import atomic_write_text
 from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
-from course_lib.core.sweep import SweepOutcome, SweepRun, plan_sweep, run_sweep
+from course_lib.core.sweep import Configuration, SweepOutcome, plan_sweep, run_sweep
 from course_lib.instructor.executors import EXECUTORS, ExecutorOptions, run_jobs, run_sweep_as_jobs
 from course_lib.instructor.notebooks import ROOT, execute_notebook, refresh_notebook, run_notebook
 from course_lib.instructor.report import (
@@ -146,9 +147,9 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
         return run_sweep(a.sweeps[name], runs_dir, lambda config, folder: execute(
             a, folder / f"{a.name}.ipynb", parameters(config, folder)), key_of)
 
-    def notebook_job(run: SweepRun) -> partial[None]:
-        return partial(execute_notebook, ROOT / a.notebook, run.folder / f"{a.name}.ipynb",
-                       parameters(run.config, run.folder))
+    def notebook_job(configuration: Configuration) -> partial[None]:
+        return partial(execute_notebook, ROOT / a.notebook, configuration.folder / f"{a.name}.ipynb",
+                       parameters(configuration.values, configuration.folder))
 
     return run_sweep_as_jobs(plan_sweep(a.sweeps[name], runs_dir, key_of), notebook_job, executor)
 

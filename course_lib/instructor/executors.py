@@ -18,9 +18,9 @@ from typing import Any
 from course_lib.core.settings import check_choice
 from course_lib.core.sweep import (
     SKIPPED,
+    Configuration,
     SweepOutcome,
     SweepPlan,
-    SweepRun,
     conclude,
     record_lost,
     run_config,
@@ -157,21 +157,22 @@ def run_jobs(options: ExecutorOptions, folder: Path, tasks: Mapping[str, Task], 
     return {n: ends[n] for n in tasks}
 
 
-def run_sweep_as_jobs(plan: SweepPlan, work_of: Callable[[SweepRun], Callable[[], Any]],
+def run_sweep_as_jobs(plan: SweepPlan, work_of: Callable[[Configuration], Callable[[], Any]],
                       options: ExecutorOptions, *, log: Callable[[str], None] = say) -> SweepOutcome:
-    """The job counterpart of :func:`~course_lib.core.sweep.run_sweep`: each run of ``plan`` still to do is
-    one job that does ``work_of(run)`` (a picklable callable) and records its outcome itself
+    """The job counterpart of :func:`~course_lib.core.sweep.run_sweep`: each configuration of ``plan``
+    still to do is one job that does ``work_of(configuration)`` (a picklable callable) and records its
+    outcome itself
     (:func:`~course_lib.core.sweep.run_config`); a job that ended without recording one (killed, out of
     time or memory) is recorded as failed here. Once every job has ended, the outcome and the comparison
     come from the run folders (:func:`~course_lib.core.sweep.conclude`); ``outcome.logs`` has each job's
     log file. The jobs' files go to ``runs_dir/submitit/``."""
-    for run in plan.runs:
-        if run.skip:
-            log(f"[{run.exp_id}] {SKIPPED}")
-    tasks = {run.exp_id: partial(run_config, run, work_of(run), plan.sweep.load) for run in plan.todo}
+    for c in plan.configurations:
+        if c.skip:
+            log(f"[{c.exp_id}] {SKIPPED}")
+    tasks = {c.exp_id: partial(run_config, c, work_of(c), plan.sweep.load) for c in plan.todo}
     ends = run_jobs(options, plan.runs_dir / "submitit", tasks, name=f"sweep-{plan.sweep.name}", log=log)
-    for run in plan.todo:
-        record_lost(run, ends[run.exp_id].error or f"job {ends[run.exp_id].job_id} recorded no outcome")
+    for c in plan.todo:
+        record_lost(c, ends[c.exp_id].error or f"job {ends[c.exp_id].job_id} recorded no outcome")
     outcome = conclude(plan)
     outcome.logs = {exp_id: end.log for exp_id, end in ends.items()}
     return outcome

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
@@ -206,7 +207,7 @@ def plot_comparison(runs: list[RunFiles]):
     """Validation loss and perplexity against epoch and against wall-clock time, one line per run."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharey="row")
     ordered = sorted(runs, key=lambda r: (r.args["model"], r.args["num_layers"], r.args["optimizer"]))
-    colors = plt.get_cmap("tab20").colors
+    colors = matplotlib.color_sequences["tab20"]
     for i, r in enumerate(ordered):
         lstm = r.args["model"] == "lstm"
         style = dict(ls="-" if lstm else "--", marker="o" if lstm else "s", ms=4, color=colors[i % 20],

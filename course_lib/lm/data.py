@@ -9,8 +9,8 @@ Two splits are offered, each by name, and never substituted for one another:
 
 Tokens follow the usual recipe: whitespace split, one ``<eos>`` per line. The vocabulary comes from
 the train part only; other parts map unseen words to ``<unk>``. Encoded corpora are cached as one
-.npz (ids of every part, the vocabulary and their checksum), keyed by the split, ``max_vocab``, the
-source files' checksums and the code of ``course_lib.lm``; a stale or damaged cache is rebuilt.
+.npz (ids of every part, the vocabulary and their digest), keyed by the split, ``max_vocab``, the
+source files' digests and the code of ``course_lib.lm``; a stale or damaged cache is rebuilt.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from torch.utils.data import Dataset
 
 from course_lib.core.cache import load_keyed
 from course_lib.core.data import MissingDataError, cache_dir, require
-from course_lib.core.data.root import file_digest
-from course_lib.core.io import code_digest, content_digest, read_text
+from course_lib.core.digests import code_digest, content_digest, file_digest
+from course_lib.core.io import read_text
 from course_lib.core.settings import check_choice
 
 EOS, UNK = "<eos>", "<unk>"
@@ -122,7 +122,7 @@ class LMCorpus:
             out[f"{part}_unk_rate"] = float((ids == unk).float().mean()) if ids.numel() else 0.0
         return out
 
-    def checksum(self) -> str:
+    def digest(self) -> str:
         """Short sha256 of the split name, the vocabulary and the ids of every part: keys runs and caches
         by the data they were made from (so by the split's files and ``max_vocab``)."""
         return content_digest(self.split, self.vocab.itos, *(getattr(self, part) for part in PARTS))
@@ -184,19 +184,19 @@ def _encode(split: str, used: dict[str, Path], max_vocab: int | None) -> LMCorpu
 
 def _save_corpus(corpus: LMCorpus, path: Path) -> None:
     with path.open("wb") as f:
-        np.savez(f, vocab=np.array(corpus.vocab.itos), checksum=np.array(corpus.checksum()),
+        np.savez(f, vocab=np.array(corpus.vocab.itos), digest=np.array(corpus.digest()),
                  **{p: getattr(corpus, p).numpy() for p in PARTS})
 
 
 def _load_corpus(path: Path, split: str, max_vocab: int | None) -> LMCorpus:
     """The corpus cached at ``path``; anything not as built raises ``ValueError`` naming the file."""
     with np.load(path, allow_pickle=False) as stored:
-        if set(stored.files) != {"vocab", "checksum", *PARTS}:
-            raise ValueError(f"{path}: holds {sorted(stored.files)}, expected vocab, checksum and "
+        if set(stored.files) != {"vocab", "digest", *PARTS}:
+            raise ValueError(f"{path}: holds {sorted(stored.files)}, expected vocab, digest and "
                              f"{list(PARTS)}")
         vocab = Vocabulary(tuple(str(t) for t in stored["vocab"]))
         ids = {p: stored[p] for p in PARTS}
-        recorded = str(stored["checksum"])
+        recorded = str(stored["digest"])
     size = len(vocab)
     if len(set(vocab.itos)) != size or UNK not in vocab.stoi or (max_vocab is not None and size > max_vocab):
         raise ValueError(f"{path}: the vocabulary of {size} tokens is not one built with "
@@ -207,8 +207,8 @@ def _load_corpus(path: Path, split: str, max_vocab: int | None) -> LMCorpus:
             raise ValueError(f"{path}: {part} ids ({array.dtype}, shape {array.shape}) are not ids of "
                              f"the {size}-token vocabulary")
     corpus = LMCorpus(split, vocab, *(torch.from_numpy(ids[p]) for p in PARTS))
-    if corpus.checksum() != recorded:
-        raise ValueError(f"{path}: the contents do not match their recorded checksum")
+    if corpus.digest() != recorded:
+        raise ValueError(f"{path}: the contents do not match their recorded digest")
     return corpus
 
 
@@ -219,7 +219,7 @@ def load_wikitext2(split: str, data_dir: str | os.PathLike | None = None, *, max
     ``max_vocab`` keeps only the most frequent train tokens (the rest become ``<unk>``): a smaller,
     easier task for quick runs. ``folder`` points at the files directly (else the data root's
     ``wikitext-2/``). Encoded ids and vocabulary are cached (one .npz), keyed by the split, ``max_vocab``,
-    the source files' checksums and the code; a stale or damaged cache is rebuilt with a notice.
+    the source files' digests and the code; a stale or damaged cache is rebuilt with a notice.
     Text that is not UTF-8 raises ``ValueError`` naming the file and line.
     """
     check_split(split)

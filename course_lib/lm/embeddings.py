@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
-from course_lib.core.io import content_digest
+from course_lib.core.digests import content_digest
 from course_lib.lm.data import Vocabulary
 
 EMBEDDINGS = ("glove", "random")
@@ -35,7 +35,7 @@ class VocabEmbeddings:
     def dim(self) -> int | None:
         return None if self.matrix is None else int(self.matrix.shape[1])
 
-    def checksum(self) -> str:
+    def digest(self) -> str:
         """Short sha256 of the source name and the rows (keys runs by their initial word vectors)."""
         return content_digest(self.source, self.matrix)
 

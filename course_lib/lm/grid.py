@@ -33,7 +33,7 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
     ``runs_dir/<sweep.name>_comparison`` (``outcome.comparison``).
 
     A folder that finished with the same profile and :func:`~course_lib.lm.train.checkpoint_key` (settings,
-    seed, corpus checksum, embeddings, device, code) is not trained again; one whose run files do not
+    seed, corpus digest, embeddings, device, code) is not trained again; one whose run files do not
     load (truncated, malformed, missing fields) is trained again with a notice. ``log`` receives the
     engine's line per configuration (``None``: not shown). A configuration that changes one of
     :data:`SHARED` is refused before anything runs.
@@ -51,11 +51,11 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
         settings = settings_of(config)
         return {"profile": profile, **checkpoint_key(settings, corpus, embeddings, seed=seed, device=device)}
 
-    def run_one(config: Mapping[str, Any], folder: Path) -> None:
+    def train_one(config: Mapping[str, Any], folder: Path) -> None:
         result = train_language_model(settings_of(config), corpus, embeddings, device=device, run_dir=folder,
                                       seed=seed, progress=False)
         atomic_write_json(folder / "metrics.json", result.metrics)
 
     for config in sweep.configs:  # every configuration is checked before the first one runs
         key_of(config)
-    return run_sweep(sweep, runs_dir, run_one, key_of, log=log or (lambda message: None))
+    return run_sweep(sweep, runs_dir, train_one, key_of, log=log or (lambda message: None))

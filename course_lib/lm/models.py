@@ -88,6 +88,8 @@ class LSTMLanguageModel(nn.Module):
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention in which position t attends only to positions <= t."""
 
+    mask: torch.Tensor
+
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.1, max_len: int = 1024):
         super().__init__()
         if d_model % n_heads:

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_lib.core.io import atomic_write_json, code_digest
+from course_lib.core.digests import code_digest
+from course_lib.core.io import atomic_write_json
 from course_lib.core.training import History, Schedule, count_parameters, divergence_limit, fit, move_to
 from course_lib.lm.data import ContiguousLanes, LMCorpus, NextTokenWindows
 from course_lib.lm.embeddings import VocabEmbeddings
@@ -185,10 +186,10 @@ class LMResult:
 
 def checkpoint_key(settings: LMSettings, corpus: LMCorpus, embeddings: VocabEmbeddings, *, seed: int,
                    device: torch.device | str) -> dict[str, Any]:
-    """Everything that determines a run: every knob, the seed, the corpus checksum (its split's ids and
+    """Everything that determines a run: every knob, the seed, the corpus digest (its split's ids and
     vocabulary), the initial word vectors, the device and the code of ``course_lib.lm``."""
-    return {"settings": settings.to_dict(), "seed": seed, "corpus": corpus.checksum(),
-            "embeddings": embeddings.checksum(), "device": str(torch.device(device)),
+    return {"settings": settings.to_dict(), "seed": seed, "corpus": corpus.digest(),
+            "embeddings": embeddings.digest(), "device": str(torch.device(device)),
             "code": code_digest("course_lib.lm", "course_lib.core.training")}
 
 

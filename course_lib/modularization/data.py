@@ -19,8 +19,8 @@ import torch
 
 from course_lib.core.data import require
 from course_lib.core.data.registry import get_spec
-from course_lib.core.data.root import file_digest
-from course_lib.core.io import read_json, read_jsonl, read_text, settings_digest
+from course_lib.core.digests import file_digest, json_digest
+from course_lib.core.io import read_json, read_jsonl, read_text
 from course_lib.core.settings import check_choice
 
 from .config import DATASETS
@@ -123,7 +123,7 @@ def dataset_digest(dataset: str, data_dir: str | os.PathLike | None = None) -> s
     check_choice("dataset", dataset, DATASETS)
     folder = require(dataset, data_dir)
     files = sorted({p for pattern in get_spec(dataset).files for p in folder.glob(pattern)})
-    return settings_digest({p.name: file_digest(p) for p in files})
+    return json_digest({p.name: file_digest(p) for p in files})
 
 
 def per_class_sample(split: TopicSplit, per_class: int | None, seed: int) -> TopicSplit:

@@ -64,17 +64,20 @@ def forward(model: nn.Module, encoded: dict[str, torch.Tensor], device: torch.de
     model.eval()
     n, width = encoded["input_ids"].shape
     order = torch.argsort(encoded["attention_mask"].sum(1), stable=True)
-    logits = hidden = None
+    logits: torch.Tensor | None = None
+    hidden: torch.Tensor | None = None
     for index in order.split(batch_size):
         b = trim_padding({k: encoded[k][index] for k in ("input_ids", "attention_mask")})
         out = model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device),
                     output_hidden_states=True)
         states = out.hidden_states[-1].float().cpu()
-        if logits is None:
+        if logits is None or hidden is None:
             logits = torch.zeros(n, out.logits.shape[-1])
             hidden = torch.zeros(n, width, states.shape[-1])
         logits[index] = out.logits.float().cpu()
         hidden[index, :states.shape[1]] = states
+    if logits is None or hidden is None:
+        raise ValueError("forward: encoded holds no inputs (0 rows)")
     return Outputs(logits, hidden, encoded["attention_mask"], encoded["labels"])
 
 

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from course_lib.core.cache import load_keyed
-from course_lib.core.data.root import file_digest
-from course_lib.core.io import code_digest, jsonable
+from course_lib.core.digests import code_digest, file_digest
+from course_lib.core.io import jsonable
 from course_lib.core.settings import check_choice
 from course_lib.core.training import RateSchedule, accuracy, divergence_limit, fit, state_mismatch
 
@@ -101,10 +101,11 @@ class FineTuneResult:
 
 def freeze_lower_layers(model: nn.Module, n_layers: int) -> None:
     """Freeze the embeddings and the first ``n_layers`` encoder layers (0 = train everything)."""
-    layers = model.base_model.encoder.layer
+    base: Any = model.base_model  # a transformers encoder: embeddings, encoder.layer
+    layers = base.encoder.layer
     if not 0 <= n_layers <= len(layers):
         raise ValueError(f"freeze_layers={n_layers} is not valid; choose 0..{len(layers)}")
-    frozen = [model.base_model.embeddings, *layers[:n_layers]] if n_layers else []
+    frozen = [base.embeddings, *layers[:n_layers]] if n_layers else []
     for module in frozen:
         for p in module.parameters():
             p.requires_grad_(False)
@@ -150,6 +151,7 @@ def _train(model: nn.Module, train: dict[str, torch.Tensor], test: dict[str, tor
            settings: ModularizationSettings, device: torch.device, seed: int, checkpoint: Path,
            key: dict[str, Any], progress: bool | None) -> list[dict[str, Any]]:
     """Fine-tune ``model`` in place with ``fit`` (resuming from ``checkpoint`` when it has ``key``)."""
+    config: Any = model.config  # a transformers model's configuration
     freeze_lower_layers(model, settings.freeze_layers)
     try:
         generator = torch.Generator().manual_seed(seed)
@@ -169,7 +171,7 @@ def _train(model: nn.Module, train: dict[str, torch.Tensor], test: dict[str, tor
         history = fit(model, loader, loss_fn=_loss, optimizer=optimizer, epochs=settings.epochs,
                       device=device, evaluate=evaluate, schedule=schedule,
                       grad_clip=1.0, checkpoint_path=checkpoint,
-                      checkpoint_key=key, max_loss=divergence_limit(model.config.num_labels),
+                      checkpoint_key=key, max_loss=divergence_limit(config.num_labels),
                       progress=progress, desc="fine-tune")
     finally:
         for p in model.parameters():

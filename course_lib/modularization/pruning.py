@@ -111,6 +111,7 @@ def activation_stats(
 
     def hook(name):
         def record(_module, inputs, _output):
+            assert mask is not None  # set before every forward pass
             x = inputs[0].detach().to(torch.float64) * mask[..., None]  # (2B, T, in), padding zeroed
             pos, neg = x.chunk(2)
             sums[name] += torch.stack([pos.square().sum((0, 1)), neg.square().sum((0, 1)),

@@ -4,6 +4,7 @@ and by answer length, example tables, attention heatmaps."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,7 +42,7 @@ def breakdown(
     check_choice("by", by, group_of)
     rows = []
     for ex in examples:
-        row = {by: group_of[by](ex)}
+        row: dict[str, Any] = {by: group_of[by](ex)}
         for reader, per_question in scores.items():
             em, f1 = per_question[ex.qid]
             row[f"{reader} EM"], row[f"{reader} F1"] = 100 * em, 100 * f1

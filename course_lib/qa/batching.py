@@ -6,9 +6,10 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from course_lib.qa.data import QAExample
 
@@ -121,4 +122,5 @@ class LengthBucketSampler(Sampler[list[int]]):
 def make_loader(encoded: list[EncodedExample], batch_size: int, *, shuffle: bool) -> DataLoader:
     """A DataLoader of padded batches from length buckets (see :class:`LengthBucketSampler`)."""
     sampler = LengthBucketSampler([len(e.context) for e in encoded], batch_size, shuffle)
-    return DataLoader(encoded, batch_sampler=sampler, collate_fn=collate)
+    dataset = cast(Dataset[EncodedExample], encoded)  # a list is a map-style dataset
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)

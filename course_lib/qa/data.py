@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from course_lib.core.data.registry import MissingDataError, require
-from course_lib.core.data.root import file_digest
+from course_lib.core.digests import file_digest
 from course_lib.core.io import read_json
 from course_lib.qa.config import QASettings
 

@@ -9,6 +9,7 @@ changes a result.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -238,7 +239,8 @@ class DynamicCoattentionNetwork(nn.Module):
         e = torch.zeros_like(s)
         h = c = U.new_zeros(B, self.decoder.hidden_size)
         starts, ends = [], []
-        final_start = final_end = None
+        final_start: torch.Tensor | None = None
+        final_end: torch.Tensor | None = None
         done = torch.zeros(B, dtype=torch.bool, device=U.device)
         U_start, U_end = self.hmn_start.project(U), self.hmn_end.project(U)  # the same in every round
         for _ in range(self.train_iters if self.training else self.max_iters):
@@ -250,7 +252,7 @@ class DynamicCoattentionNetwork(nn.Module):
             new_e = beta.argmax(dim=1)
             starts.append(alpha)
             ends.append(beta)
-            if final_start is None:
+            if final_start is None or final_end is None:
                 final_start, final_end = alpha, beta
             else:
                 keep = done.unsqueeze(1)
@@ -260,6 +262,7 @@ class DynamicCoattentionNetwork(nn.Module):
             s, e = new_s, new_e
             if not self.training and bool(done.all()):
                 break
+        assert final_start is not None and final_end is not None  # at least one round (checked in __init__)
         return SpanLogits(starts, ends, final_start, final_end, attention)
 
 
@@ -296,5 +299,5 @@ class BiLSTMPointerReader(nn.Module):
 
 def span_loss(out: SpanLogits, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the true start and end, summed over decoding iterations, mean over the batch."""
-    return sum(F.cross_entropy(s.float(), start) + F.cross_entropy(e.float(), end)
-               for s, e in zip(out.starts, out.ends, strict=True))
+    return cast(torch.Tensor, sum(F.cross_entropy(s.float(), start) + F.cross_entropy(e.float(), end)
+                                  for s, e in zip(out.starts, out.ends, strict=True)))

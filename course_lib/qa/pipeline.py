@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_lib.core.data.glove import embedding_matrix, load_glove
-from course_lib.core.io import code_digest, content_digest, settings_digest
+from course_lib.core.digests import code_digest, content_digest, json_digest
 from course_lib.core.settings import check_choice
 from course_lib.core.training import History, Schedule, divergence_limit, fit
 from course_lib.qa.batching import EncodedExample, make_loader
@@ -66,6 +66,7 @@ def _batch_outputs(
     model.eval()
     model.to(device)
     loader = make_loader(encoded, batch_size, shuffle=False)
+    assert loader.batch_sampler is not None  # make_loader batches by length
     for idx, batch in zip(loader.batch_sampler, loader, strict=True):
         b = {k: v.to(device) for k, v in batch.items()}
         out = model(b["context"], b["context_mask"], b["question"], b["question_mask"])
@@ -136,7 +137,7 @@ def checkpoint_key(
 def checkpoint_name(key: Mapping[str, Any]) -> str:
     """``<kind>-<hash of settings and seed>.pt`` for a :func:`checkpoint_key`: one file per run, which
     a run with other data or code overwrites (the key inside decides whether it is resumed)."""
-    return f"{key['kind']}-{settings_digest({'settings': key['settings'], 'seed': key['seed']}, 10)}.pt"
+    return f"{key['kind']}-{json_digest({'settings': key['settings'], 'seed': key['seed']}, 10)}.pt"
 
 
 def loss_terms(kind: str, settings: QASettings) -> int:
@@ -270,11 +271,13 @@ def train_reader(
         raise ValueError("checkpoint_path needs its checkpoint_key (see qa.checkpoint_key)")
     if checkpoint_key is not None and checkpoint_key.get("kind") != kind:
         raise ValueError(f"checkpoint_key is for reader {checkpoint_key.get('kind')!r}, not {kind!r}")
-    if settings.patience is not None and evaluate is None:
-        raise ValueError("patience (early stopping on validation F1) needs evaluate, e.g. qa.validate")
+    stopping = None
+    if settings.patience is not None:
+        if evaluate is None:
+            raise ValueError("patience (early stopping on validation F1) needs evaluate, e.g. qa.validate")
+        stopping = EarlyStopping(model, evaluate, settings.patience)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.lr)
     loader = make_loader(train, settings.batch_size, shuffle=True)
-    stopping = None if settings.patience is None else EarlyStopping(model, evaluate, settings.patience)
     history = fit(model, loader if stopping is None else stopping.batches(loader), loss_fn=batch_loss,
                   optimizer=optimizer, epochs=settings.epochs_for(kind), device=device,
                   evaluate=evaluate if stopping is None else stopping.evaluate, schedule=stopping,

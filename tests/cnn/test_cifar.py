@@ -27,7 +27,7 @@ from course_lib.cnn.cifar import (
 from course_lib.cnn.cifar_data import CLASSES, DeviceBatches
 from course_lib.cnn.config import FULL, LAPTOP, SMOKE
 from course_lib.core.device import seed_everything
-from course_lib.core.io import code_digest
+from course_lib.core.digests import code_digest
 from course_lib.core.training import count_parameters
 from tests.cnn.synthetic import learnable_split
 

@@ -8,14 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from course_lib.core.io import (
-    atomic_save_npy,
-    atomic_write,
-    atomic_write_json,
-    flat_metrics,
-    read_json,
-    settings_digest,
-)
+from course_lib.core.io import atomic_save_npy, atomic_write, atomic_write_json, flat_metrics, read_json
 
 
 def test_metrics_must_be_flat():
@@ -33,13 +26,10 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
-def test_npy_cache_and_settings_digest(tmp_path):
+def test_npy_cache(tmp_path):
     atomic_save_npy(tmp_path / "a.npy", np.arange(5))
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.arange(5))
     assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
-    a = settings_digest({"lr": 0.1, "widths": (16, 32)})
-    assert a == settings_digest({"widths": [16, 32], "lr": 0.1}) and len(a) == 12
-    assert a != settings_digest({"lr": 0.2, "widths": (16, 32)})
 
 
 @pytest.mark.fault("recovery")
@@ -67,13 +57,6 @@ def test_read_json_names_the_file_and_line(tmp_path):
         read_json(bad)
 
 
-def test_settings_digest_reads_dataclasses():
-    from .toy import SMOKE
-
-    assert settings_digest(SMOKE) == settings_digest(SMOKE.to_dict())
-    assert settings_digest(SMOKE) != settings_digest(SMOKE.override(epochs=3))
-
-
 @pytest.mark.fault("clear_error")
 def test_text_and_jsonl_errors_name_file_and_line(tmp_path):
     from course_lib.core.io import read_jsonl, read_text
@@ -88,32 +71,3 @@ def test_text_and_jsonl_errors_name_file_and_line(tmp_path):
         read_jsonl(lines)
     lines.write_text('{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")
     assert read_jsonl(lines) == [{"a": 1}, {"a": 2}]
-
-
-def test_code_digest_changes_with_the_source(tmp_path, monkeypatch):
-    from course_lib.core.io import code_digest
-
-    package = tmp_path / "pkg_digest_toy"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "mod.py").write_text("def f():\n    return 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    before = code_digest("pkg_digest_toy")
-    assert before == code_digest("pkg_digest_toy") and before != code_digest("pkg_digest_toy.mod")
-    (package / "mod.py").write_text("def f():\n    return 2\n")
-    assert code_digest("pkg_digest_toy") != before
-    with pytest.raises(ValueError, match="no module named 'nope_not_here'"):
-        code_digest("nope_not_here")
-
-
-def test_content_digest_tells_data_apart():
-    import torch
-
-    from course_lib.core.io import content_digest
-
-    a = np.arange(6, dtype=np.int64)
-    assert content_digest("x", ["a", "b"], a) == content_digest("x", ["a", "b"], torch.arange(6))
-    assert content_digest(a) != content_digest(a.astype(np.int32))  # dtype counts
-    assert content_digest(a) != content_digest(a.reshape(2, 3))  # shape counts
-    assert content_digest(["ab", "c"]) != content_digest(["a", "bc"])
-    assert content_digest(None) != content_digest("")

@@ -223,9 +223,9 @@ def test_damaged_or_stale_corpus_cache_is_rebuilt(wikitext, tmp_path, monkeypatc
     assert out.startswith("WikiText-2 cache: ") and notice in out and "rebuilding it" in out
     assert len(out.splitlines()) == 1
     fresh = load_wikitext2("offline", folder=wikitext, use_cache=False)
-    assert served.vocab == fresh.vocab and served.checksum() == fresh.checksum()
+    assert served.vocab == fresh.vocab and served.digest() == fresh.digest()
     assert all(torch.equal(getattr(served, p), getattr(fresh, p)) for p in PARTS)
-    assert load_wikitext2("offline", folder=wikitext).checksum() == fresh.checksum()
+    assert load_wikitext2("offline", folder=wikitext).digest() == fresh.digest()
     assert capsys.readouterr().out == ""  # the rebuilt cache is served from now on
 
 
@@ -234,7 +234,7 @@ def test_edited_source_file_rebuilds_the_cache(wikitext, tmp_path):
     first = load_wikitext2("offline", folder=wikitext)
     (wikitext / "valid.txt").write_text(" the bird sat \n", encoding="utf-8")
     second = load_wikitext2("offline", folder=wikitext)
-    assert second.checksum() != first.checksum() and "bird" in second.vocab.stoi
+    assert second.digest() != first.digest() and "bird" in second.vocab.stoi
 
 
 # --- the in-process grid and the comparison ----------------------------------------------------------

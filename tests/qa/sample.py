@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from course_lib.core.data import require
-from course_lib.core.data.root import file_digest
+from course_lib.core.digests import file_digest
 from course_lib.core.training import History
 from course_lib.qa.batching import build_vocab, encode, trainable
 from course_lib.qa.config import SMOKE, QASettings

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.core.io import code_digest
+from course_lib.core.digests import code_digest
 from course_lib.core.training import divergence_limit
 from course_lib.qa.batching import EncodedExample, collate, encode
 from course_lib.qa.config import FULL, READER_KINDS, SMOKE

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.core.cache import load_keyed
-from course_lib.core.data.root import cache_dir, file_digest
+from course_lib.core.data.root import cache_dir
+from course_lib.core.digests import file_digest
 from course_lib.core.io import read_text
 
 

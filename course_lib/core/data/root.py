@@ -8,7 +8,6 @@ The cache directory (decoded arrays, tokenised corpora, GloVe as .npy) is ``COUR
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -36,32 +35,3 @@ def cache_dir(*parts: str) -> Path:
     path = Path(base).expanduser().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def file_digest(path: str | os.PathLike, length: int = 12) -> str:
-    """Short content fingerprint of a file (sha256 of its bytes), for cache names.
-
-    Files over 64 MiB are fingerprinted from their size, mtime and first/last MiB to stay fast.
-    """
-    path = Path(path)
-    h = hashlib.sha256()
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        if size <= 64 << 20:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        else:
-            h.update(f"{size}:{path.stat().st_mtime_ns}".encode())
-            h.update(f.read(1 << 20))
-            f.seek(-(1 << 20), os.SEEK_END)
-            h.update(f.read())
-    return h.hexdigest()[:length]
-
-
-def files_digest(paths: list[Path], length: int = 12) -> str:
-    """Fingerprint of several files (e.g. a folder of images), from their folder/name, size and mtime."""
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        st = p.stat()
-        h.update(f"{p.parent.name}/{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:length]
