@@ -441,25 +441,12 @@ def _evaluated(model: nn.Module, evaluate: Callable[[nn.Module], Mapping[str, fl
         return evaluate(model)
 
 
-def fit(
-    model: nn.Module,
-    train_loader: Iterable[Batch],
-    *,
-    loss_fn: LossFn,
-    optimizer: torch.optim.Optimizer,
-    epochs: int,
-    device: torch.device | str = "cpu",
-    evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
-    schedule: Schedule | None = None,
-    grad_clip: float | None = None,
-    checkpoint_path: str | os.PathLike | None = None,
-    checkpoint_key: Mapping[str, Any] | None = None,
-    amp: bool = False,
-    max_loss: float | None = None,
-    progress: bool | None = None,
-    desc: str = "train",
-    train_epoch: EpochFn = train_one_epoch,
-) -> History:
+def fit(model: nn.Module, train_loader: Iterable[Batch], *, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+        epochs: int, device: torch.device | str = "cpu",
+        evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None, schedule: Schedule | None = None,
+        grad_clip: float | None = None, checkpoint_path: str | os.PathLike | None = None,
+        checkpoint_key: Mapping[str, Any] | None = None, amp: bool = False, max_loss: float | None = None,
+        progress: bool | None = None, desc: str = "train", train_epoch: EpochFn = train_one_epoch) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     Each epoch, ``train_epoch(model, batches, loss_fn, optimizer)`` (:func:`train_one_epoch` unless an
@@ -498,7 +485,7 @@ def fit(
                    disable=not progress_enabled(progress))
         meter = EpochMeter(epoch, loss_fn, device, amp, guard, bar)
         train_loss = train_epoch(model, meter.batches(), meter.loss_fn, stepping)
-        record = meter.record(train_loss, optimizer.param_groups[0]["lr"])
+        record = meter.record(float(train_loss), optimizer.param_groups[0]["lr"])
         if evaluate is not None:
             record.update(_evaluated(model, evaluate))
             guard.check_evaluated(record, epoch)
