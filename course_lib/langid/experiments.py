@@ -20,15 +20,19 @@ from tqdm.auto import tqdm
 
 from course_lib.core.training import accuracy as label_accuracy
 from course_lib.core.training import progress_enabled
-from course_lib.langid.config import (
-    COURSE_GRID_EPOCHS,
-    GRID_AXES,
-    LangIdSettings,
-    resolve_grid,
-    scaled_epochs,
-)
+from course_lib.langid.config import LangIdSettings
 from course_lib.langid.data import LangIdData
+from course_lib.langid.grids import GRID_AXES, resolve_grid
 from course_lib.langid.model import OPTIMIZERS, make_net, make_pipeline, make_vectorizer, to_float32
+
+COURSE_GRID_EPOCHS = 20
+"""Epochs of each fit in the course's grid search (before ``epoch_scale``)."""
+
+
+def scaled_epochs(epochs: int, scale: float) -> int:
+    """``epochs`` times ``scale``, rounded, at least 1 (the course's epoch counts under ``epoch_scale``)."""
+    return max(1, round(epochs * scale))
+
 
 COURSE_NET = dict(width=200, depth=2, inner_width=50, nonlinearity="relu", inner_nonlinearity="relu")
 """The course's network: 100 features -> 200 units -> 50 ReLU units -> one logit per language."""
@@ -112,7 +116,7 @@ def run_settings(
 
     The vectorizer is fitted once on the training texts; each net holds out a seeded, stratified 20%
     of them for its validation curve (and early stopping) and trains on the rest, for the trial's
-    ``epochs`` times ``settings.epoch_scale`` (see :func:`~course_lib.langid.config.scaled_epochs`)
+    ``epochs`` times ``settings.epoch_scale`` (see :func:`scaled_epochs`)
     in batches of ``settings.batch_size``. A trial's ``patience`` (``None``: none) stops training when
     the validation loss has not improved for that many epochs; the last weights are kept, as skorch
     does by default. Training accuracy is measured on all training texts, test accuracy on the test set.
@@ -164,7 +168,7 @@ def param_grid(grid: Mapping[str, Any] | str) -> list[dict[str, list]]:
     ``grid`` maps ``analyzer``, ``ngram_range``, ``max_features``, ``nonlinearity`` and ``width`` to
     lists of values, and ``optimizer`` to ``{name: [learning rates]}`` (each optimizer gets its own
     sub-grid, so SGD and Adam may try different rates; no optimizer means SGD at lr 0.1). A grid may
-    also be a name in :data:`~course_lib.langid.config.GRIDS`.
+    also be a name in :data:`~course_lib.langid.grids.GRIDS`.
     """
     grid = resolve_grid(grid)
     shared = {GRID_KEYS[k]: [tuple(v) if k == "ngram_range" else v for v in values]
@@ -249,7 +253,7 @@ def course_grid_search(
     data: LangIdData, settings: LangIdSettings, *, device: str | torch.device = "cpu", seed: int = 0
 ) -> GridResult:
     """The course's grid search: ``settings.course_grid`` (by default the 16 candidates of
-    :data:`~course_lib.langid.config.COURSE_GRID`), ``settings.course_cv_folds`` folds, 20 epochs
+    :data:`~course_lib.langid.grids.COURSE_GRID`), ``settings.course_cv_folds`` folds, 20 epochs
     per fit times ``settings.epoch_scale``, on ``settings.course_grid_max_train`` texts (``None``: all)."""
     return grid_search(data, settings, grid=settings.course_grid, cv_folds=settings.course_cv_folds,
                        max_train=settings.course_grid_max_train,

@@ -41,10 +41,11 @@ def test_bad_values_are_refused_naming_the_knob(values, error, message):
         SMOKE.override(**values)
 
 
-def test_override_checks_coerces_and_keeps_none():
-    changed = SMOKE.override(epochs=5, widths=[8, 16], lr=1, amp=None)
+def test_override_checks_coerces_and_keeps_unset_values():
+    changed = SMOKE.override(epochs=5, widths=[8, 16], lr=1, amp=..., train_size=None)
     assert changed.epochs == 5 and changed.widths == (8, 16) and changed.lr == 1.0
     assert changed.amp is SMOKE.amp and SMOKE.epochs == 2  # the profile itself is unchanged
+    assert changed.train_size is None  # None: all 50,000
     assert ASSIGNMENT.settings("full", {"epochs": 1}) == FULL.override(epochs=1)
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
         SMOKE.override(epoch=3)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from course_lib.langid import experiments
-from course_lib.langid.config import COURSE_GRID, SMOKE
+from course_lib.langid.config import SMOKE
+from course_lib.langid.grids import COURSE_GRID
 
 
 def test_course_trials_are_the_course_settings():

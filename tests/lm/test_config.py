@@ -10,7 +10,7 @@ from course_lib.core.settings import Settings
 from course_lib.core.training import count_parameters
 from course_lib.lm.compare import compare_runs
 from course_lib.lm.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, LMSettings
-from course_lib.lm.models import build_model
+from course_lib.lm.models import build_model, matching_gpt, model_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,9 +53,11 @@ def test_a_bad_value_is_refused_naming_the_knob(values, error, match):
         SMOKE.override(**values)
 
 
-def test_override_returns_a_checked_copy_and_none_keeps_the_value():
-    gpt = SMOKE.override(model="gpt1", lr=None, epochs=3)
+def test_override_returns_a_checked_copy_and_unset_keeps_the_value():
+    gpt = SMOKE.override(model="gpt1", lr=..., epochs=3)
     assert (gpt.model, gpt.epochs, gpt.lr) == ("gpt1", 3, 3e-3) and SMOKE.model == "lstm"
+    unclipped = SMOKE.override(grad_clip=None, lr=None)  # None: no clipping, the optimizer's learning rate
+    assert (unclipped.grad_clip, unclipped.lr, unclipped.learning_rate) == (None, None, 1e-3)
     assert SMOKE.override(lr=1).lr == 1.0  # ints are accepted for floats
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['hiden'\]"):
         SMOKE.override(hiden=3)
@@ -66,12 +68,12 @@ def test_learning_rate_and_dropout_defaults_follow_optimizer_and_model():
     assert SMOKE.override(lr=0.5).learning_rate == 0.5
     assert FULL.dropout_rate == 0.5 and FULL.override(model="gpt1").dropout_rate == 0.2
     assert SMOKE.dropout_rate == 0.1
-    assert SMOKE.model_options() == dict(hidden=64, dropout=0.1, tie_weights=True)
+    assert model_options(SMOKE) == dict(hidden=64, dropout=0.1, tie_weights=True)
     gpt = FULL.override(model="gpt1")
-    assert gpt.model_options() == dict(d_model=256, n_heads=4, max_len=64, norm_first=False, dropout=0.2,
-                                       tie_weights=False)
+    assert model_options(gpt) == dict(d_model=256, n_heads=4, max_len=64, norm_first=False, dropout=0.2,
+                                      tie_weights=False)
     assert not SMOKE.norm_first and not FULL.norm_first  # GPT-1's post-norm unless asked
-    assert LAPTOP.model_options() == dict(hidden=200, dropout=LAPTOP.dropout, tie_weights=True, emb_dim=200)
+    assert model_options(LAPTOP) == dict(hidden=200, dropout=LAPTOP.dropout, tie_weights=True, emb_dim=200)
 
 
 COURSE_ORDER = [("lstm", o, 1) for o in ("adam", "adamw", "sgd", "momentum")] + [
@@ -120,11 +122,11 @@ def test_a_grid_configuration_reads_the_grid_sizes():
 
 def test_the_gpt_beside_the_lstm_has_its_parameter_count():
     lstm = LAPTOP.override(hidden=24, emb_dim=24, n_heads=2)
-    gpt = lstm.matching_gpt(500)
+    gpt = matching_gpt(lstm, 500)
     assert (gpt.model, gpt.optimizer, gpt.stateful_training) == ("gpt1", "adamw", False)
     assert gpt.d_model % gpt.n_heads == 0
     def size(s: LMSettings) -> int:
-        return count_parameters(build_model(s.model, 500, s.num_layers, **s.model_options()))
+        return count_parameters(build_model(s.model, 500, s.num_layers, **model_options(s)))
 
     widths = (gpt.d_model - 2, gpt.d_model, gpt.d_model + 2)
     miss = {d: abs(size(gpt.override(d_model=d)) - size(lstm)) for d in widths}
