@@ -163,11 +163,11 @@ class LMSettings(Settings):
                                  "stateful evaluation reads batch_size lanes of at least one token each; "
                                  f"lower batch_size below {n_eval:,} or give {eval_knob} above "
                                  f"{self.batch_size}")
-        for config in self.grid_settings():
+        for config in SWEEP_CONFIGS[self.grid_sweep] if self.grid else ():
             try:
-                config.check_tokens(train, valid, test)
+                self.override(**config).check_tokens(train, valid, test)
             except ValueError as err:
-                raise ValueError(f"grid configuration {config.exp_id} (grid_sweep={self.grid_sweep!r}): "
+                raise ValueError(f"grid configuration {config['exp_id']} (grid_sweep={self.grid_sweep!r}): "
                                  f"{err}") from None
 
     def _tokens_read(self, name: str, available: int | None, part: str) -> tuple[int | None, str]:

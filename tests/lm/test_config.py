@@ -118,6 +118,42 @@ def test_a_grid_configuration_reads_the_grid_sizes():
     assert run.eval_tokens_used == LAPTOP.grid_eval_tokens
     smoke = SMOKE.override(exp_id="lstm-adam-L1")
     assert (smoke.train_tokens_used, smoke.eval_tokens_used) == (8192, SMOKE.eval_tokens)
+    # one rule for the notebook's grid and the sweep: what a grid configuration of this run reads
+    assert SMOKE.tokens_used(grid=True) == (8192, SMOKE.eval_tokens) == smoke.tokens_used()
+    assert [g.tokens_used() for g in SMOKE.grid_settings()] == [(8192, SMOKE.eval_tokens)] * 12
+    assert LAPTOP.grid_settings() == () and FULL.tokens_used(grid=True) == (None, None)
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize("values, message", [
+    # 8,192 tokens make 255 windows of 32: not one batch of 512, so no optimizer step
+    ({"batch_size": 512, "train_tokens": 8192}, r"batch_size=512 is not valid with train_tokens=8192: "
+     r"8,192 tokens make 255 windows of seq_len=32, fewer than one batch.* lower batch_size to at most 255 "
+     r"or train on at least 16,385 tokens"),
+    ({"batch_size": 64, "eval_tokens": 40}, r"batch_size=64 is not valid with eval_tokens=40: the LSTM's "
+     r"stateful evaluation reads batch_size lanes.*lower batch_size below 40 or give eval_tokens above 64"),
+    ({"stateful_training": True, "batch_size": 200, "train_tokens": 150},
+     r"batch_size=200 is not valid with train_tokens=150: stateful_training reads batch_size contiguous"),
+    ({"grid_train_tokens": 100}, r"grid configuration lstm-adam-L1 \(grid_sweep='lm'\): batch_size=16 is not "
+     r"valid with grid_train_tokens=100: 100 tokens make 3 windows"),
+])
+def test_batches_the_tokens_cannot_fill_are_refused_naming_both_knobs(values, message):
+    with pytest.raises(ValueError, match=message):
+        SMOKE.override(**values)
+
+
+@pytest.mark.fault("clear_error")
+def test_batches_the_data_cannot_fill_are_refused_once_its_size_is_known():
+    """train_tokens=None (all): the bound is the data's, checked in the notebook's data cell."""
+    LAPTOP.check_tokens(train=217_646, valid=120_297, test=125_272)  # the offline split fits
+    with pytest.raises(ValueError, match=r"batch_size=20 is not valid with the 15 train tokens of the "
+                                         r"'offline' split \(train_tokens=None\): stateful_training"):
+        LAPTOP.check_tokens(train=15, valid=1000, test=1000)
+    with pytest.raises(ValueError, match=r"the 12 test tokens of the 'offline' split.*eval_tokens above 20"):
+        LAPTOP.check_tokens(train=10_000, valid=1000, test=12)
+    SMOKE.check_tokens(train=217_646, valid=120_297, test=125_272)
+    with pytest.raises(ValueError, match=r"batch_size=16 is not valid with the 400 train tokens"):
+        SMOKE.override(train_tokens=None, grid=False).check_tokens(train=400, valid=5000, test=5000)
 
 
 def test_the_gpt_beside_the_lstm_has_its_parameter_count():
