@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, StratifiedShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from skorch.callbacks import EarlyStopping
@@ -160,6 +160,51 @@ def settings_table(results: Sequence[SettingResult]) -> pd.DataFrame:
             "train acc": round(r.train_accuracy, 3), "test acc": round(r.test_accuracy, 3),
         })
     return pd.DataFrame(rows).set_index("run")
+
+
+VALIDATION_SHARE = 0.2
+"""The stratified share of its training texts a net holds out to validate on (skorch's ``ValidSplit``)."""
+
+
+def _validation_split(labels: np.ndarray, seed: int) -> None:
+    """The stratified split a validating net makes of ``labels`` (raises sklearn's ``ValueError``)."""
+    next(StratifiedShuffleSplit(1, test_size=VALIDATION_SHARE, random_state=seed).split(labels, labels))
+
+
+def check_splits(data: LangIdData, settings: LangIdSettings, *, seed: int = 0) -> None:
+    """Refuse, before any training, settings whose splits the training texts cannot fill, naming the
+    knobs and the fix: the hand-tuned nets' validation split (20% of the training texts, every language
+    in it), and for each grid search its cross-validation texts (``course_grid_max_train`` /
+    ``grid_max_train``), each fold holding every language (``course_cv_folds`` / ``cv_folds``) and, for a
+    grid that stops early (a ``patience`` axis), each fold's validation split."""
+    languages = len(data.languages)
+    try:
+        _validation_split(data.y_train, seed)
+    except ValueError as err:
+        raise ValueError(f"max_per_language={settings.max_per_language}: {len(data.y_train)} training texts "
+                         f"in {languages} languages are too few for the nets' stratified 20% validation "
+                         f"split ({err}); raise max_per_language or choose fewer languages") from None
+    searches = (("course_grid", "course_cv_folds", "course_grid_max_train"),
+                ("grid", "cv_folds", "grid_max_train"))
+    for grid_knob, folds_knob, size_knob in searches:
+        folds, size = getattr(settings, folds_knob), getattr(settings, size_knob)
+        labels = data.y_train
+        fix = f"raise {size_knob}, lower {folds_knob} or raise max_per_language"
+        try:
+            if size is not None and size < len(labels):
+                labels = train_test_split(labels, train_size=size, stratify=labels, random_state=seed)[0]
+            least = int(np.bincount(labels, minlength=languages).min())
+            if least < folds:
+                raise ValueError(f"the least frequent language has {least} of them")
+            if "patience" in resolve_grid(getattr(settings, grid_knob)):
+                kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+                for train_part, _ in kfold.split(labels, labels):
+                    _validation_split(labels[train_part], seed)
+        except ValueError as err:
+            raise ValueError(f"{folds_knob}={folds} is not valid with {size_knob}={size}: the grid search's "
+                             f"{len(labels)} cross-validation texts must hold every one of the {languages} "
+                             f"languages in every fold (and in each fold's validation split when {grid_knob} "
+                             f"stops early): {err}; {fix}") from None
 
 
 def param_grid(grid: Mapping[str, Any] | str) -> list[dict[str, list]]:
