@@ -60,8 +60,8 @@ def test_load_split_takes_the_article_counts_from_the_settings():
 
 @pytest.mark.fault("clear_error")
 def test_more_articles_than_the_file_holds_are_refused_naming_the_knobs():
-    with pytest.raises(ValueError, match=r"train_articles=40 \+ val_articles=4 \+ test_articles=10 ask for 54 "
-                                         r"articles, but dev-v1.1.json holds 48; lower train_articles or "
+    with pytest.raises(ValueError, match=r"train_articles=40 \+ val_articles=4 \+ test_articles=10 ask for "
+                                         r"54 articles, but dev-v1.1.json holds 48; lower train_articles or "
                                          r"val_articles or test_articles"):
         load_split(None, SMOKE.override(train_articles=40), use_official_train=False)
 
