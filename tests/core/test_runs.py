@@ -72,3 +72,22 @@ def test_a_typo_in_the_notebooks_own_parameters_cell_is_refused(tmp_path):
     assert not (tmp_path / "run_record.json").exists()
     namespace["_ih"] += [cell, "# Parameters\nhidden = 8\n"]  # the typo fixed and run again; papermill's cell
     assert given_parameters(namespace) == ["profile", "epochs", "hidden"]
+
+
+@pytest.mark.fault("clear_error")
+def test_check_expected_prints_each_metric_and_raises_on_one_out_of_range(tmp_path, capsys):
+    """The notebooks' last cell: one line per expected metric; a value outside its range, NaN or a missing
+    metric raises naming the metric, its value and the range."""
+    run = start_run(toy_assignment(), {"output_dir": str(tmp_path), "device": "cpu"})
+    run.record_metrics(score=0.75)
+    run.check_expected()
+    assert capsys.readouterr().out.split() == ["score", "0.75", "expected", "[0.5,", "1]", "ok"]
+    for value, recorded in ((0.25, "0.25"), (float("nan"), "None")):  # NaN is recorded as null
+        run.record_metrics(score=value)
+        with pytest.raises(ValueError, match=rf"91_toy \(smoke profile\): 1 metric\(s\) outside the expected "
+                                             rf"ranges: score={recorded} not in \[0.5, 1\]"):
+            run.check_expected()
+        assert "OUT OF RANGE" in capsys.readouterr().out
+    run.metrics.clear()
+    with pytest.raises(ValueError, match=r"score=missing not in \[0.5, 1\]"):
+        run.check_expected()
