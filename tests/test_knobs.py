@@ -47,13 +47,17 @@ def test_every_value_asked_is_recorded_or_refused_naming_the_knob(key, name):
             assert jsonable(recorded) == jsonable(value), f"{a.name} {profile} {name}={value!r}: {recorded!r}"
 
 
-def test_none_means_what_each_doc_says():
-    """Every knob whose type takes None says in its doc what None means, and the walk above sets it."""
+def test_none_means_what_each_doc_says_or_is_refused():
+    """Every knob whose type takes None says in its doc what None means (the walk above sets it); every
+    other knob refuses None naming itself and what it takes."""
     for key, name in KNOBS:
         a = ASSIGNMENTS[key]
         if admits_none(a.settings_class, name):
             doc = dict((n, d) for n, _, d in a.settings_class.describe())[name]
             assert "None" in doc, f"{a.name}: {name} takes None but its doc does not say what for: {doc!r}"
+        else:
+            with pytest.raises(TypeError, match=rf"^{name}=None has the wrong type; expected .+ \(.+\)$"):
+                a.settings("smoke", {name: None})
 
 
 def is_float(key: str, name: str) -> bool:

@@ -145,8 +145,12 @@ class Settings:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            value = _coerce(f.name, getattr(self, f.name), hints[f.name])
             meta = f.metadata
+            try:
+                value = _coerce(f.name, getattr(self, f.name), hints[f.name])
+            except TypeError as err:  # say what the knob takes: its choices, or its doc
+                valid = f"choose one of {list(meta['choices'])}" if meta.get("choices") else meta.get("doc")
+                raise TypeError(f"{err} ({valid})" if valid else str(err)) from None
             if meta.get("choices") is not None and value is not None:
                 for v in value if isinstance(value, tuple) else (value,):
                     check_choice(f.name, v, meta["choices"])
