@@ -32,6 +32,8 @@ def test_profiles_are_checked_settings_instances():
     (dict(dropout=1.0), ValueError, r"dropout=1.0 is not valid; it must be < 1"),
     (dict(stem=0), ValueError, r"stem=0 is not valid"),
     (dict(train_size=0), ValueError, r"train_size=0 is not valid"),
+    (dict(train_size=60_000), ValueError, r"train_size=60000 is not valid; it must be <= 50000"),
+    (dict(test_size=10_001), ValueError, r"test_size=10001 is not valid; it must be <= 10000"),
     (dict(residual="yes"), TypeError, r"residual='yes' has the wrong type"),
     (dict(batch_size=32.0), TypeError, r"batch_size=32.0 has the wrong type"),
     (dict(widths=(16, "a")), TypeError, r"widths\[1\]='a' has the wrong type"),
