@@ -1,6 +1,5 @@
 """Shared test fixtures: the data root, one torch thread for the tiny models of the unit tests; the tally
-of the fault-injection trials (tests marked ``fault``) at the end of the run. (The portable math
-kernels of the notebook kernels are set in the checkout's top-level ``conftest.py``.)"""
+of the fault-injection trials (tests marked ``fault``) at the end of the run."""
 
 from __future__ import annotations
 

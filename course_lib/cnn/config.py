@@ -1,4 +1,5 @@
-"""Assignment 02's settings (data size, architecture, optimisation), its two profiles and its entry."""
+"""Assignment 02's settings (data size, architecture, optimisation) with their defaults (the ``full``
+profile), its three profiles and its entry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from course_lib.core.assignment import Assignment
 from course_lib.core.settings import Settings, knob
 
+TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
+"""The sizes of CIFAR-10's two splits."""
 ARCHITECTURES = ("fast", "airbench", "vgg")
 """``fast``: the workbook's :class:`~course_lib.cnn.cifar.CifarCNN`; ``airbench``: the whitened network of
 :class:`~course_lib.cnn.airbench.AirbenchNet`; ``vgg``: the course's recipe."""
@@ -20,56 +23,68 @@ class CNNSettings(Settings):
     the optimiser (SGD + Nesterov with a one-cycle schedule, or Adam at a constant rate), the course
     recipe's own run (``vgg_*``), the step-level loss curve and the numpy benchmark's batch."""
 
-    train_size: int | None = knob(min=1, doc="training images (None: all 50,000)")
-    test_size: int | None = knob(min=1, doc="test images (None: all 10,000)")
-    epochs: int = knob(min=1, doc="training epochs")
-    batch_size: int = knob(min=1, doc="images per mini-batch")
-    lr: float = knob(min=0.0, min_inclusive=False,
+    train_size: int | None = knob(default=None, min=1, max=TRAIN_IMAGES,
+                                  doc="training images (None: all 50,000)")
+    test_size: int | None = knob(default=None, min=1, max=TEST_IMAGES, doc="test images (None: all 10,000)")
+    epochs: int = knob(default=30, min=1, doc="training epochs")
+    batch_size: int = knob(default=512, min=1, doc="images per mini-batch")
+    lr: float = knob(default=0.4, min=0.0, min_inclusive=False,
                      doc="learning rate: the one-cycle peak (sgd_one_cycle) or Adam's constant rate")
-    architecture: str = knob(choices=ARCHITECTURES,
+    architecture: str = knob(default="fast", choices=ARCHITECTURES,
                              doc="network: 'fast' (CifarCNN, the knobs below), 'airbench' (AirbenchNet: "
                                  "widths, logit_scale) or 'vgg' (the course's VGG)")
-    optimizer: str = knob(choices=OPTIMIZERS,
+    optimizer: str = knob(default="sgd_one_cycle", choices=OPTIMIZERS,
                           doc="'sgd_one_cycle' (Nesterov, one-cycle lr) or 'adam' (constant lr)")
-    widths: tuple[int, ...] = knob(min=1, doc="output channels of the conv blocks (each halves H and W)")
-    convs_per_block: int = knob(min=1, doc="conv-BN-ReLU layers per block before its max-pool")
-    stem: int | None = knob(min=1, doc="channels of a stem conv before the blocks (None: no stem)")
-    residual: bool = knob(doc="add a residual pair of convs to every block")
-    dropout: float = knob(min=0.0, doc="dropout before the linear head, in [0, 1)")
-    logit_scale: float = knob(min=0.0, min_inclusive=False, doc="factor on the logits")
-    weight_decay: float = knob(min=0.0, doc="SGD weight decay")
-    bias_lr_scale: float = knob(min=0.0, min_inclusive=False,
+    widths: tuple[int, ...] = knob(default=(128, 256, 512), min=1,
+                                   doc="output channels of the conv blocks (each halves H and W)")
+    convs_per_block: int = knob(default=1, min=1, doc="conv-BN-ReLU layers per block before its max-pool")
+    stem: int | None = knob(default=64, min=1,
+                            doc="channels of a stem conv before the blocks (None: no stem)")
+    residual: bool = knob(default=True, doc="add a residual pair of convs to every block")
+    dropout: float = knob(default=0.0, min=0.0, max=1.0, max_inclusive=False,
+                          doc="dropout before the linear head, in [0, 1)")
+    logit_scale: float = knob(default=0.125, min=0.0, min_inclusive=False, doc="factor on the logits")
+    weight_decay: float = knob(default=5e-4, min=0.0, doc="SGD weight decay")
+    bias_lr_scale: float = knob(default=1.0, min=0.0, min_inclusive=False,
                                 doc="factor on the learning rate of batch-norm shifts (weight decay "
                                     "divided by it, so their decay per step stays); 1: one rate for all")
-    momentum: float = knob(min=0.0, max=1.0, doc="SGD Nesterov momentum")
-    lookahead: bool = knob(doc="SGD pulls the weights towards their running average (airbench's lookahead)")
-    warmup: float = knob(min=0.0, max=1.0, doc="share of the steps spent warming up to lr")
-    lr_start: float = knob(min=0.0, max=1.0, doc="sgd_one_cycle: the rate at the first step, as a share "
-                                                 "of lr (airbench: 0.2)")
-    lr_end: float = knob(min=0.0, max=1.0, doc="sgd_one_cycle: the rate at the last step, as a share of lr "
-                                               "(airbench: 0.07)")
-    whiten_bias_epochs: int | None = knob(min=0, doc="airbench: epochs the whitening layer's bias trains "
-                                                     "before it is frozen (airbench: 3; None: all)")
-    label_smoothing: float = knob(min=0.0, max=1.0, doc="label smoothing of the cross-entropy")
-    augment: bool = knob(doc="random crop + horizontal flip (on the device)")
-    crop_pad: int = knob(min=0, doc="pixels the random crop translates by (the border reflected), < 32")
-    alternate_flip: bool = knob(doc="with augment: mirror a seeded half of the images in odd epochs and "
-                                    "the other half in even ones (airbench's alternating flip) instead of "
-                                    "a random half every epoch")
-    tta: bool = knob(doc="test-time augmentation of the final predictions: the mean logits of each image, "
+    momentum: float = knob(default=0.9, min=0.0, max=1.0, doc="SGD Nesterov momentum")
+    lookahead: bool = knob(default=False,
+                           doc="SGD pulls the weights towards their running average (airbench's lookahead)")
+    warmup: float = knob(default=0.25, min=0.0, max=1.0, doc="share of the steps spent warming up to lr")
+    lr_start: float = knob(default=0.1, min=0.0, max=1.0,
+                           doc="sgd_one_cycle: the rate at the first step, as a share of lr (airbench: 0.2)")
+    lr_end: float = knob(default=0.001, min=0.0, max=1.0,
+                         doc="sgd_one_cycle: the rate at the last step, as a share of lr (airbench: 0.07)")
+    whiten_bias_epochs: int | None = knob(default=None, min=0,
+                                          doc="airbench: epochs the whitening layer's bias trains before "
+                                              "it is frozen (airbench: 3; None: all)")
+    label_smoothing: float = knob(default=0.2, min=0.0, max=1.0, doc="label smoothing of the cross-entropy")
+    augment: bool = knob(default=True, doc="random crop + horizontal flip (on the device)")
+    crop_pad: int = knob(default=4, min=0, max=32, max_inclusive=False,
+                         doc="pixels the random crop translates by (the border reflected, narrower than the "
+                             "32-pixel images)")
+    alternate_flip: bool = knob(default=True,
+                                doc="with augment: mirror a seeded half of the images in odd epochs and "
+                                    "the other half in even ones (airbench's alternating flip) instead of a "
+                                    "random half every epoch")
+    tta: bool = knob(default=True,
+                     doc="test-time augmentation of the final predictions: the mean logits of each image, "
                          "its mirror and both shifted by a pixel (airbench's six views)")
-    train_eval_size: int | None = knob(min=1, doc="training images whose accuracy is recorded each "
-                                                  "epoch (a fixed seeded subset; None: all)")
-    amp: bool = knob(doc="bf16 autocast on CUDA and on a CPU with native bf16 (float32 elsewhere)")
-    cpu_threads: int | None = knob(min=1, doc="torch CPU threads (None: torch's default)")
-    vgg_width: float = knob(min=0.0, min_inclusive=False,
+    train_eval_size: int | None = knob(default=None, min=1,
+                                       doc="training images whose accuracy is recorded each epoch (a fixed "
+                                           "seeded subset; None: all)")
+    amp: bool = knob(default=True,
+                     doc="bf16 autocast on CUDA and on a CPU with native bf16 (float32 elsewhere)")
+    cpu_threads: int | None = knob(default=None, min=1, doc="torch CPU threads (None: torch's default)")
+    vgg_width: float = knob(default=1.0, min=0.0, min_inclusive=False,
                             doc="channel multiplier of the course's VGG (1.0: its 64-128-128-256-512)")
-    vgg_epochs: int = knob(min=1, doc="epochs of the course-recipe run (course: 20)")
-    vgg_batch_size: int = knob(min=1, doc="mini-batch of the course-recipe run (course: 32)")
-    vgg_lr: float = knob(min=0.0, min_inclusive=False,
+    vgg_epochs: int = knob(default=20, min=1, doc="epochs of the course-recipe run (course: 20)")
+    vgg_batch_size: int = knob(default=32, min=1, doc="mini-batch of the course-recipe run (course: 32)")
+    vgg_lr: float = knob(default=1e-3, min=0.0, min_inclusive=False,
                          doc="Adam learning rate of the course-recipe run (course: 1e-3)")
-    log_every: int = knob(min=1, doc="batches per point of the step-level training-loss curve")
-    benchmark_batch: int = knob(min=1, doc="images in the notebook's convolution timing")
+    log_every: int = knob(default=10, min=1, doc="batches per point of the step-level training-loss curve")
+    benchmark_batch: int = knob(default=16, min=1, doc="images in the notebook's convolution timing")
 
     def course_recipe(self) -> CNNSettings:
         """These settings turned into the course's recipe: its VGG (at ``vgg_width``), Adam at ``vgg_lr``,
@@ -81,23 +96,17 @@ class CNNSettings(Settings):
     def check(self) -> None:
         if not self.widths:
             raise ValueError("widths=() is not valid; give at least one block width")
-        if self.dropout >= 1.0:
-            raise ValueError(f"dropout={self.dropout!r} is not valid; it must be < 1")
-        if self.crop_pad >= 32:
-            raise ValueError(f"crop_pad={self.crop_pad!r} is not valid; the reflected border must be "
-                             "narrower than the 32-pixel images, so it must be < 32")
 
 
+# ResNet-9-like (stem 64, residual blocks 128/256/512) and the course's VGG at full width, for a GPU: the
+# defaults; not measured yet
+FULL = CNNSettings()
 # a small plain CNN on 4,000 + 1,000 images, one CPU thread (~10 s of training); the course's VGG
 # at a quarter of its widths for one epoch (~20 s)
 SMOKE = CNNSettings(
-    train_size=4000, test_size=1000, epochs=2, batch_size=64, lr=0.1, architecture="fast",
-    optimizer="sgd_one_cycle", widths=(16, 32, 64), convs_per_block=1, stem=None, residual=False,
-    dropout=0.25, logit_scale=1.0, weight_decay=5e-4, bias_lr_scale=1.0, momentum=0.9, lookahead=False,
-    warmup=0.25, lr_start=0.1, lr_end=0.001, whiten_bias_epochs=None, label_smoothing=0.0, augment=False,
-    crop_pad=4, alternate_flip=False, tta=False, train_eval_size=None, amp=False,
-    cpu_threads=1, vgg_width=0.25, vgg_epochs=1, vgg_batch_size=32, vgg_lr=1e-3,
-    log_every=5, benchmark_batch=2,
+    train_size=4000, test_size=1000, epochs=2, batch_size=64, lr=0.1, widths=(16, 32, 64), stem=None,
+    residual=False, dropout=0.25, logit_scale=1.0, label_smoothing=0.0, augment=False, alternate_flip=False,
+    tta=False, amp=False, cpu_threads=1, vgg_width=0.25, vgg_epochs=1, log_every=5, benchmark_batch=2,
 )
 # airbench94's recipe at its widths (64/256/256) on all 50,000 images for 11 epochs, on a CPU, in bf16
 # where the CPU has it natively: batch 1024, Nesterov SGD (momentum 0.85, peak lr 1.5 for the mean loss,
@@ -105,25 +114,10 @@ SMOKE = CNNSettings(
 # label smoothing 0.2, 2-pixel crops with a reflected border, alternating flips, six-view test-time
 # augmentation; the course's VGG at a quarter of its widths for one epoch
 LAPTOP = CNNSettings(
-    train_size=None, test_size=None, epochs=11, batch_size=1024, lr=1.5, architecture="airbench",
-    optimizer="sgd_one_cycle", widths=(64, 256, 256), convs_per_block=1, stem=None, residual=False,
-    dropout=0.0, logit_scale=1 / 9, weight_decay=1.33e-3, bias_lr_scale=64.0, momentum=0.85, lookahead=True,
-    warmup=0.23, lr_start=0.2, lr_end=0.07, whiten_bias_epochs=3,
-    label_smoothing=0.2, augment=True, crop_pad=2, alternate_flip=True, tta=True, train_eval_size=5000,
-    amp=True,
-    cpu_threads=None, vgg_width=0.25, vgg_epochs=1, vgg_batch_size=32, vgg_lr=1e-3, log_every=2,
-    benchmark_batch=16,
-)
-# ResNet-9-like (stem 64, residual blocks 128/256/512) and the course's VGG at full width, for a GPU;
-# not measured yet
-FULL = CNNSettings(
-    train_size=None, test_size=None, epochs=30, batch_size=512, lr=0.4, architecture="fast",
-    optimizer="sgd_one_cycle", widths=(128, 256, 512), convs_per_block=1, stem=64, residual=True, dropout=0.0,
-    logit_scale=0.125, weight_decay=5e-4, bias_lr_scale=1.0, momentum=0.9, lookahead=False, warmup=0.25,
-    lr_start=0.1, lr_end=0.001, whiten_bias_epochs=None, label_smoothing=0.2,
-    augment=True, crop_pad=4, alternate_flip=True, tta=True, train_eval_size=None, amp=True,
-    cpu_threads=None, vgg_width=1.0, vgg_epochs=20, vgg_batch_size=32, vgg_lr=1e-3, log_every=10,
-    benchmark_batch=16,
+    epochs=11, batch_size=1024, lr=1.5, architecture="airbench", widths=(64, 256, 256), stem=None,
+    residual=False, logit_scale=1 / 9, weight_decay=1.33e-3, bias_lr_scale=64.0, momentum=0.85,
+    lookahead=True, warmup=0.23, lr_start=0.2, lr_end=0.07, whiten_bias_epochs=3, crop_pad=2,
+    train_eval_size=5000, vgg_width=0.25, vgg_epochs=1, log_every=2,
 )
 
 ASSIGNMENT = Assignment(

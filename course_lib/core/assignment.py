@@ -110,5 +110,16 @@ class Assignment:
         return check_choice("profile", profile, list(self.profiles))
 
     def settings(self, profile: str, overrides: Mapping[str, Any] | None = None) -> Settings:
-        """The profile's settings with non-``None`` ``overrides`` applied (every value checked)."""
+        """The profile's settings with ``overrides`` applied (every value checked; a value ``...`` keeps the
+        profile's, ``None`` is a value like any other)."""
         return self.profiles[self.check_profile(profile)].override(**dict(overrides or {}))
+
+    def within(self, profile: str, key: str, value: Any) -> bool | None:
+        """Whether ``value`` lies in the ``profile``'s expected range for ``key`` (``None``: no range; not a
+        number, NaN included: ``False``)."""
+        lo_hi = self.expected.get(profile, {}).get(key)
+        if lo_hi is None:
+            return None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        return lo_hi[0] <= value <= lo_hi[1]

@@ -20,33 +20,6 @@ from course_lib.core.settings import check_choice
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-# The math libraries pick their kernels by the CPU (instruction set, cache sizes), and kernels of another
-# vector width or blocking sum in another order; training amplifies that into other accuracies. The
-# committed notebooks are recorded (``refresh``) and checked (the tests) with these settings, so that the
-# numbers agree on every x86-64 CPU with AVX2, Intel's or AMD's: PyTorch's own loops at AVX2, MKL's matrix
-# products in its conditional-reproducibility mode (the same bits on every processor), OpenBLAS at
-# Haswell, numpy's loops without AVX-512, and no oneDNN (its kernels are blocked by the cache sizes):
-# with ``COURSE_PORTABLE_MATH`` set, importing this module turns it off, so convolutions and LSTMs run
-# PyTorch's own kernels over MKL. A kernel started with them inherits them; they take effect when
-# torch, numpy and this module are imported.
-PORTABLE_MATH_ENV = {
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",  # for what still reaches oneDNN
-    "MKL_CBWR": "COMPATIBLE",
-    "OPENBLAS_CORETYPE": "Haswell",
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
-    "COURSE_PORTABLE_MATH": "1",
-}
-if os.environ.get("COURSE_PORTABLE_MATH") == "1":
-    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a flag property, typed as such
-
-
-def use_portable_math() -> None:
-    """Put :data:`PORTABLE_MATH_ENV` into ``os.environ`` on x86-64 (elsewhere nothing) for the
-    processes started from now on."""
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        os.environ.update(PORTABLE_MATH_ENV)
-
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """Seed python, numpy and torch (CPU and CUDA); set cuDNN to deterministic mode if asked."""
@@ -106,9 +79,8 @@ def cpu_threads(n: int | None, device: torch.device | str = "cpu") -> Iterator[N
 
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) and oneDNN may use it (not with
-    :data:`PORTABLE_MATH_ENV`): there bf16 autocast about halves a convolution's time; elsewhere it
-    would be emulated, and slower than float32."""
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) and oneDNN may use it: there bf16
+    autocast about halves a convolution's time; elsewhere it would be emulated, and slower than float32."""
     try:
         native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
         return bool(native and torch.backends.mkldnn.enabled and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -167,8 +139,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
 
 def environment_record(device: torch.device, seed: int) -> dict:
-    """Package versions, python, device name, seed, git commit and the :data:`PORTABLE_MATH_ENV` pins in
-    force, for ``run_record.json``."""
+    """Package versions, python, device name, seed and git commit, for ``run_record.json``."""
     versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
@@ -183,5 +154,4 @@ def environment_record(device: torch.device, seed: int) -> dict:
         "device_name": device_name(device),
         "seed": seed,
         "git_commit": git_commit(),
-        "math_env": {k: os.environ[k] for k in PORTABLE_MATH_ENV if k in os.environ},
     }

@@ -3,7 +3,12 @@
 Every notebook's first cell after ``parameters`` is ``run = start_run(<package>.ASSIGNMENT, globals())``.
 :func:`start_run` refuses a parameter the notebook does not declare (naming it and listing the valid
 ones), checks the contract parameters and every knob value, seeds everything, picks the device, sets
-the CPU threads, and returns a :class:`Run` that writes results atomically into ``output_dir``.
+the CPU threads, and returns a :class:`Run` that writes results atomically into ``output_dir``. The
+names it checks are those assigned by the latest execution of the notebook's own parameters cell (its
+first line is :data:`PARAMETERS_HEADER`; JupyterLab, Colab, nbconvert and papermill all keep it in
+IPython's input history) and by the cell papermill injects after it (:data:`PAPERMILL_HEADER`). The
+notebook's last cell, :meth:`Run.check_expected`, checks the recorded metrics against the profile's
+expected ranges.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from course_lib.core.data.registry import require_any
 from course_lib.core.data.root import resolve_data_root
 from course_lib.core.device import environment_record, seed_everything, select_device, set_cpu_threads
 from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics
-from course_lib.core.settings import Settings
+from course_lib.core.settings import UNSET, Settings
 
 RECORD_FILE = "run_record.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPERMILL_HEADER = "# Parameters"
 """First line of the cell papermill injects after the ``parameters`` cell."""
+PARAMETERS_HEADER = "# Notebook parameters"
+"""First line of every notebook's own ``parameters`` cell, by which :func:`start_run` finds it."""
 
 
 def default_output_dir(assignment: Assignment) -> Path:
@@ -77,20 +84,58 @@ class Run:
         atomic_write_json(self.path(METRICS_FILE), self.metrics)
         return dict(self.metrics)
 
+    def check_expected(self) -> None:
+        """Print each metric the profile expects, its recorded value and its range, one line each; then
+        raise ``ValueError`` naming every metric that is missing or outside its range (with its value and
+        the range)."""
+        expected = self.assignment.expected.get(self.profile, {})
+        problems = []
+        for key, (lo, hi) in expected.items():
+            value = self.metrics.get(key, "missing")
+            ok = self.assignment.within(self.profile, key, value)
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            print(f"{key:42s} {shown:>10s}  expected [{lo:g}, {hi:g}]  {'ok' if ok else 'OUT OF RANGE'}")
+            if not ok:
+                problems.append(f"{key}={value} not in [{lo:g}, {hi:g}]")
+        if problems:
+            raise ValueError(f"{self.assignment.name} ({self.profile} profile): {len(problems)} metric(s) "
+                             f"outside the expected ranges: {'; '.join(problems)}")
 
-def injected_parameters(namespace: Mapping[str, Any]) -> list[str]:
-    """Names assigned in the cells papermill injected into this kernel (read from IPython's input
-    history, ``_ih``); for a plain mapping (no history), every key of ``namespace``."""
+
+def assigned_names(source: str) -> list[str]:
+    """The names a cell's top-level statements assign (``x = ...``, ``x: int = ...``, ``x += ...``,
+    ``a, b = ...``), in order; none for a cell that does not parse."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets:
+            for name in ast.walk(target) if target is not None else ():
+                if isinstance(name, ast.Name) and name.id not in names:
+                    names.append(name.id)
+    return names
+
+
+def given_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """The parameters set in this kernel: the names assigned by the latest execution of the notebook's
+    parameters cell (first line :data:`PARAMETERS_HEADER`) and of papermill's injected cell
+    (:data:`PAPERMILL_HEADER`), read from IPython's input history (``_ih``); for a plain mapping (no
+    history), every key of ``namespace``."""
     history = namespace.get("_ih")
     if history is None:
         return list(namespace)
-    names: list[str] = []
+    latest: dict[str, str] = {}
     for source in history:
-        if not isinstance(source, str) or not source.lstrip().startswith(PAPERMILL_HEADER):
-            continue
-        for node in ast.parse(source).body:
-            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-            names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+        if isinstance(source, str):
+            for header in (PARAMETERS_HEADER, PAPERMILL_HEADER):
+                if source.lstrip().startswith(header):
+                    latest[header] = source
+    names: list[str] = []
+    for source in latest.values():
+        names += [n for n in assigned_names(source) if n not in names]
     return names
 
 
@@ -120,7 +165,8 @@ def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
 
     ``namespace`` is the notebook's ``globals()`` (or a plain dict of parameters): the contract
     parameters (``profile``, ``device``, ``data_dir``, ``download``, ``output_dir``, ``seed``) and the
-    assignment's knobs are read from it by name; a knob left at ``None`` takes the profile's value.
+    assignment's knobs are read from it by name; a knob left at ``...`` (or absent) takes the profile's
+    value, and ``None`` means what the knob's doc says (off, all, the default).
     ``download=True`` fetches the assignment's missing data sets into the data root first (sha256
     checked, resumed; ``None``: only on Colab). Raises
     ``ValueError``/``TypeError`` naming the parameter for an unknown parameter, a bad profile or device,
@@ -128,7 +174,7 @@ def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
     ``cpu_threads`` (when the assignment has that knob), seeds python/numpy/torch, and writes
     ``run_record.json`` (package versions, device name, seed, git commit, profile, settings).
     """
-    check_parameters(assignment, injected_parameters(namespace))
+    check_parameters(assignment, given_parameters(namespace))
     profile = assignment.check_profile(namespace.get("profile", "smoke"))
     seed = namespace.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -139,7 +185,7 @@ def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
         raise TypeError(f"download={download!r} has the wrong type; expected True, False or None "
                         "(None: only on Colab)")
     output_dir = _path_or_none("output_dir", namespace.get("output_dir"))
-    settings = assignment.settings(profile, {k: namespace.get(k) for k in assignment.knobs})
+    settings = assignment.settings(profile, {k: namespace.get(k, UNSET) for k in assignment.knobs})
     dev = select_device(namespace.get("device", "auto"))
     if download or (download is None and on_colab()):
         require_any(assignment.datasets, data_dir, download_missing=True)

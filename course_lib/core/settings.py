@@ -1,26 +1,35 @@
 """Settings declared once per assignment: a frozen dataclass whose fields are the knobs, checked on creation.
 
 Each assignment's ``config`` module declares one :class:`Settings` subclass; every field is a
-:func:`knob` with its type, its allowed values or range, and a one-line description. A profile is one
-instance of that class, so creating a profile (or overriding one) checks every value::
+:func:`knob` with its default, its type, its allowed values or range, and a one-line description. A
+profile is one instance of that class that states only what differs from the defaults, so creating a
+profile (or overriding one) checks every value::
 
     @dataclass(frozen=True)
     class CNNSettings(Settings):
-        epochs: int = knob(min=1, doc="training epochs")
-        lr: float = knob(min=0.0, min_inclusive=False, doc="peak learning rate")
-        augment: bool = knob(doc="random crop + horizontal flip")
+        epochs: int = knob(default=30, min=1, doc="training epochs")
+        lr: float = knob(default=0.4, min=0.0, min_inclusive=False, doc="peak learning rate")
+        augment: bool = knob(default=True, doc="random crop + horizontal flip")
 
-    SMOKE = CNNSettings(epochs=2, lr=0.1, augment=False)
+    FULL = CNNSettings()                          # the defaults
+    SMOKE = CNNSettings(epochs=2, augment=False)  # what differs from them
     SMOKE.override(epochs=5)          # a new, checked instance
+    SMOKE.override(epochs=...)        # ``...`` (not set) keeps the profile's value
     SMOKE.override(epochs=0)          # ValueError: epochs=0 is not valid; it must be >= 1
 
-Lists (as papermill passes them) become tuples for ``tuple[...]`` fields and ints are accepted
-for ``float`` fields; anything else of the wrong type is refused with the field's name.
+``None`` is a value like any other: it means what the knob's doc says (``None: all``, ``None: no
+clipping``...), and a knob whose type does not include ``None`` refuses it. Lists (as papermill passes
+them) become tuples for ``tuple[...]`` fields and ints are accepted for ``float`` fields; NaN and
+infinities are refused for every number; anything else of the wrong type is refused with the field's
+name.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -28,6 +37,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Settings")
+
+UNSET: Any = Ellipsis
+"""A parameter that is not set (``...`` in a notebook's parameters cell): the profile's value stays."""
 
 
 def check_choice(name: str, value: T, choices: Iterable[Any]) -> T:
@@ -40,6 +52,7 @@ def check_choice(name: str, value: T, choices: Iterable[Any]) -> T:
 
 def knob(
     *,
+    default: Any,
     doc: str,
     choices: Iterable[Any] | None = None,
     min: float | None = None,
@@ -47,12 +60,14 @@ def knob(
     min_inclusive: bool = True,
     max_inclusive: bool = True,
 ) -> Any:
-    """A settings field: ``choices`` (allowed values) or ``min``/``max`` (numeric range, each bound
-    inclusive unless said; also checked for each element of a tuple), and ``doc``, shown in errors and
-    in :meth:`Settings.describe`."""
+    """A settings field: its ``default``, ``choices`` (allowed values) or ``min``/``max`` (numeric range,
+    each bound inclusive unless said; also checked for each element of a tuple), and ``doc``, shown in
+    errors and in :meth:`Settings.describe` (say there what ``None`` means when the knob takes it)."""
     meta = {"doc": doc, "choices": tuple(choices) if choices is not None else None, "min": min, "max": max,
             "min_inclusive": min_inclusive, "max_inclusive": max_inclusive}
-    return dataclasses.field(metadata=meta)
+    if isinstance(default, dict | list | set):  # a mutable default: each instance gets its own copy
+        return dataclasses.field(default_factory=functools.partial(copy.deepcopy, default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def _type_name(tp: Any) -> str:
@@ -88,6 +103,9 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"{name}={value!r} has the wrong type; expected a number")
+        if not math.isfinite(value):
+            raise ValueError(f"{name}={value!r} is not valid; give a finite number (NaN and infinities are "
+                             "refused)")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -127,8 +145,12 @@ class Settings:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            value = _coerce(f.name, getattr(self, f.name), hints[f.name])
             meta = f.metadata
+            try:
+                value = _coerce(f.name, getattr(self, f.name), hints[f.name])
+            except TypeError as err:  # say what the knob takes: its choices, or its doc
+                valid = f"choose one of {list(meta['choices'])}" if meta.get("choices") else meta.get("doc")
+                raise TypeError(f"{err} ({valid})" if valid else str(err)) from None
             if meta.get("choices") is not None and value is not None:
                 for v in value if isinstance(value, tuple) else (value,):
                     check_choice(f.name, v, meta["choices"])
@@ -146,12 +168,23 @@ class Settings:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     def override(self: S, **values: Any) -> S:
-        """A checked copy with ``values`` replaced; a ``None`` value keeps this instance's value
-        (a notebook parameter left at ``None`` means "the profile's"). Unknown names are refused."""
+        """A checked copy with ``values`` replaced; a value ``...`` (:data:`UNSET`, a notebook parameter
+        that is not set) keeps this instance's value, and ``None`` is a value like any other (what the
+        knob's doc says it means). Unknown names are refused."""
         unknown = sorted(set(values) - set(self.names()))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; valid settings: {list(self.names())}")
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not UNSET})
+
+    @classmethod
+    def defaults(cls: type[S]) -> S:
+        """The settings with every knob at its declared default."""
+        return cls()
+
+    def changes(self) -> dict[str, Any]:
+        """The knobs whose value differs from the declared default, in declaration order."""
+        default = self.defaults()
+        return {name: value for name, value in self.to_dict().items() if value != getattr(default, name)}
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (tuples stay tuples; JSON writers turn them into lists)."""

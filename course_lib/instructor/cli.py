@@ -21,7 +21,11 @@ submitit job, at most N at once, its log in ``build/submitit/`` or ``runs/submit
     Writes the student release (see :mod:`course_lib.instructor.release`); with the repository it is
     published to, every notebook gets an "Open in Colab" badge and a Colab-only install line.
 
-``--param`` names are checked against the notebook's parameters before anything runs.
+``--param`` names are checked against the notebook's parameters before anything runs. A name the command
+has its own option for (``profile``: ``--profile``, ``device``, ``seed``, ``output_dir``: ``--build`` or
+``--runs-dir``) is refused, naming the option, and so is, in ``sweep``, ``exp_id`` and any knob the sweep's
+configurations set to different values; any other knob a configuration sets takes the ``--param`` value.
+``--param KEY=null`` passes ``None`` (what the knob's doc says it means: off, all, the default).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib.assignments import ASSIGNMENTS, get_assignment
-from course_lib.core.assignment import Assignment
+from course_lib.core.assignment import Assignment, Sweep
 from course_lib.core.device import DEVICES
 from course_lib.core.digests import code_digest
 from course_lib.core.io import atomic_write_text
@@ -52,6 +56,35 @@ from course_lib.instructor.report import (
     summary_markdown,
     write_report,
 )
+
+RUN_OPTIONS = {"profile": "--profile", "device": "--device", "seed": "--seed", "output_dir": "--build"}
+"""Notebook parameters ``run`` sets from its own options."""
+SWEEP_OPTIONS = {**RUN_OPTIONS, "output_dir": "--runs-dir"}
+"""Notebook parameters ``sweep`` sets from its own options."""
+
+
+def check_params(a: Assignment, params: Mapping[str, Any], options: Mapping[str, str]) -> None:
+    """Refuse ``--param`` names that ``a``'s notebook does not declare and those the command sets from its
+    own ``options``, naming the option to use."""
+    check_parameters(a, list(params))
+    own = [n for n in params if n in options]
+    if own:
+        raise ValueError(f"--param {', '.join(own)}: the command sets {'it' if len(own) == 1 else 'them'} "
+                         f"itself; use {', '.join(options[n] for n in own)} instead")
+
+
+def check_distinct(sweep: Sweep, settings: Mapping[str, Mapping[str, Any]],
+                   params: Mapping[str, Any]) -> None:
+    """Refuse ``params`` that make two configurations of ``sweep`` the same run: ``settings`` are their
+    settings by ``exp_id`` (``--param`` values applied)."""
+    seen: dict[str, str] = {}
+    for exp_id, values in settings.items():
+        same = repr({k: v for k, v in values.items() if k != "exp_id"})
+        if same in seen:
+            given = ", ".join(f"{k}={v!r}" for k, v in params.items())
+            raise ValueError(f"--param {given} makes configurations {seen[same]} and {exp_id} of sweep "
+                             f"{sweep.name!r} the same run; leave out what the sweep varies")
+        seen[same] = exp_id
 
 
 def execute(a: Assignment, output_notebook: Path, parameters: Mapping[str, Any]) -> None:
@@ -78,7 +111,7 @@ def run_all(
     chosen = [get_assignment(k) for k in only] if only else list(ASSIGNMENTS.values())
     for a in chosen:
         a.check_profile(profile)
-        check_parameters(a, list(params or {}))
+        check_params(a, params or {}, RUN_OPTIONS)
     outs = {a.name: (build / a.name).resolve() for a in chosen}
     tasks = {a.name: partial(run_notebook, ROOT / a.notebook, outs[a.name] / f"{a.name}.ipynb",
                              {**(params or {}), "profile": profile, "device": device,
@@ -112,7 +145,8 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
           executor: ExecutorOptions | None = None) -> SweepOutcome:
     """Run every configuration of the sweep ``name`` through papermill into ``runs_dir/<exp_id>/``.
 
-    ``params`` (e.g. ``{"split": "offline"}``) are knob values for every configuration. ``executor``:
+    ``params`` (e.g. ``{"split": "offline"}``) are knob values for every configuration (see
+    :func:`check_params`). ``executor``:
     each configuration to run is one submitit job (logs in ``runs_dir/submitit/``, by id in
     ``outcome.logs``); ``None``: one after another in this process. Either way the engine's rules hold:
     what finished with the same key is skipped, a failed or killed run is recorded and runs again next
@@ -125,7 +159,10 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
     a = owners[0]
     a.check_profile(profile)
     check_choice("device", device, DEVICES)
-    check_parameters(a, list(params or {}))
+    check_params(a, params or {}, SWEEP_OPTIONS)
+    if "exp_id" in (params or {}):
+        raise ValueError(f"--param exp_id: each configuration of sweep {name!r} has its own exp_id (its run "
+                         "folder); leave it out")
     knobs = {k: v for k, v in (params or {}).items() if k in a.knobs}
 
     def knob_values(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,8 +178,9 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
         return {**(params or {}), **knob_values(config), "profile": profile, "device": device,
                 "output_dir": str(folder.resolve()), "seed": seed}
 
-    for config in a.sweeps[name].configs:  # every configuration is checked before the first one runs
-        key_of(config)
+    # every configuration is checked before the first one runs
+    check_distinct(a.sweeps[name], {c["exp_id"]: key_of(c)["settings"] for c in a.sweeps[name].configs},
+                   params or {})
     if executor is None:
         return run_sweep(a.sweeps[name], runs_dir, lambda config, folder: execute(
             a, folder / f"{a.name}.ipynb", parameters(config, folder)), key_of)

@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from course_lib.core.device import use_portable_math
 from course_lib.core.io import atomic_write, atomic_write_text
 from course_lib.core.sweep import error_message
 
@@ -61,11 +60,9 @@ def strip_run_metadata(nb: dict[str, Any]) -> dict[str, Any]:
 
 def refresh_notebook(notebook: str | os.PathLike) -> Path:
     """Re-execute a committed notebook with its default parameters and replace it only when the run
-    succeeded (an interrupted refresh leaves the committed notebook as it was). The kernel runs with
-    the portable math kernels (:func:`~course_lib.core.device.use_portable_math`), as the tests do."""
+    succeeded (an interrupted refresh leaves the committed notebook as it was)."""
     path = Path(notebook).resolve()
     os.environ.setdefault("TQDM_DISABLE", "1")
-    use_portable_math()
     with tempfile.TemporaryDirectory(prefix="refresh-") as scratch:
         executed = Path(scratch) / path.name
         execute_notebook(path, executed, {})

@@ -33,13 +33,8 @@ class NotebookResult:
 
 
 def within(a: Assignment, profile: str, key: str, value: Any) -> bool | None:
-    """Whether ``value`` lies in ``a``'s expected range for ``key`` (``None``: no range or no number)."""
-    lo_hi = a.expected.get(profile, {}).get(key)
-    if lo_hi is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    return lo_hi[0] <= value <= lo_hi[1]
+    """Whether ``value`` lies in ``a``'s expected range for ``key`` (:meth:`Assignment.within`)."""
+    return a.within(profile, key, value)
 
 
 def out_of_range(results: list[NotebookResult], profile: str) -> list[str]:

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, StratifiedShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from skorch.callbacks import EarlyStopping
@@ -20,15 +20,19 @@ from tqdm.auto import tqdm
 
 from course_lib.core.training import accuracy as label_accuracy
 from course_lib.core.training import progress_enabled
-from course_lib.langid.config import (
-    COURSE_GRID_EPOCHS,
-    GRID_AXES,
-    LangIdSettings,
-    resolve_grid,
-    scaled_epochs,
-)
+from course_lib.langid.config import LangIdSettings
 from course_lib.langid.data import LangIdData
+from course_lib.langid.grids import GRID_AXES, resolve_grid
 from course_lib.langid.model import OPTIMIZERS, make_net, make_pipeline, make_vectorizer, to_float32
+
+COURSE_GRID_EPOCHS = 20
+"""Epochs of each fit in the course's grid search (before ``epoch_scale``)."""
+
+
+def scaled_epochs(epochs: int, scale: float) -> int:
+    """``epochs`` times ``scale``, rounded, at least 1 (the course's epoch counts under ``epoch_scale``)."""
+    return max(1, round(epochs * scale))
+
 
 COURSE_NET = dict(width=200, depth=2, inner_width=50, nonlinearity="relu", inner_nonlinearity="relu")
 """The course's network: 100 features -> 200 units -> 50 ReLU units -> one logit per language."""
@@ -112,7 +116,7 @@ def run_settings(
 
     The vectorizer is fitted once on the training texts; each net holds out a seeded, stratified 20%
     of them for its validation curve (and early stopping) and trains on the rest, for the trial's
-    ``epochs`` times ``settings.epoch_scale`` (see :func:`~course_lib.langid.config.scaled_epochs`)
+    ``epochs`` times ``settings.epoch_scale`` (see :func:`scaled_epochs`)
     in batches of ``settings.batch_size``. A trial's ``patience`` (``None``: none) stops training when
     the validation loss has not improved for that many epochs; the last weights are kept, as skorch
     does by default. Training accuracy is measured on all training texts, test accuracy on the test set.
@@ -158,13 +162,58 @@ def settings_table(results: Sequence[SettingResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
+VALIDATION_SHARE = 0.2
+"""The stratified share of its training texts a net holds out to validate on (skorch's ``ValidSplit``)."""
+
+
+def _validation_split(labels: np.ndarray, seed: int) -> None:
+    """The stratified split a validating net makes of ``labels`` (raises sklearn's ``ValueError``)."""
+    next(StratifiedShuffleSplit(1, test_size=VALIDATION_SHARE, random_state=seed).split(labels, labels))
+
+
+def check_splits(data: LangIdData, settings: LangIdSettings, *, seed: int = 0) -> None:
+    """Refuse, before any training, settings whose splits the training texts cannot fill, naming the
+    knobs and the fix: the hand-tuned nets' validation split (20% of the training texts, every language
+    in it), and for each grid search its cross-validation texts (``course_grid_max_train`` /
+    ``grid_max_train``), each fold holding every language (``course_cv_folds`` / ``cv_folds``) and, for a
+    grid that stops early (a ``patience`` axis), each fold's validation split."""
+    languages = len(data.languages)
+    try:
+        _validation_split(data.y_train, seed)
+    except ValueError as err:
+        raise ValueError(f"max_per_language={settings.max_per_language}: {len(data.y_train)} training texts "
+                         f"in {languages} languages are too few for the nets' stratified 20% validation "
+                         f"split ({err}); raise max_per_language or choose fewer languages") from None
+    searches = (("course_grid", "course_cv_folds", "course_grid_max_train"),
+                ("grid", "cv_folds", "grid_max_train"))
+    for grid_knob, folds_knob, size_knob in searches:
+        folds, size = getattr(settings, folds_knob), getattr(settings, size_knob)
+        labels = data.y_train
+        fix = f"raise {size_knob}, lower {folds_knob} or raise max_per_language"
+        try:
+            if size is not None and size < len(labels):
+                labels = train_test_split(labels, train_size=size, stratify=labels, random_state=seed)[0]
+            least = int(np.bincount(labels, minlength=languages).min())
+            if least < folds:
+                raise ValueError(f"the least frequent language has {least} of them")
+            if "patience" in resolve_grid(getattr(settings, grid_knob)):
+                kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+                for train_part, _ in kfold.split(labels, labels):
+                    _validation_split(labels[train_part], seed)
+        except ValueError as err:
+            raise ValueError(f"{folds_knob}={folds} is not valid with {size_knob}={size}: the grid search's "
+                             f"{len(labels)} cross-validation texts must hold every one of the {languages} "
+                             f"languages in every fold (and in each fold's validation split when {grid_knob} "
+                             f"stops early): {err}; {fix}") from None
+
+
 def param_grid(grid: Mapping[str, Any] | str) -> list[dict[str, list]]:
     """Turn a grid (the ``grid`` knob) into GridSearchCV's ``param_grid`` (a list of dicts).
 
     ``grid`` maps ``analyzer``, ``ngram_range``, ``max_features``, ``nonlinearity`` and ``width`` to
     lists of values, and ``optimizer`` to ``{name: [learning rates]}`` (each optimizer gets its own
     sub-grid, so SGD and Adam may try different rates; no optimizer means SGD at lr 0.1). A grid may
-    also be a name in :data:`~course_lib.langid.config.GRIDS`.
+    also be a name in :data:`~course_lib.langid.grids.GRIDS`.
     """
     grid = resolve_grid(grid)
     shared = {GRID_KEYS[k]: [tuple(v) if k == "ngram_range" else v for v in values]
@@ -249,7 +298,7 @@ def course_grid_search(
     data: LangIdData, settings: LangIdSettings, *, device: str | torch.device = "cpu", seed: int = 0
 ) -> GridResult:
     """The course's grid search: ``settings.course_grid`` (by default the 16 candidates of
-    :data:`~course_lib.langid.config.COURSE_GRID`), ``settings.course_cv_folds`` folds, 20 epochs
+    :data:`~course_lib.langid.grids.COURSE_GRID`), ``settings.course_cv_folds`` folds, 20 epochs
     per fit times ``settings.epoch_scale``, on ``settings.course_grid_max_train`` texts (``None``: all)."""
     return grid_search(data, settings, grid=settings.course_grid, cv_folds=settings.course_cv_folds,
                        max_train=settings.course_grid_max_train,

@@ -1,10 +1,11 @@
 """Assignment 03: language models on WikiText-2 (an LSTM and a mini GPT-1).
 
-``config`` (:class:`LMSettings`, the profiles, the course's twelve-configuration sweep and the tuned
-variant, :data:`ASSIGNMENT`),
+``config`` (:class:`LMSettings` with its defaults, the profiles, the course's twelve-configuration sweep
+and the tuned variant, :data:`ASSIGNMENT`),
 ``data`` (splits, vocabulary, next-token windows, contiguous lanes), ``embeddings`` (GloVe onto the
 vocabulary),
-``models`` (the two architectures, :func:`build_model`), ``train`` (one run on the generic loop),
+``models`` (the two architectures, :func:`build_model`, :func:`matching_gpt`), ``train`` (one run on the
+generic loop),
 ``sampling`` (temperature / top-k text), ``compare`` (comparing finished runs from their files),
 ``grid`` (the sweep trained in the notebook's process).
 """
@@ -29,6 +30,7 @@ from course_lib.lm.models import (
     MiniGPT1,
     build_model,
     future_influence,
+    matching_gpt,
 )
 from course_lib.lm.sampling import generate, sample_next
 from course_lib.lm.train import (
@@ -44,7 +46,7 @@ __all__ = [
     "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "ContiguousLanes", "GPTBlock", "LMCorpus",
     "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings",
     "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss",
-    "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "perplexity",
-    "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown", "train_language_model",
-    "unigram_perplexity", "vocab_embeddings",
+    "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "matching_gpt",
+    "perplexity", "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown",
+    "train_language_model", "unigram_perplexity", "vocab_embeddings",
 ]

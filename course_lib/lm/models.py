@@ -7,14 +7,14 @@ vectors (e.g. GloVe 50d); when the model width differs, a linear projection maps
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from course_lib.core.settings import check_choice
 from course_lib.core.training import count_parameters
-
-MODELS = ("lstm", "gpt1")
+from course_lib.lm.config import GPT_BESIDE, MODELS, LMSettings
 
 
 class TokenEmbedding(nn.Module):
@@ -209,6 +209,30 @@ def gpt_width(budget: int, vocab_size: int, num_layers: int, *, n_heads: int, **
         lo, hi = (mid, hi) if size(mid) < budget else (lo, mid)
     best = min((lo, hi), key=lambda units: abs(size(units) - budget))
     return best * n_heads
+
+
+def model_options(settings: LMSettings) -> dict[str, Any]:
+    """The constructor options of ``settings.model`` (for :func:`build_model`) that its knobs set."""
+    common = dict(dropout=settings.dropout_rate, tie_weights=settings.tie_weights,
+                  **({} if settings.emb_dim is None else {"emb_dim": settings.emb_dim}))
+    if settings.model == "lstm":
+        return dict(hidden=settings.hidden, **common)
+    return dict(d_model=settings.d_model, n_heads=settings.n_heads, max_len=settings.seq_len,
+                norm_first=settings.norm_first, **common)
+
+
+def matching_gpt(settings: LMSettings, vocab_size: int, pretrained: torch.Tensor | None = None) -> LMSettings:
+    """The settings of the GPT trained beside the model of ``settings`` on the same tokens:
+    :data:`~course_lib.lm.config.GPT_BESIDE`'s knobs, and the ``d_model`` (a multiple of ``n_heads``)
+    whose parameter count is nearest that model's (both built for ``vocab_size`` words and the initial
+    vectors ``pretrained`` (V, E), and counted by ``count_parameters``)."""
+    budget = count_parameters(build_model(settings.model, vocab_size, settings.num_layers,
+                                          pretrained=pretrained, **model_options(settings)))
+    gpt = settings.override(**GPT_BESIDE)
+    options = {k: v for k, v in model_options(gpt).items() if k not in ("d_model", "n_heads")}
+    width = gpt_width(budget, vocab_size, gpt.num_layers, n_heads=gpt.n_heads, pretrained=pretrained,
+                      **options)
+    return gpt.override(d_model=width)
 
 
 def logits_of(output) -> torch.Tensor:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,16 +24,10 @@ from torch.utils.data import DataLoader
 from course_lib.core.digests import code_digest
 from course_lib.core.io import atomic_write_json
 from course_lib.core.training import History, Schedule, count_parameters, divergence_limit, fit, move_to
+from course_lib.lm.config import OPTIMIZERS, LMSettings
 from course_lib.lm.data import ContiguousLanes, LMCorpus, NextTokenWindows
 from course_lib.lm.embeddings import VocabEmbeddings
-from course_lib.lm.models import build_model, logits_of
-
-if TYPE_CHECKING:  # config imports this module's constants
-    from course_lib.lm.config import LMSettings
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
-DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 1.0, "momentum": 0.1}
-DEFAULT_DROPOUT = {"lstm": 0.5, "gpt1": 0.2}
+from course_lib.lm.models import build_model, logits_of, model_options
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, *, momentum: float = 0.9,
@@ -272,7 +266,7 @@ def train_language_model(settings: LMSettings, corpus: LMCorpus, embeddings: Voc
     device = torch.device(device)
     torch.manual_seed(seed)
     model = build_model(settings.model, len(corpus.vocab), settings.num_layers, pretrained=embeddings.matrix,
-                        **settings.model_options())
+                        **model_options(settings))
     _write_args(run_dir, settings, corpus, embeddings, model, seed, device)
     ids = {p: _cut(getattr(corpus, p), n) for p, n in (
         ("train", settings.train_tokens_used), ("valid", settings.eval_tokens_used),

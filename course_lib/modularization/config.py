@@ -1,4 +1,5 @@
-"""Assignment 05's settings (data, fine-tuning, concern pruning), its three profiles and its entry.
+"""Assignment 05's settings (data, fine-tuning, concern pruning) with their defaults (the ``full`` profile),
+its three profiles and its entry.
 
 Also the choices the knobs are checked against (:data:`DATASETS`, :data:`SCORES`, :data:`LR_SCHEDULES`,
 :data:`METHODS`) and the checks the library shares with them (:func:`check_ratio`, :func:`compile_patterns`).
@@ -48,34 +49,42 @@ def compile_patterns(patterns: Sequence[str], what: str) -> list[re.Pattern]:
 class ModularizationSettings(Settings):
     """Every knob of assignment 05: the topic data, the fine-tuned classifier and the concern modules."""
 
-    dataset: str = knob(choices=DATASETS, doc="topic classification data set")
-    model_name: str = knob(doc='"minilm" (offline), a local folder or a hub name, e.g. "prajjwal1/bert-tiny"')
-    max_length: int = knob(min=1, doc="tokens per question (longer ones are cut)")
-    train_per_class: int | None = knob(min=1, doc="fine-tuning questions per class (None: the whole split)")
-    epochs: int = knob(min=1, doc="fine-tuning epochs")
-    lr: float = knob(min=0.0, min_inclusive=False, doc="AdamW learning rate")
-    lr_schedule: str = knob(choices=LR_SCHEDULES,
+    dataset: str = knob(default="yahoo-answers-topics", choices=DATASETS, doc="topic classification data set")
+    model_name: str = knob(default="minilm", doc='"minilm" (offline), a local folder or a hub name, e.g. '
+                                                 '"prajjwal1/bert-tiny"')
+    max_length: int = knob(default=128, min=1, doc="tokens per question (longer ones are cut)")
+    train_per_class: int | None = knob(default=None, min=1,
+                                       doc="fine-tuning questions per class (None: the whole split)")
+    epochs: int = knob(default=4, min=1, doc="fine-tuning epochs")
+    lr: float = knob(default=1e-4, min=0.0, min_inclusive=False, doc="AdamW learning rate")
+    lr_schedule: str = knob(default="linear", choices=LR_SCHEDULES,
                             doc='after the warm-up: "constant" or "linear" (decay to 0)')
-    warmup_ratio: float = knob(min=0.0, max=1.0, doc="share of the steps with a linear warm-up, in [0, 1)")
-    batch_size: int = knob(min=1, doc="questions per fine-tuning batch")
-    length_pool: int = knob(min=0, doc="sort each run of length_pool shuffled batches by question length "
-                            "(less padding; 0: plain shuffle)")
-    freeze_layers: int = knob(min=0, doc="lower encoder layers frozen with the embeddings (0: train all)")
-    concerns: tuple[str | int, ...] | None = knob(doc="classes to modularize, names or indices (None: all)")
-    num_samples: int | None = knob(min=1, doc="positive and negative samples per concern (None: all)")
-    sparsity_ratio: float = knob(min=0.0, max=1.0, doc="share of each weight row (unstructured) or of the "
-                                 "intermediate neurons (structured) pruned, in [0, 1)")
-    score: str = knob(choices=SCORES, doc='weight score: "ci" (the course\'s concern identification), '
-                      '"wanda" (|W| (a+ - lambda a-)) or "random" (concern-blind, the baseline)')
-    negative_weight: float = knob(min=0.0, doc='lambda of the "wanda" score (unused by "ci")')
-    methods: tuple[str, ...] = knob(choices=METHODS, doc="pruning methods, each gives one module per concern")
-    include: tuple[str, ...] = knob(doc="regular expressions of the linear layers to prune")
-    exclude: tuple[str, ...] = knob(doc="regular expressions of the linear layers to leave alone")
+    warmup_ratio: float = knob(default=0.1, min=0.0, max=1.0, max_inclusive=False,
+                               doc="share of the steps with a linear warm-up, in [0, 1)")
+    batch_size: int = knob(default=32, min=1, doc="questions per fine-tuning batch")
+    length_pool: int = knob(default=16, min=0, doc="sort each run of length_pool shuffled batches by "
+                                                   "question length (less padding; 0: plain shuffle)")
+    freeze_layers: int = knob(default=0, min=0,
+                              doc="lower encoder layers frozen with the embeddings (0: train all)")
+    concerns: tuple[str | int, ...] | None = knob(default=None, doc="classes to modularize, names or indices "
+                                                                    "(None: all)")
+    num_samples: int | None = knob(default=64, min=1,
+                                   doc="positive and negative samples per concern (None: all)")
+    sparsity_ratio: float = knob(default=0.5, min=0.0, max=1.0, max_inclusive=False,
+                                 doc="share of each weight row (unstructured) or of the intermediate neurons "
+                                     "(structured) pruned, in [0, 1)")
+    score: str = knob(default="ci", choices=SCORES,
+                      doc='weight score: "ci" (the course\'s concern identification), "wanda" '
+                          '(|W| (a+ - lambda a-)) or "random" (concern-blind, the baseline)')
+    negative_weight: float = knob(default=0.5, min=0.0, doc='lambda of the "wanda" score (unused by "ci")')
+    methods: tuple[str, ...] = knob(default=METHODS, choices=METHODS,
+                                    doc="pruning methods, each gives one module per concern")
+    include: tuple[str, ...] = knob(default=DEFAULT_INCLUDE,
+                                    doc="regular expressions of the linear layers to prune")
+    exclude: tuple[str, ...] = knob(default=DEFAULT_EXCLUDE,
+                                    doc="regular expressions of the linear layers to leave alone")
 
     def check(self) -> None:
-        check_ratio(self.sparsity_ratio)
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio={self.warmup_ratio} is not valid; choose a value in [0, 1)")
         if not self.methods:
             raise ValueError(f"methods=() is not valid; give at least one of {list(METHODS)}")
         if self.concerns == ():
@@ -84,32 +93,21 @@ class ModularizationSettings(Settings):
         compile_patterns(self.exclude, "exclude")
 
 
+# the whole split, complete fine-tuning (every layer, warm-up and linear decay) and all ten concerns,
+# for a GPU: the defaults
+FULL = ModularizationSettings()
 # 30 questions per class, 2 epochs at a constant rate with the lower 4 layers frozen, 3 concerns (~1 min
 # on a CPU); 16 samples per concern and ratio 0.5 as in the course
 SMOKE = ModularizationSettings(
-    dataset="yahoo-answers-topics", model_name="minilm", max_length=32, train_per_class=30, epochs=2, lr=3e-4,
-    lr_schedule="constant", warmup_ratio=0.0, batch_size=16, length_pool=0, freeze_layers=4,
-    concerns=("sports", "health", "computers & internet"), num_samples=16, sparsity_ratio=0.5, score="ci",
-    negative_weight=0.5, methods=METHODS, include=DEFAULT_INCLUDE, exclude=DEFAULT_EXCLUDE,
+    max_length=32, train_per_class=30, epochs=2, lr=3e-4, lr_schedule="constant", warmup_ratio=0.0,
+    batch_size=16, length_pool=0, freeze_layers=4, concerns=("sports", "health", "computers & internet"),
+    num_samples=16,
 )
 # the whole sample (all 1,000 training questions) and all ten concerns on a 2-core CPU in under 15 minutes:
 # questions up to 128 tokens in batches of similar length, 5 epochs with warm-up and linear decay, the
 # lower 4 layers frozen (chosen on 200 training questions held out, never on test); 16 samples per
 # concern and ratio 0.5 as in the course
-LAPTOP = ModularizationSettings(
-    dataset="yahoo-answers-topics", model_name="minilm", max_length=128, train_per_class=None, epochs=5,
-    lr=3e-4, lr_schedule="linear", warmup_ratio=0.1, batch_size=16, length_pool=16, freeze_layers=4,
-    concerns=None, num_samples=16, sparsity_ratio=0.5, score="ci", negative_weight=0.5, methods=METHODS,
-    include=DEFAULT_INCLUDE, exclude=DEFAULT_EXCLUDE,
-)
-# the whole split, complete fine-tuning (every layer, warm-up and linear decay) and all ten concerns,
-# for a GPU
-FULL = ModularizationSettings(
-    dataset="yahoo-answers-topics", model_name="minilm", max_length=128, train_per_class=None, epochs=4,
-    lr=1e-4, lr_schedule="linear", warmup_ratio=0.1, batch_size=32, length_pool=16, freeze_layers=0,
-    concerns=None, num_samples=64, sparsity_ratio=0.5, score="ci", negative_weight=0.5, methods=METHODS,
-    include=DEFAULT_INCLUDE, exclude=DEFAULT_EXCLUDE,
-)
+LAPTOP = ModularizationSettings(epochs=5, lr=3e-4, batch_size=16, freeze_layers=4, num_samples=16)
 
 # what a module must keep on the whole split (laptop and full): its concern, within 0.15 of the original
 WHOLE_SPLIT_RANGES = {

@@ -175,8 +175,8 @@ def resolve_concerns(concerns: Sequence[int | str] | None, classes: Sequence[str
         elif isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(classes):
             out.append(c)
         else:
-            raise ValueError(f"concern {c!r} is not valid; choose a class name from {list(classes)} "
-                             f"or an index 0..{len(classes) - 1}")
+            raise ValueError(f"concerns holds {c!r}, which is not a class of the data; choose class names "
+                             f"from {list(classes)} or indices 0..{len(classes) - 1} (None: every class)")
     return out
 
 

@@ -137,6 +137,14 @@ def split_articles(
             [articles[i] for i in order[n_train : n_train + n_test]])
 
 
+def check_article_counts(counts: dict[str, int], available: int, source: str) -> None:
+    """Refuse article counts (by knob) whose sum exceeds the ``available`` articles of ``source``."""
+    if sum(counts.values()) > available:
+        asked = " + ".join(f"{name}={n}" for name, n in counts.items())
+        raise ValueError(f"{asked} ask for {sum(counts.values())} articles, but {source} holds {available}; "
+                         f"lower {' or '.join(counts)} to at most {available} in all")
+
+
 @dataclass
 class SquadSplit:
     """Train, validation and test articles, how they were obtained (``source`` says which files) and
@@ -160,12 +168,15 @@ def load_split(
     asked for): dev to test, and ``settings.val_articles`` of a seeded shuffle of the train articles to
     validate. Else the offline split of the dev set: ``settings.train_articles +
     settings.val_articles`` articles to train (the last ``val_articles`` of them held out to
-    validate) and ``settings.test_articles`` to test."""
+    validate) and ``settings.test_articles`` to test. Article counts the file cannot hold are refused
+    naming the knobs."""
     folder = require("squad-v1.1", data_dir)
     dev, train_file = folder / DEV_FILE, folder / TRAIN_FILE
     n_val = settings.val_articles
     if use_official_train and train_file.exists():
         articles = load_squad(train_file)
+        check_article_counts({"val_articles": n_val}, len(articles) - 1, f"{TRAIN_FILE} (one article kept to "
+                                                                        "train)")
         train, val = split_articles(articles, len(articles) - n_val, n_val, seed=seed)
         return SquadSplit(train, val, load_squad(dev),
                           f"official train-v1.1 ({n_val} articles held out to validate) / dev-v1.1",
@@ -173,7 +184,10 @@ def load_split(
     if not dev.exists():
         raise MissingDataError(f"{DEV_FILE} is missing from the squad-v1.1 folder")
     n_train, n_test = settings.train_articles, settings.test_articles
-    train, test = split_articles(load_squad(dev), n_train + n_val, n_test, seed=seed)
+    articles = load_squad(dev)
+    check_article_counts({"train_articles": n_train, "val_articles": n_val, "test_articles": n_test},
+                         len(articles), DEV_FILE)
+    train, test = split_articles(articles, n_train + n_val, n_test, seed=seed)
     return SquadSplit(train[:n_train], train[n_train:], test,
                       f"dev-v1.1 articles held out (seed {seed}): {n_train} to train, "
                       f"{n_val} to validate, {n_test} to test", file_digest(dev))

@@ -32,6 +32,8 @@ def test_profiles_are_checked_settings_instances():
     (dict(dropout=1.0), ValueError, r"dropout=1.0 is not valid; it must be < 1"),
     (dict(stem=0), ValueError, r"stem=0 is not valid"),
     (dict(train_size=0), ValueError, r"train_size=0 is not valid"),
+    (dict(train_size=60_000), ValueError, r"train_size=60000 is not valid; it must be <= 50000"),
+    (dict(test_size=10_001), ValueError, r"test_size=10001 is not valid; it must be <= 10000"),
     (dict(residual="yes"), TypeError, r"residual='yes' has the wrong type"),
     (dict(batch_size=32.0), TypeError, r"batch_size=32.0 has the wrong type"),
     (dict(widths=(16, "a")), TypeError, r"widths\[1\]='a' has the wrong type"),
@@ -41,10 +43,11 @@ def test_bad_values_are_refused_naming_the_knob(values, error, message):
         SMOKE.override(**values)
 
 
-def test_override_checks_coerces_and_keeps_none():
-    changed = SMOKE.override(epochs=5, widths=[8, 16], lr=1, amp=None)
+def test_override_checks_coerces_and_keeps_unset_values():
+    changed = SMOKE.override(epochs=5, widths=[8, 16], lr=1, amp=..., train_size=None)
     assert changed.epochs == 5 and changed.widths == (8, 16) and changed.lr == 1.0
     assert changed.amp is SMOKE.amp and SMOKE.epochs == 2  # the profile itself is unchanged
+    assert changed.train_size is None  # None: all 50,000
     assert ASSIGNMENT.settings("full", {"epochs": 1}) == FULL.override(epochs=1)
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
         SMOKE.override(epoch=3)

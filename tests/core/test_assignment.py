@@ -14,7 +14,8 @@ def test_parameters_are_the_contract_then_the_knobs():
     assert a.name == "91_toy" and str(a.notebook) == "notebooks/91_toy.ipynb"
     assert a.settings_class is ToySettings
     assert a.parameters == CONTRACT + ToySettings.names()
-    assert a.settings("full", {"epochs": 4, "lr": None}).epochs == 4
+    assert a.settings("full", {"epochs": 4, "lr": ...}).epochs == 4
+    assert a.settings("full", {"size": None}).size is None
     with pytest.raises(ValueError, match=r"profile='huge' is not valid; choose one of \['smoke', 'full'\]"):
         a.settings("huge")
 
@@ -26,7 +27,7 @@ def test_assignment_refuses_mixed_profiles_and_contract_clashes():
 
     @dataclass(frozen=True)
     class Clash(Settings):
-        seed: int = knob(doc="clashes with the contract")
+        seed: int = knob(default=0, doc="clashes with the contract")
 
     with pytest.raises(TypeError, match="one Settings class"):
         toy_assignment(profiles={"smoke": SMOKE, "full": Clash(seed=1)})

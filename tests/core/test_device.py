@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 from course_lib.core.device import (
-    PORTABLE_MATH_ENV,
     autocast,
     cpu_threads,
     seed_everything,
@@ -62,14 +55,6 @@ def test_autocast_on_the_cpu_only_where_bf16_is_native(monkeypatch, native, amp,
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == dtype
 
 
-def test_the_portable_math_switches_the_native_bf16_off():
-    """oneDNN held at AVX2 has no bf16 kernels, so a pinned run stays in float32 (and reproducible)."""
-    probe = "from course_lib.core.device import cpu_has_native_bf16; print(cpu_has_native_bf16())"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                         env={**os.environ, **PORTABLE_MATH_ENV})
-    assert out.stdout.strip() == "False"
-
-
 def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
     from course_lib.core import device
 
@@ -82,25 +67,6 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
         select_device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert select_device("auto").type == "cuda"
-
-
-X86_WITH_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and torch.cpu._is_avx2_supported()
-
-
-@pytest.mark.skipif(not X86_WITH_AVX2, reason="the portable kernels are AVX2 ones, on x86-64")
-def test_kernels_started_by_the_tests_use_the_portable_math():
-    """What nbval and papermill start inherits the pins: torch dispatches to AVX2, numpy's loops stop
-    below AVX-512, oneDNN is off, and the run record says so."""
-    probe = ("import json, numpy, torch; from numpy._core._multiarray_umath import __cpu_features__ as f; "
-             "from course_lib.core.device import environment_record; "
-             "print(json.dumps([torch.backends.cpu.get_cpu_capability(), f.get('X86_V4', False), "
-             "torch.backends.mkldnn.enabled, environment_record(torch.device('cpu'), 0)['math_env']]))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    capability, numpy_avx512, onednn, math_env = json.loads(out.stdout)
-    assert capability == "AVX2"
-    assert numpy_avx512 is False  # numpy's AVX-512 loops (X86_V4) are switched off
-    assert onednn is False  # convolutions and LSTMs on PyTorch's own kernels
-    assert math_env == PORTABLE_MATH_ENV
 
 
 def test_the_cpu_is_named_in_the_device_name():

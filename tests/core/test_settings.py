@@ -15,10 +15,17 @@ def test_profiles_are_checked_instances():
     assert [row[0] for row in ToySettings.describe()] == list(ToySettings.names())
 
 
-def test_override_keeps_none_and_coerces_papermill_values():
-    s = SMOKE.override(epochs=5, lr=None, widths=[16, 32], dropout=0)
-    assert (s.epochs, s.lr, s.widths, s.dropout) == (5, 0.1, (16, 32), 0.0)
+def test_override_keeps_unset_values_and_coerces_papermill_values():
+    s = SMOKE.override(epochs=5, lr=..., widths=[16, 32], dropout=0, size=None)
+    assert (s.epochs, s.lr, s.widths, s.dropout, s.size) == (5, 0.1, (16, 32), 0.0, None)
     assert isinstance(s.dropout, float) and SMOKE.epochs == 2  # the profile is unchanged
+
+
+def test_defaults_are_declared_once_and_profiles_state_what_differs():
+    assert ToySettings.defaults() == FULL and FULL.changes() == {}
+    assert SMOKE.changes() == {"epochs": 2, "lr": 0.1, "widths": (4, 8), "optimizer": "adam", "size": 10,
+                               "dropout": 0.0, "cpu_threads": 1}
+    assert SMOKE.override(epochs=9).changes().get("epochs") is None
 
 
 @pytest.mark.fault("clear_error")
@@ -35,8 +42,15 @@ def test_override_keeps_none_and_coerces_papermill_values():
     ({"widths": 8}, TypeError, r"widths=8 has the wrong type; expected a list or tuple"),
     ({"optimizer": "sgd", "lr": 2.0}, ValueError, r"lr=2.0 is too large for optimizer='sgd'"),
     ({"hidden": 8}, ValueError, r"unknown setting\(s\) \['hidden'\]; valid settings: \['exp_id', 'epochs'"),
+    ({"lr": None}, TypeError, r"lr=None has the wrong type; expected a number"),  # lr has no "None" meaning
+    ({"lr": float("nan")}, ValueError, r"lr=nan is not valid; give a finite number"),
+    ({"dropout": float("inf")}, ValueError, r"dropout=inf is not valid; give a finite number"),
+    ({"epochs": ...}, None, None),  # unset: kept
 ])
 def test_bad_values_name_the_knob(values, error, message):
+    if error is None:
+        assert SMOKE.override(**values) == SMOKE
+        return
     with pytest.raises(error, match=message):
         SMOKE.override(**values)
 

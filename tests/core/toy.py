@@ -11,24 +11,22 @@ from course_lib.core import Assignment, Settings, Sweep, knob
 
 @dataclass(frozen=True)
 class ToySettings(Settings):
-    exp_id: str | None = knob(doc="name of a sweep's configuration")
-    epochs: int = knob(min=1, doc="training epochs")
-    lr: float = knob(min=0.0, min_inclusive=False, doc="learning rate")
-    widths: tuple[int, ...] = knob(min=1, doc="layer widths")
-    optimizer: str = knob(choices=("adam", "sgd"), doc="optimizer")
-    size: int | None = knob(min=1, doc="examples (None: all)")
-    dropout: float = knob(min=0.0, max=0.9, max_inclusive=False, doc="dropout")
-    cpu_threads: int | None = knob(min=1, doc="torch CPU threads")
+    exp_id: str | None = knob(default=None, doc="name of a sweep's configuration")
+    epochs: int = knob(default=9, min=1, doc="training epochs")
+    lr: float = knob(default=0.01, min=0.0, min_inclusive=False, doc="learning rate")
+    widths: tuple[int, ...] = knob(default=(64, 128), min=1, doc="layer widths")
+    optimizer: str = knob(default="sgd", choices=("adam", "sgd"), doc="optimizer")
+    size: int | None = knob(default=None, min=1, doc="examples (None: all)")
+    dropout: float = knob(default=0.5, min=0.0, max=0.9, max_inclusive=False, doc="dropout")
+    cpu_threads: int | None = knob(default=None, min=1, doc="torch CPU threads")
 
     def check(self) -> None:
         if self.optimizer == "sgd" and self.lr > 1:
             raise ValueError(f"lr={self.lr} is too large for optimizer='sgd' (at most 1)")
 
 
-SMOKE = ToySettings(exp_id=None, epochs=2, lr=0.1, widths=(4, 8), optimizer="adam", size=10, dropout=0.0,
-                    cpu_threads=1)
-FULL = ToySettings(exp_id=None, epochs=9, lr=0.01, widths=(64, 128), optimizer="sgd", size=None, dropout=0.5,
-                   cpu_threads=None)
+FULL = ToySettings()
+SMOKE = ToySettings(epochs=2, lr=0.1, widths=(4, 8), optimizer="adam", size=10, dropout=0.0, cpu_threads=1)
 
 
 def compare(folders: list[Path], out_dir: Path) -> list[str]:

@@ -78,6 +78,42 @@ def test_sweep_skips_matching_runs_and_reports_failures(fake_workbook, monkeypat
         cli.sweep("toy", "smoke", "cpu", runs, params={"hidden": 3})
 
 
+@pytest.mark.fault("clear_error")
+def test_param_for_a_name_the_command_has_an_option_for_is_refused(fake_workbook, capsys):
+    """``--param seed=5 --param profile=laptop`` once ran with the command's own seed 0 and profile smoke;
+    now it is refused, naming the options to use."""
+    build = fake_workbook / "build"
+    assert cli.main(["run", "--only", "91", "--build", str(build), "--param", "seed=5",
+                     "--param", "profile=full"]) == 2
+    err = capsys.readouterr().err
+    assert "--param seed, profile: the command sets them itself; use --seed, --profile instead" in err
+    assert cli.main(["run", "--only", "91", "--build", str(build), "--param", "output_dir=x"]) == 2
+    assert "use --build instead" in capsys.readouterr().err
+    assert not build.exists()
+    runs = fake_workbook / "runs"
+    assert cli.main(["sweep", "toy", "--runs-dir", str(runs), "--param", "device=cpu"]) == 2
+    assert "--param device: the command sets it itself; use --device instead" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"--param output_dir: .* use --runs-dir instead"):
+        cli.sweep("toy", "smoke", "cpu", runs, params={"output_dir": "x"})
+    with pytest.raises(ValueError, match=r"--param exp_id: each configuration of sweep 'toy' has its own"):
+        cli.sweep("toy", "smoke", "cpu", runs, params={"exp_id": "x"})
+    with pytest.raises(ValueError, match=r"--param optimizer='sgd', epochs=3 makes configurations b and c of "
+                                         r"sweep 'toy' the same run"):
+        cli.sweep("toy", "smoke", "cpu", runs, params={"optimizer": "sgd", "epochs": 3})
+    assert not runs.exists()
+
+
+def test_param_null_reaches_every_configuration_as_none(fake_workbook, monkeypatch):
+    """``--param size=null``: None, what the knob's doc says (all examples), in the key and the notebook."""
+    seen = []
+    monkeypatch.setattr(cli, "execute", lambda a, notebook, params: seen.append(params))
+    key, value = cli.parse_param("size=null")
+    cli.sweep("toy", "smoke", "cpu", fake_workbook / "runs", params={key: value})
+    assert [p["size"] for p in seen] == [None, None, None]
+    status = json.loads((fake_workbook / "runs" / "a" / "sweep_status.json").read_text())
+    assert status["key"]["settings"]["size"] is None
+
+
 def test_parse_param_reads_json_values():
     assert cli.parse_param("epochs=3") == ("epochs", 3)
     assert cli.parse_param("split=offline") == ("split", "offline")

@@ -44,8 +44,10 @@ def test_bad_values_are_refused_naming_the_knob(values, error, message):
 
 
 def test_override_returns_a_checked_copy():
-    changed = SMOKE.override(epoch_scale=0.25, languages=["eng", "deu"], grid_max_train=None)
+    changed = SMOKE.override(epoch_scale=0.25, languages=["eng", "deu"], grid_max_train=...,
+                             max_per_language=None)
     assert changed.epoch_scale == 0.25 and changed.languages == ("eng", "deu")
     assert changed.grid_max_train is SMOKE.grid_max_train and changed.batch_size == SMOKE.batch_size
+    assert changed.max_per_language is None  # None: all
     assert SMOKE.epoch_scale == 0.5  # the profile itself is unchanged
-    assert ASSIGNMENT.settings("full", {"epoch_scale": None, "n_jobs": 1}).n_jobs == 1
+    assert ASSIGNMENT.settings("full", {"epoch_scale": ..., "n_jobs": 1}).n_jobs == 1

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from course_lib.langid import experiments
-from course_lib.langid.config import COURSE_GRID, SMOKE
+from course_lib.langid.config import SMOKE
+from course_lib.langid.grids import COURSE_GRID
 
 
 def test_course_trials_are_the_course_settings():
@@ -70,6 +71,20 @@ def test_course_grid_search_stops_early(small_real):
     assert result.best_params["patience"] == 5 and result.best_params["width"] == 300
     net = result.best.named_steps["net"]
     assert len(net.history) <= 4 and "valid_loss" in net.history[-1]
+
+
+@pytest.mark.fault("clear_error")
+def test_splits_the_training_texts_cannot_fill_are_refused_before_training(small_real):
+    """Four languages, 64 training texts each: the splits of the smoke profile fit; too few CV texts for
+    the folds (or for each fold's validation split, the course's grid stopping early) are refused naming
+    the knobs, as sklearn would only say deep inside the grid search."""
+    experiments.check_splits(small_real, SMOKE)
+    with pytest.raises(ValueError, match=r"course_cv_folds=3 is not valid with course_grid_max_train=16: .*"
+                                         r"every one of the 4 languages in every fold.*raise course_grid"):
+        experiments.check_splits(small_real, SMOKE.override(course_grid_max_train=16))
+    with pytest.raises(ValueError, match=r"cv_folds=9 is not valid with grid_max_train=20: .*the least "
+                                         r"frequent language has 5 of them"):
+        experiments.check_splits(small_real, SMOKE.override(cv_folds=9, grid_max_train=20))
 
 
 def test_grid_search_is_seeded(small_real):

@@ -10,7 +10,7 @@ from course_lib.core.settings import Settings
 from course_lib.core.training import count_parameters
 from course_lib.lm.compare import compare_runs
 from course_lib.lm.config import ASSIGNMENT, FULL, LAPTOP, SMOKE, LMSettings
-from course_lib.lm.models import build_model
+from course_lib.lm.models import build_model, matching_gpt, model_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,9 +53,11 @@ def test_a_bad_value_is_refused_naming_the_knob(values, error, match):
         SMOKE.override(**values)
 
 
-def test_override_returns_a_checked_copy_and_none_keeps_the_value():
-    gpt = SMOKE.override(model="gpt1", lr=None, epochs=3)
+def test_override_returns_a_checked_copy_and_unset_keeps_the_value():
+    gpt = SMOKE.override(model="gpt1", lr=..., epochs=3)
     assert (gpt.model, gpt.epochs, gpt.lr) == ("gpt1", 3, 3e-3) and SMOKE.model == "lstm"
+    unclipped = SMOKE.override(grad_clip=None, lr=None)  # None: no clipping, the optimizer's learning rate
+    assert (unclipped.grad_clip, unclipped.lr, unclipped.learning_rate) == (None, None, 1e-3)
     assert SMOKE.override(lr=1).lr == 1.0  # ints are accepted for floats
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['hiden'\]"):
         SMOKE.override(hiden=3)
@@ -66,12 +68,12 @@ def test_learning_rate_and_dropout_defaults_follow_optimizer_and_model():
     assert SMOKE.override(lr=0.5).learning_rate == 0.5
     assert FULL.dropout_rate == 0.5 and FULL.override(model="gpt1").dropout_rate == 0.2
     assert SMOKE.dropout_rate == 0.1
-    assert SMOKE.model_options() == dict(hidden=64, dropout=0.1, tie_weights=True)
+    assert model_options(SMOKE) == dict(hidden=64, dropout=0.1, tie_weights=True)
     gpt = FULL.override(model="gpt1")
-    assert gpt.model_options() == dict(d_model=256, n_heads=4, max_len=64, norm_first=False, dropout=0.2,
-                                       tie_weights=False)
+    assert model_options(gpt) == dict(d_model=256, n_heads=4, max_len=64, norm_first=False, dropout=0.2,
+                                      tie_weights=False)
     assert not SMOKE.norm_first and not FULL.norm_first  # GPT-1's post-norm unless asked
-    assert LAPTOP.model_options() == dict(hidden=200, dropout=LAPTOP.dropout, tie_weights=True, emb_dim=200)
+    assert model_options(LAPTOP) == dict(hidden=200, dropout=LAPTOP.dropout, tie_weights=True, emb_dim=200)
 
 
 COURSE_ORDER = [("lstm", o, 1) for o in ("adam", "adamw", "sgd", "momentum")] + [
@@ -116,15 +118,51 @@ def test_a_grid_configuration_reads_the_grid_sizes():
     assert run.eval_tokens_used == LAPTOP.grid_eval_tokens
     smoke = SMOKE.override(exp_id="lstm-adam-L1")
     assert (smoke.train_tokens_used, smoke.eval_tokens_used) == (8192, SMOKE.eval_tokens)
+    # one rule for the notebook's grid and the sweep: what a grid configuration of this run reads
+    assert SMOKE.tokens_used(grid=True) == (8192, SMOKE.eval_tokens) == smoke.tokens_used()
+    assert [g.tokens_used() for g in SMOKE.grid_settings()] == [(8192, SMOKE.eval_tokens)] * 12
+    assert LAPTOP.grid_settings() == () and FULL.tokens_used(grid=True) == (None, None)
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize("values, message", [
+    # 8,192 tokens make 255 windows of 32: not one batch of 512, so no optimizer step
+    ({"batch_size": 512, "train_tokens": 8192}, r"batch_size=512 is not valid with train_tokens=8192: "
+     r"8,192 tokens make 255 windows of seq_len=32, fewer than one batch.* lower batch_size to at most 255 "
+     r"or train on at least 16,385 tokens"),
+    ({"batch_size": 64, "eval_tokens": 40}, r"batch_size=64 is not valid with eval_tokens=40: the LSTM's "
+     r"stateful evaluation reads batch_size lanes.*lower batch_size below 40 or give eval_tokens above 64"),
+    ({"stateful_training": True, "batch_size": 200, "train_tokens": 150},
+     r"batch_size=200 is not valid with train_tokens=150: stateful_training reads batch_size contiguous"),
+    ({"grid_train_tokens": 100}, r"grid configuration lstm-adam-L1 \(grid_sweep='lm'\): batch_size=16 is not "
+     r"valid with grid_train_tokens=100: 100 tokens make 3 windows"),
+])
+def test_batches_the_tokens_cannot_fill_are_refused_naming_both_knobs(values, message):
+    with pytest.raises(ValueError, match=message):
+        SMOKE.override(**values)
+
+
+@pytest.mark.fault("clear_error")
+def test_batches_the_data_cannot_fill_are_refused_once_its_size_is_known():
+    """train_tokens=None (all): the bound is the data's, checked in the notebook's data cell."""
+    LAPTOP.check_tokens(train=217_646, valid=120_297, test=125_272)  # the offline split fits
+    with pytest.raises(ValueError, match=r"batch_size=20 is not valid with the 15 train tokens of the "
+                                         r"'offline' split \(train_tokens=None\): stateful_training"):
+        LAPTOP.check_tokens(train=15, valid=1000, test=1000)
+    with pytest.raises(ValueError, match=r"the 12 test tokens of the 'offline' split.*eval_tokens above 20"):
+        LAPTOP.check_tokens(train=10_000, valid=1000, test=12)
+    SMOKE.check_tokens(train=217_646, valid=120_297, test=125_272)
+    with pytest.raises(ValueError, match=r"batch_size=16 is not valid with the 400 train tokens"):
+        SMOKE.override(train_tokens=None, grid=False).check_tokens(train=400, valid=5000, test=5000)
 
 
 def test_the_gpt_beside_the_lstm_has_its_parameter_count():
     lstm = LAPTOP.override(hidden=24, emb_dim=24, n_heads=2)
-    gpt = lstm.matching_gpt(500)
+    gpt = matching_gpt(lstm, 500)
     assert (gpt.model, gpt.optimizer, gpt.stateful_training) == ("gpt1", "adamw", False)
     assert gpt.d_model % gpt.n_heads == 0
     def size(s: LMSettings) -> int:
-        return count_parameters(build_model(s.model, 500, s.num_layers, **s.model_options()))
+        return count_parameters(build_model(s.model, 500, s.num_layers, **model_options(s)))
 
     widths = (gpt.d_model - 2, gpt.d_model, gpt.d_model + 2)
     miss = {d: abs(size(gpt.override(d_model=d)) - size(lstm)) for d in widths}

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from course_lib.core.training import fit
 from course_lib.lm.config import FULL
 from course_lib.lm.data import LMCorpus
-from course_lib.lm.models import build_model
+from course_lib.lm.models import build_model, model_options
 from course_lib.lm.train import (
     evaluate_loss,
     evaluate_stateful_loss,
@@ -102,7 +102,7 @@ def test_stateful_training_is_truncated_bptt_over_contiguous_lanes(cyclic, tmp_p
                     stateful_training=True, grad_clip=0.25, weight_decay=0.0, epochs=2)
     result = train_language_model(settings, cyclic, RANDOM, device="cpu", run_dir=tmp_path, progress=False)
     torch.manual_seed(0)
-    model = build_model("lstm", V, 1, **settings.model_options())
+    model = build_model("lstm", V, 1, **model_options(settings))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     lanes = (cyclic.train.numel() - 1) // 4
     data = cyclic.train[: lanes * 4 + 1]

@@ -53,8 +53,9 @@ def test_a_bad_value_names_its_knob(knob, value, error, message):
 
 
 def test_override_returns_a_checked_copy():
-    changed = SMOKE.override(epochs=3, concerns=["sports", 2], methods=["structured"], sparsity_ratio=None)
+    changed = SMOKE.override(epochs=3, concerns=["sports", 2], methods=["structured"], sparsity_ratio=...)
     assert (changed.epochs, changed.concerns, changed.methods) == (3, ("sports", 2), ("structured",))
     assert changed.sparsity_ratio == SMOKE.sparsity_ratio and SMOKE.epochs == 2
+    assert SMOKE.override(concerns=None, num_samples=None).concerns is None  # None: every class, all samples
     with pytest.raises(ValueError, match="unknown setting"):
         SMOKE.override(hidden=3)

@@ -23,7 +23,7 @@ from .tiny import CLASSES, CPU, SETTINGS
 def test_resolve_concerns_accepts_names_and_indices():
     assert resolve_concerns(["gamma", 0], CLASSES) == [2, 0]
     assert resolve_concerns(None, CLASSES) == [0, 1, 2]
-    with pytest.raises(ValueError, match="'delta'.*alpha"):
+    with pytest.raises(ValueError, match="concerns holds 'delta', which is not a class.*alpha"):
         resolve_concerns(["delta"], CLASSES)
 
 

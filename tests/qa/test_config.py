@@ -48,9 +48,10 @@ def test_bad_values_are_refused_naming_the_knob(values, error, message):
 
 
 def test_override_keeps_none_coerces_and_refuses_unknown_names():
-    changed = SMOKE.override(epochs=3, lr=1, train_window=None)
+    changed = SMOKE.override(epochs=3, lr=1, train_window=..., patience=None)
     assert changed.epochs == 3 and changed.lr == 1.0 and isinstance(changed.lr, float)
-    assert changed.train_window == SMOKE.train_window  # None keeps the profile's value
+    assert changed.train_window == SMOKE.train_window  # ... keeps the profile's value
+    assert changed.patience is None and SMOKE.override(train_window=None).train_window is None
     assert dataclasses.replace(SMOKE, train_window=None).train_window is None
     assert SMOKE.epochs == 2  # the profile itself is untouched
     with pytest.raises(ValueError, match="hiden"):

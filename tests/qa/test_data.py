@@ -58,6 +58,14 @@ def test_load_split_takes_the_article_counts_from_the_settings():
     assert not (titles[0] & titles[1] or titles[0] & titles[2] or titles[1] & titles[2])
 
 
+@pytest.mark.fault("clear_error")
+def test_more_articles_than_the_file_holds_are_refused_naming_the_knobs():
+    with pytest.raises(ValueError, match=r"train_articles=40 \+ val_articles=4 \+ test_articles=10 ask for "
+                                         r"54 articles, but dev-v1.1.json holds 48; lower train_articles or "
+                                         r"val_articles or test_articles"):
+        load_split(None, SMOKE.override(train_articles=40), use_official_train=False)
+
+
 def test_validation_articles_come_out_of_the_training_articles_and_the_test_set_stays():
     settings = SMOKE.override(train_articles=5, val_articles=2, test_articles=3)
     split = load_split(None, settings, use_official_train=False)
