@@ -26,9 +26,13 @@ def check_notebook(notebook: str | os.PathLike) -> Path:
     notebook = Path(notebook)
     fix = f"restore it (git checkout -- {notebook}) or repair it in an editor"
     try:
-        nbformat.validate(read_json(notebook))
+        nb = read_json(notebook)
     except ValueError as err:
-        raise ValueError(f"{str(err).rstrip('.')}: not a notebook; {fix}") from err
+        raise ValueError(f"{err}: not a notebook; {fix}") from err
+    if not isinstance(nb, dict) or "nbformat" not in nb:
+        raise ValueError(f"{notebook}: not a notebook (JSON without the 'nbformat' field); {fix}")
+    try:
+        nbformat.validate(nb)
     except nbformat.ValidationError as err:
         raise ValueError(f"{notebook}: not a valid notebook ({err.message}); {fix}") from err
     return notebook

@@ -1,9 +1,11 @@
 """Fixtures of the instructor-tool tests: a fake workbook of two notebooks (one fails) on the toy
-assignment, with a formula and a figure so that the report has both; and a variant for the jobs tests."""
+assignment, with a formula and figures (saved through its run) so that the report has both; and a variant
+for the jobs tests."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -13,6 +15,8 @@ from course_lib.core import Sweep
 from course_lib.instructor import cli, notebooks
 
 from ..core.toy import SWEEP, toy_assignment
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _notebook(*cells):
@@ -27,14 +31,18 @@ def _notebook(*cells):
 
 
 OK_BODY = (
-    "import json, pathlib\n"
+    "import sys\n"
+    f"sys.path.insert(0, {str(ROOT)!r})\n"
     "import matplotlib\n"
     "matplotlib.use('Agg')\n"
     "import matplotlib.pyplot as plt\n"
-    "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
-    "score = 0.9 if epochs is None else epochs / 10\n"
-    "(out / 'metrics.json').write_text(json.dumps({'score': score, 'profile': profile}))\n"
-    "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([1, 2, 3]); fig.savefig(out / 'curve.png')\n"
+    "from course_lib.core.runs import start_run\n"
+    "from tests.core.toy import toy_assignment\n"
+    "run = start_run(toy_assignment(), globals())\n"
+    "run.record_metrics(score=0.9 if epochs is None else epochs / 10, profile=profile)\n"
+    "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([1, 2, 3]); run.save_figure(fig, 'curve')\n"
+    "if epochs is None:  # the default run draws one figure more\n"
+    "    fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([3, 2, 1]); run.save_figure(fig, 'extra')\n"
     "print('done')"
 )
 FORMULA = "Perplexity is $\\exp(H)$, where $$H = -\\frac{1}{N} \\sum_{i=1}^{N} \\log p(w_i)$$"
