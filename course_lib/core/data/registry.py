@@ -281,8 +281,8 @@ def verify(spec: DatasetSpec, folder: Path) -> None:
             continue
         optional = " (it is optional: deleting it also works)" if remote.optional else ""
         raise CorruptDataError(
-            f"{path}: {problem}. It is not the original file of data set {spec.name!r} (damaged, or another "
-            "file in its place). "
+            f"{path}: {problem} (data set {spec.name!r}: the file is damaged, or another file is in its "
+            "place). "
             f"Fetch it again with `python -m course_lib data fetch {spec.name} --root {folder.parent}` "
             f"(from {url_of(spec, remote)}), or restore it from your course's copy of the data{optional}."
         )
