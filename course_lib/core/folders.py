@@ -173,8 +173,9 @@ def _mine(holder: Mapping[str, Any]) -> bool:
 
 
 def _alive(holder: Mapping[str, Any]) -> bool | None:
-    """Whether the holding process runs (``None``: it runs on another host, so this cannot be told)."""
-    if holder.get("host") != socket.gethostname():
+    """Whether the holding process runs (``None``: it runs on another host, or on Windows, where this is
+    not told here)."""
+    if holder.get("host") != socket.gethostname() or os.name == "nt":  # on Windows os.kill(pid, 0) kills
         return None
     pid = holder.get("pid")
     if not isinstance(pid, int) or pid <= 0:
@@ -259,6 +260,12 @@ def unlock_folder(folder: str | os.PathLike) -> None:
         del _HELD[folder]
         if _mine(_read_lock(folder / LOCK)):
             (folder / LOCK).unlink(missing_ok=True)
+
+
+def break_lock(folder: str | os.PathLike) -> None:
+    """Remove ``folder``'s lock, whoever wrote it: only for a folder whose holder is known to have ended
+    (the job that ran in it has ended; its killed kernel, on another host, could not release it)."""
+    (Path(folder) / LOCK).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ from course_lib.assignments import ASSIGNMENTS, get_assignment
 from course_lib.core.assignment import Assignment
 from course_lib.core.data.registry import data_checksums
 from course_lib.core.device import DEVICES
-from course_lib.core.folders import FolderError, hold_until_exit
+from course_lib.core.folders import FolderError, break_lock, hold_until_exit
 from course_lib.core.io import DiskFull, atomic_write_text, code_digest
 from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
@@ -114,6 +114,8 @@ def run_all(
         print(f"executing {len(tasks)} notebook(s) ({profile}) as {executor.kind} jobs -> {build}",
               flush=True)
         ends = run_jobs(executor, build / "submitit", tasks, name="run")
+        for out in outs.values():
+            break_lock(out)  # its job has ended: a lock its killed kernel left is stale
         results = [NotebookResult(a, outs[a.name], end.error is None, end.seconds,
                                   "" if end.error is None else f"{end.error}\n(job log: {end.log})")
                    for a, end in ((a, ends[a.name]) for a in chosen)]

@@ -68,6 +68,8 @@ JOB_BODY = (
     "started = time.time()\n"
     "if os.environ.get('TOY_KILL_ONCE') == exp_id and not (out / 'killed_once').exists():\n"
     "    (out / 'killed_once').write_text('')\n"
+    "    lock = {'pid': 4242, 'host': 'node-17', 'started': 'earlier', 'command': 'its kernel'}\n"
+    "    (out / '.course_lib.lock').write_text(json.dumps(lock))  # held by a kernel on a cluster node\n"
     "    os.kill(os.getppid(), signal.SIGKILL)  # this kernel's parent: the job's process dies midway\n"
     "    os._exit(1)\n"
     "time.sleep(0.5)\n"
@@ -89,8 +91,8 @@ def metrics_table(folders, out_dir):
 @pytest.fixture
 def job_workbook(fake_workbook, monkeypatch):
     """The fake workbook whose toy notebook records config-dependent metrics and its start and end times,
-    and kills its own job once when ``TOY_KILL_ONCE`` names its configuration; its sweep ``toy`` compares
-    the runs' metrics."""
+    and kills its own job once when ``TOY_KILL_ONCE`` names its configuration (leaving the lock of a
+    kernel on another host in its folder); its sweep ``toy`` compares the runs' metrics."""
     notebook = _notebook(nbformat.v4.new_code_cell(JOB_BODY))
     nbformat.write(notebook, fake_workbook / "notebooks" / "91_toy.ipynb")
     sweep = Sweep("toy", SWEEP.configs, metrics_table)
