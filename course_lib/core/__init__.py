@@ -4,6 +4,7 @@
 - :mod:`.assignment`: :class:`Assignment` (profiles, expected ranges, sweeps) and :class:`Sweep`.
 - :mod:`.runs`: :func:`start_run`, the first cell of every notebook, and :class:`Run`.
 - :mod:`.sweep`: the one sweep engine (:func:`run_sweep`).
+- :mod:`.folders`: which folders a tool may write into (its marker) and one process at a time (a lock).
 - :mod:`.data`: data root, registry, downloads, caches, GloVe.
 - :mod:`.training`: the one training loop (:func:`fit`), checkpoints, :func:`count_parameters`,
   :func:`accuracy`.

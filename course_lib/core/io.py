@@ -4,6 +4,7 @@ rename), JSON, arrays, figures, torch checkpoints; flat metrics. Digests are in 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -16,25 +17,68 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class DiskFull(OSError):
+    """A write found no space left on its device; the message names the folder and what moves it."""
+
+
+def disk_full(err: OSError, path: str | os.PathLike) -> DiskFull | None:
+    """``err`` as a :class:`DiskFull` naming ``path``'s folder and how to move it to another disk (for the
+    cache, ``COURSE_CACHE_DIR``; for the data, ``COURSE_DATA_DIR``) when it says the disk is full (or the
+    quota used up); ``None`` for any other error."""
+    if isinstance(err, DiskFull) or err.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    from course_lib.core.data.root import CACHE_ENV, DATA_ENV, cache_dir, resolve_data_root
+
+    path = Path(path).absolute()
+    try:
+        places = [(cache_dir(), CACHE_ENV, "the cache"), (resolve_data_root(), DATA_ENV, "the data")]
+    except OSError:
+        places = []
+    move = ("write to a folder on another disk (a notebook's output_dir; --build, --runs-dir or --dest "
+            "of the instructor commands)")
+    for folder, variable, what in places:
+        if path.is_relative_to(folder.absolute()):
+            move = f"move {what} to a disk with space: set {variable} to a folder there (now {folder})"
+            break
+    return DiskFull(err.errno, f"{path.parent}: no space left on the device while writing {path.name}; "
+                               f"free space there, or {move}")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` on a temporary path in ``path``'s folder, then rename it onto ``path``.
 
     The target is never half-written: on any error (or interrupt) the temporary file is removed and
-    an existing ``path`` is left as it was. The file gets the usual permissions (umask applied).
+    an existing ``path`` is left as it was. The file gets the usual permissions (umask applied). A full
+    disk raises :class:`DiskFull` naming the folder and how to move it (:func:`disk_full`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as err:
+        if (full := disk_full(err, path)) is not None:
+            raise full from err
+        raise
     os.close(fd)
     tmp = Path(name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600
+        usual_mode(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if (full := disk_full(err, path)) is not None:
+            raise full from err
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def usual_mode(path: str | os.PathLike) -> None:
+    """Give ``path`` the permissions of a newly created file (0666 less the umask; mkstemp makes 0600)."""
+    os.chmod(path, 0o666 & ~_UMASK)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

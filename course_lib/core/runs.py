@@ -28,10 +28,15 @@ from course_lib.core.assignment import METRICS_FILE, Assignment
 from course_lib.core.data.registry import require_any
 from course_lib.core.data.root import resolve_data_root
 from course_lib.core.device import environment_record, seed_everything, select_device, set_cpu_threads
-from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics
+from course_lib.core.folders import claim_folder, hold_until_exit
+from course_lib.core.io import atomic_save_figure, atomic_write_json, flat_metrics, read_json
 from course_lib.core.settings import UNSET, Settings
 
 RECORD_FILE = "run_record.json"
+RESULTS = (METRICS_FILE, "history.json", "args.json")
+"""The files at the top of a run folder that describe one run (besides its record and the figures the
+record lists): a new run removes the previous run's. Checkpoints and caches stay: they are keyed by what
+made them and checked on load."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPERMILL_HEADER = "# Parameters"
 """First line of the cell papermill injects after the ``parameters`` cell."""
@@ -75,8 +80,14 @@ class Run:
         display(Image(filename=str(path)))
 
     def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
-        """Save a matplotlib figure as ``output_dir/<name>.png`` (atomically) and return the path."""
-        return atomic_save_figure(fig, self.path(name if name.endswith(".png") else f"{name}.png"), dpi=dpi)
+        """Save a matplotlib figure as ``output_dir/<name>.png`` (atomically), list it among the run's
+        ``figures`` in ``run_record.json`` and return the path."""
+        path = atomic_save_figure(fig, self.path(name if name.endswith(".png") else f"{name}.png"), dpi=dpi)
+        record = read_json(self.path(RECORD_FILE))
+        if path.name not in record.setdefault("figures", []):
+            record["figures"].append(path.name)
+            atomic_write_json(self.path(RECORD_FILE), record)
+        return path
 
     def record_metrics(self, **metrics: Any) -> dict[str, Any]:
         """Add headline numbers to ``output_dir/metrics.json`` (flat JSON, written atomically)."""
@@ -191,11 +202,44 @@ def start_run(assignment: Assignment, namespace: Mapping[str, Any]) -> Run:
         require_any(assignment.datasets, data_dir, download_missing=True)
     set_cpu_threads(getattr(settings, "cpu_threads", None), dev)
     seed_everything(seed)
-    out = (output_dir if output_dir is not None else default_output_dir(assignment)).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(output_dir if output_dir is not None else default_output_dir(assignment),
+                           in_build=output_dir is None)
     run = Run(assignment, profile, settings, dev, resolve_data_root(data_dir), out, seed)
-    run.path(METRICS_FILE).unlink(missing_ok=True)  # a re-run starts its metrics afresh
     record = environment_record(dev, seed)
-    record.update(assignment=assignment.name, profile=profile, settings=settings.to_dict())
+    record.update(assignment=assignment.name, profile=profile, settings=settings.to_dict(), figures=[])
     atomic_write_json(run.path(RECORD_FILE), record)
     return run
+
+
+def claim_output_dir(output_dir: Path, *, in_build: bool = False) -> Path:
+    """Make ``output_dir`` this run's (resolved): absent, empty or a run folder (else
+    :class:`~course_lib.core.folders.NotOurFolder` naming it and what it holds), held by this process
+    until it ends (a second process is refused, naming this one), and cleared of the previous run's
+    results (:func:`clear_results`), so that everything at its top describes this run. ``in_build``:
+    the default folder, whose parent ``build/`` is claimed as the notebooks' build folder too."""
+    out = output_dir.resolve()
+    if in_build:
+        claim_folder(out.parent, "build")
+    hold_until_exit(out, "run")
+    clear_results(out)
+    return out
+
+
+def clear_results(output_dir: Path) -> None:
+    """Remove the previous run's record, :data:`RESULTS` and recorded figures from ``output_dir``."""
+    for path in [*recorded_figures(output_dir), *(output_dir / name for name in (RECORD_FILE, *RESULTS))]:
+        path.unlink(missing_ok=True)
+
+
+def recorded_figures(output_dir: str | os.PathLike) -> list[Path]:
+    """The figures the run in ``output_dir`` saved (listed in its ``run_record.json``) that are there."""
+    path = Path(output_dir) / RECORD_FILE
+    try:
+        names = read_json(path).get("figures", []) if path.exists() else []
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(names, list):
+        return []
+    names = [n for n in names if isinstance(n, str) and n == Path(n).name and n.endswith(".png")]  # no paths
+    return [Path(output_dir) / n for n in names if (Path(output_dir) / n).is_file()]
+

@@ -27,6 +27,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from course_lib.core.assignment import Sweep
+from course_lib.core.folders import hold_folder
 from course_lib.core.io import atomic_write_json, jsonable, read_json
 from course_lib.core.training import progress_enabled
 
@@ -189,15 +190,19 @@ def run_sweep(
     ``key_of(values)`` says what determines a run; a folder that finished with an equal key is skipped,
     any other (missing, failed, damaged, other settings) is run again. A configuration that raises is
     recorded as failed and the sweep goes on. Then ``sweep.compare`` builds the comparison from the
-    finished folders into ``runs_dir/<name>_comparison``.
+    finished folders into ``runs_dir/<name>_comparison``. ``runs_dir`` must be absent, empty or a runs
+    folder, and no other process's sweep may be using it
+    (:class:`~course_lib.core.folders.FolderError` otherwise, naming the folder and what holds it).
     """
-    plan = plan_sweep(sweep, runs_dir, key_of)
-    for c in tqdm(plan.configurations, desc=f"sweep {sweep.name}", disable=not progress_enabled(progress)):
-        if c.skip:
-            log(f"[{c.exp_id}] {SKIPPED}")
-            continue
-        log(f"[{c.exp_id}] running")
-        error = run_config(c, partial(work, c.values, c.folder), sweep.load)
-        if error is not None:
-            log(f"[{c.exp_id}] FAILED: {error.splitlines()[0]}")
-    return conclude(plan)
+    with hold_folder(runs_dir, "runs", log=log):
+        plan = plan_sweep(sweep, runs_dir, key_of)
+        for c in tqdm(plan.configurations, desc=f"sweep {sweep.name}",
+                      disable=not progress_enabled(progress)):
+            if c.skip:
+                log(f"[{c.exp_id}] {SKIPPED}")
+                continue
+            log(f"[{c.exp_id}] running")
+            error = run_config(c, partial(work, c.values, c.folder), sweep.load)
+            if error is not None:
+                log(f"[{c.exp_id}] FAILED: {error.splitlines()[0]}")
+        return conclude(plan)

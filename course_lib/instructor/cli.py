@@ -26,6 +26,10 @@ has its own option for (``profile``: ``--profile``, ``device``, ``seed``, ``outp
 ``--runs-dir``) is refused, naming the option, and so is, in ``sweep``, ``exp_id`` and any knob the sweep's
 configurations set to different values; any other knob a configuration sets takes the ``--param`` value.
 ``--param KEY=null`` passes ``None`` (what the knob's doc says it means: off, all, the default).
+Every chosen notebook is checked to be a valid notebook before anything runs. ``run``, ``sweep`` and
+``release`` write only into a folder that is absent, empty or made by the same command (a
+``.course_lib.json`` marker), and one process at a time (``.course_lib.lock``; see
+:mod:`course_lib.core.folders`): any other folder is refused, naming it and what it holds.
 """
 
 from __future__ import annotations
@@ -41,14 +45,22 @@ from typing import Any
 
 from course_lib.assignments import ASSIGNMENTS, get_assignment
 from course_lib.core.assignment import Assignment, Sweep
+from course_lib.core.data.registry import data_checksums
 from course_lib.core.device import DEVICES
 from course_lib.core.digests import code_digest
-from course_lib.core.io import atomic_write_text
+from course_lib.core.folders import FolderError, break_lock, hold_until_exit
+from course_lib.core.io import DiskFull, atomic_write_text
 from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
 from course_lib.core.sweep import Configuration, SweepOutcome, plan_sweep, run_sweep
 from course_lib.instructor.executors import EXECUTORS, ExecutorOptions, run_jobs, run_sweep_as_jobs
-from course_lib.instructor.notebooks import ROOT, execute_notebook, refresh_notebook, run_notebook
+from course_lib.instructor.notebooks import (
+    ROOT,
+    check_notebook,
+    execute_notebook,
+    refresh_notebook,
+    run_notebook,
+)
 from course_lib.instructor.report import (
     NotebookResult,
     browse_report,
@@ -106,12 +118,16 @@ def run_all(
 
     ``params`` are extra notebook parameters passed to every chosen notebook. ``executor``: each notebook
     is one submitit job (logs in ``build/submitit/``); ``None``: one after another in this process.
+    Every notebook is checked before the first one runs; ``build`` must be absent, empty or a build
+    folder, and is held by this process until it ends.
     """
     check_choice("device", device, DEVICES)
     chosen = [get_assignment(k) for k in only] if only else list(ASSIGNMENTS.values())
     for a in chosen:
         a.check_profile(profile)
         check_params(a, params or {}, RUN_OPTIONS)
+        check_notebook(ROOT / a.notebook)
+    hold_until_exit(build, "build")
     outs = {a.name: (build / a.name).resolve() for a in chosen}
     tasks = {a.name: partial(run_notebook, ROOT / a.notebook, outs[a.name] / f"{a.name}.ipynb",
                              {**(params or {}), "profile": profile, "device": device,
@@ -132,6 +148,8 @@ def run_all(
         print(f"executing {len(tasks)} notebook(s) ({profile}) as {executor.kind} jobs -> {build}",
               flush=True)
         ends = run_jobs(executor, build / "submitit", tasks, name="run")
+        for out in outs.values():
+            break_lock(out)  # its job has ended: a lock its killed kernel left is stale
         results = [NotebookResult(a, outs[a.name], end.error is None, end.seconds,
                                   "" if end.error is None else f"{end.error}\n(job log: {end.log})")
                    for a, end in ((a, ends[a.name]) for a in chosen)]
@@ -150,7 +168,10 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
     each configuration to run is one submitit job (logs in ``runs_dir/submitit/``, by id in
     ``outcome.logs``); ``None``: one after another in this process. Either way the engine's rules hold:
     what finished with the same key is skipped, a failed or killed run is recorded and runs again next
-    time, and the comparison is built from the run folders once every run has ended.
+    time, and the comparison is built from the run folders once every run has ended. The key of a run
+    holds the checksums of the assignment's data (:func:`~course_lib.core.data.registry.data_checksums`),
+    so a run made from other data runs again. ``runs_dir`` must be absent, empty or a runs folder, and
+    is held by this process until it ends (a second sweep into it is refused).
     """
     owners = [a for a in ASSIGNMENTS.values() if name in a.sweeps]
     if not owners:
@@ -163,15 +184,17 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
     if "exp_id" in (params or {}):
         raise ValueError(f"--param exp_id: each configuration of sweep {name!r} has its own exp_id (its run "
                          "folder); leave it out")
+    check_notebook(ROOT / a.notebook)
     knobs = {k: v for k, v in (params or {}).items() if k in a.knobs}
 
     def knob_values(config: Mapping[str, Any]) -> dict[str, Any]:
         return {**config, **knobs}
 
     code = code_digest(a.package, "course_lib.core")
+    data = data_checksums(a.datasets, (params or {}).get("data_dir"))
 
     def key_of(config: Mapping[str, Any]) -> dict[str, Any]:
-        return {"profile": profile, "seed": seed, "code": code,
+        return {"profile": profile, "seed": seed, "code": code, "data": data,
                 "settings": a.settings(profile, knob_values(config)).to_dict()}
 
     def parameters(config: Mapping[str, Any], folder: Path) -> dict[str, Any]:
@@ -181,6 +204,7 @@ def sweep(name: str, profile: str = "full", device: str = "auto", runs_dir: Path
     # every configuration is checked before the first one runs
     check_distinct(a.sweeps[name], {c["exp_id"]: key_of(c)["settings"] for c in a.sweeps[name].configs},
                    params or {})
+    hold_until_exit(runs_dir, "runs")
     if executor is None:
         return run_sweep(a.sweeps[name], runs_dir, lambda config, folder: execute(
             a, folder / f"{a.name}.ipynb", parameters(config, folder)), key_of)
@@ -260,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as err:
+    except (KeyError, ValueError, TypeError, FileNotFoundError, FolderError, DiskFull) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
 
@@ -296,6 +320,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{path}: {n} exercise(s)")
         print(f"student release written to {args.dest} ({sum(counts.values())} exercises)")
         return 0
-    for key in args.keys:
-        print(f"refreshed {refresh_notebook(ROOT / get_assignment(key).notebook)}")
+    notebooks = [check_notebook(ROOT / get_assignment(key).notebook) for key in args.keys]  # all first
+    for notebook in notebooks:
+        print(f"refreshed {refresh_notebook(notebook)}")
     return 0

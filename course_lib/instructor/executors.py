@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from course_lib.core.folders import break_lock
 from course_lib.core.settings import check_choice
 from course_lib.core.sweep import (
     SKIPPED,
@@ -163,7 +164,8 @@ def run_sweep_as_jobs(plan: SweepPlan, work_of: Callable[[Configuration], Callab
     still to do is one job that does ``work_of(configuration)`` (a picklable callable) and records its
     outcome itself
     (:func:`~course_lib.core.sweep.run_config`); a job that ended without recording one (killed, out of
-    time or memory) is recorded as failed here. Once every job has ended, the outcome and the comparison
+    time or memory) is recorded as failed here, and a lock its killed kernel left in its run folder is
+    removed (the next sweep runs it again). Once every job has ended, the outcome and the comparison
     come from the run folders (:func:`~course_lib.core.sweep.conclude`); ``outcome.logs`` has each job's
     log file. The jobs' files go to ``runs_dir/submitit/``."""
     for c in plan.configurations:
@@ -172,6 +174,7 @@ def run_sweep_as_jobs(plan: SweepPlan, work_of: Callable[[Configuration], Callab
     tasks = {c.exp_id: partial(run_config, c, work_of(c), plan.sweep.load) for c in plan.todo}
     ends = run_jobs(options, plan.runs_dir / "submitit", tasks, name=f"sweep-{plan.sweep.name}", log=log)
     for c in plan.todo:
+        break_lock(c.folder)  # its job has ended
         record_lost(c, ends[c.exp_id].error or f"job {ends[c.exp_id].job_id} recorded no outcome")
     outcome = conclude(plan)
     outcome.logs = {exp_id: end.log for exp_id, end in ends.items()}

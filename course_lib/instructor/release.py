@@ -8,6 +8,12 @@ in ``course_lib`` modules and in notebook code cells; written answers are markdo
 and no marker is left, with a ``README.md`` for students (:func:`student_readme`: what to implement,
 in which order, and how to test one exercise). The instructor tools (``course_lib/instructor/`` and
 their tests) are left out. Run it as ``python -m course_lib.instructor release [--dest DIR]``.
+
+The release writes only into a folder that is absent, empty, or a release it wrote before: its marker
+(``.course_lib.json``) lists every file it wrote with its sha256. Any other folder is refused, naming it
+and what it holds; so is a release in which files were added or edited since (a student's work, notes,
+a clone's ``.git``), listing them: the release never deletes what it did not write. Move them out, or
+release into another folder, and release again.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from course_lib.core.exercises import SOLUTION, Exercise, MarkerError, find_exercises, strip_solutions
+from course_lib.core.folders import SHOWN, NotOurFolder, check_folder, foreign_files, mark_folder, tree_files
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("course_lib", "notebooks", "tests", "pyproject.toml", "environment.yml")
@@ -104,9 +112,36 @@ def _release_notebook(path: Path, repo_url: str | None = None, notebook: str = "
     return blocks
 
 
+def check_release_dest(dest: Path, src: Path = ROOT) -> Path:
+    """``dest`` (absolute) when the release may replace it: absent, empty, or a release that holds only the
+    files the last release wrote, as it wrote them. Else raises
+    :class:`~course_lib.core.folders.NotOurFolder` naming the folder and what is in it (the files added or
+    edited since the last release), or ``ValueError`` when ``dest`` lies inside a folder the release
+    copies."""
+    dest = check_folder(dest, "release")
+    inside = [src / n for n in COPIED if dest.is_relative_to((src / n).resolve())]
+    if inside or dest == src.resolve():
+        raise ValueError(f"--dest {dest} lies inside {inside[0] if inside else src}, which the release "
+                         "copies; choose a folder outside it")
+    changed = foreign_files(dest) if dest.is_dir() else {}
+    if changed:
+        lines = []
+        for kind in ("edited", "added"):
+            paths = [p for p, k in changed.items() if k == kind]
+            more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
+            lines += [f"{kind} since the last release: {', '.join(paths[:SHOWN])}{more}"] if paths else []
+        raise NotOurFolder(
+            f"{dest} holds work the release did not write ({'; '.join(lines)}). The release replaces the "
+            "whole folder and deletes nothing it did not write: move these files out (or release into "
+            "another folder with --dest), then release again.")
+    return dest
+
+
 def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT,
                  repo_url: str | None = None) -> dict[str, int]:
-    """Write the student release into ``dest`` (replaced whole, via a temporary sibling folder).
+    """Write the student release into ``dest``, replaced whole (built in a temporary sibling folder, then
+    swapped in). ``dest`` must be absent, empty or a release left as it was written
+    (:func:`check_release_dest`, which names what is in the way), checked before anything is built.
 
     ``repo_url``, the GitHub repository the release is published to, adds an "Open in Colab" badge and
     a Colab-only install line to every notebook and Colab links to the README.
@@ -114,10 +149,10 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT,
     """
     if repo_url is not None:
         github_slug(repo_url)  # a bad URL fails before anything is written
-    dest = Path(dest).resolve()
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    dest = check_release_dest(Path(dest).resolve(), src)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
     counts: dict[str, int] = {}
     try:
         for name in COPIED:
@@ -150,14 +185,19 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT,
                     and any(marker in p.read_text(errors="ignore") for marker in SOLUTION)]
         if leftover:
             raise MarkerError(f"markers left in the release: {leftover}")
-        old = dest.with_name(f".{dest.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        mark_folder(tmp, "release", files=tree_files(tmp))
+        check_release_dest(dest, src)  # nothing was added there while the release was built
         if dest.exists():
-            os.replace(dest, old)  # the previous release stays whole until the new one is in place
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
+            os.replace(dest, aside / dest.name)  # the previous release stays whole until the new one is in
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if (aside / dest.name).exists():
+                os.replace(aside / dest.name, dest)
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
     return counts
 
 

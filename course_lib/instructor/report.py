@@ -12,6 +12,7 @@ from typing import Any
 
 from course_lib.core.assignment import Assignment
 from course_lib.core.io import atomic_write_text, read_json
+from course_lib.core.runs import recorded_figures
 
 HEADER = ["notebook", "status", "metric", "value", "expected", "within"]
 
@@ -108,7 +109,8 @@ def bundle_mathjax(build: Path) -> Path:
 
 def write_report(results: list[NotebookResult], profile: str, build: Path) -> Path:
     """``build/index.html``: summary table, each notebook rendered to HTML (formulas by a local copy of
-    MathJax, so the report reads offline), links to figures."""
+    MathJax, so the report reads offline), the figures its run recorded (``run_record.json``; a figure
+    an earlier run left in the folder is not shown)."""
     from nbconvert import HTMLExporter
 
     mathjax = bundle_mathjax(build)
@@ -123,7 +125,7 @@ def write_report(results: list[NotebookResult], profile: str, build: Path) -> Pa
             body, _ = exporter.from_filename(str(executed))
             atomic_write_text(r.output_dir / f"{name}.html", body)
             links.append(f'<a href="{name}/{name}.html">executed notebook</a>')
-        figures = sorted(r.output_dir.glob("*.png"))
+        figures = recorded_figures(r.output_dir)
         links += [f'<a href="{name}/{f.name}">{html.escape(f.stem)}</a>' for f in figures]
         status = "ok" if r.ok else "FAILED"
         error = f"<pre class='error'>{html.escape(r.error)}</pre>" if r.error else ""

@@ -23,12 +23,17 @@ from matplotlib.ticker import MaxNLocator
 from course_lib.core.io import atomic_save_figure, atomic_write_json, atomic_write_text, read_json
 from course_lib.core.plots import plot_curves
 
-RUN_FILES = {  # file -> the fields the comparison reads (history.json: of every epoch record)
-    "args.json": ("model", "num_layers", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
-                  "batch_size", "parameters"),
-    "metrics.json": ("epochs", "valid_ppl", "best_valid_ppl", "best_epoch", "train_ppl_at_best", "test_ppl",
-                     "valid_ppl_stateful", "train_time_s", "tokens_per_s", "peak_gpu_memory_mb"),
-    "history.json": ("epoch", "train_loss", "train_ppl", "valid_loss", "valid_ppl", "wall_time_s"),
+NUMBER, COUNT, TEXT, FLAG = "a number or null", "a whole number", "text", "true or false"
+"""What a run file's field holds (a number is null when it was not finite or not measured)."""
+RUN_FILES = {  # file -> the fields the comparison reads (history.json: of every epoch record) and their kinds
+    "args.json": {"model": TEXT, "num_layers": COUNT, "optimizer": TEXT, "learning_rate": NUMBER,
+                  "momentum": NUMBER, "nesterov": FLAG, "weight_decay": NUMBER, "batch_size": COUNT,
+                  "parameters": COUNT},
+    "metrics.json": {"epochs": COUNT, "valid_ppl": NUMBER, "best_valid_ppl": NUMBER, "best_epoch": COUNT,
+                     "train_ppl_at_best": NUMBER, "test_ppl": NUMBER, "valid_ppl_stateful": NUMBER,
+                     "train_time_s": NUMBER, "tokens_per_s": NUMBER, "peak_gpu_memory_mb": NUMBER},
+    "history.json": {"epoch": COUNT, "train_loss": NUMBER, "train_ppl": NUMBER, "valid_loss": NUMBER,
+                     "valid_ppl": NUMBER, "wall_time_s": NUMBER},
 }
 
 
@@ -42,12 +47,28 @@ class RunFiles:
     history: list[dict[str, Any]]
 
 
+def _holds(kind: str, value: Any) -> bool:
+    if kind == TEXT:
+        return isinstance(value, str)
+    if kind == FLAG:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (kind == NUMBER and (value is None or isinstance(value, float)))
+
+
 def _check_fields(path: Path, record: Any, where: str = "") -> None:
     if not isinstance(record, dict):
         raise ValueError(f"{path}{where}: expected a JSON object, found {type(record).__name__}")
-    missing = [f for f in RUN_FILES[path.name] if f not in record]
+    fields = RUN_FILES[path.name]
+    missing = [f for f in fields if f not in record]
     if missing:
         raise ValueError(f"{path}{where}: missing field(s) {missing}")
+    for name, kind in fields.items():
+        if not _holds(kind, record[name]):
+            raise ValueError(f"{path}{where}: field {name!r} holds {record[name]!r}, expected {kind}; the "
+                             "file was edited or damaged: restore it, or delete its run folder to run it "
+                             "again")
 
 
 def read_run_file(path: Path) -> Any:

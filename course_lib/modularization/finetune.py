@@ -46,23 +46,55 @@ def _quiet_transformers():
     return transformers
 
 
+MODEL_FILES = {"config.json": ("config.json",), "weights": ("*.safetensors", "pytorch_model*.bin"),
+               "a tokenizer": ("tokenizer.json", "vocab.txt", "tokenizer_config.json")}
+"""What a local model folder (``save_pretrained`` of a model and its tokenizer) holds: any one pattern of
+each."""
+
+
+def model_folder(model_name: str) -> Path | None:
+    """The local folder of ``model_name`` ("minilm": the offline MiniLM; a path to a folder), checked to
+    hold :data:`MODEL_FILES`; ``None`` for a hub name. A folder without a model, or a path (``/``, ``./``,
+    ``../``, ``~``) that is no folder, raises ``FileNotFoundError`` naming it."""
+    if model_name == MINILM:
+        return minilm_path()
+    folder = Path(model_name).expanduser()
+    if not folder.is_dir():
+        if model_name.startswith(("/", "./", "../", "~")):
+            raise FileNotFoundError(f"model_name={model_name!r}: there is no folder {folder.absolute()}; "
+                                    f"give a model folder, {MINILM!r} (offline) or a hub name such as "
+                                    "'prajjwal1/bert-tiny'")
+        return None
+    lacks = [what for what, patterns in MODEL_FILES.items() if not any(any(folder.glob(p)) for p in patterns)]
+    if lacks:
+        entries = sorted(p.name for p in folder.iterdir())
+        raise FileNotFoundError(
+            f"model_name={model_name!r}: the folder {folder.absolute()} holds no model ({', '.join(lacks)} "
+            f"missing; it holds {entries[:8] or 'nothing'}). Give a folder written by a model's and its "
+            f"tokenizer's save_pretrained, {MINILM!r} (offline) or a hub name such as 'prajjwal1/bert-tiny'")
+    return folder
+
+
 def load_classifier(model_name: str, num_labels: int):
     """``(tokenizer, model)`` for ``model_name`` ("minilm" = the offline MiniLM, else a local folder
-    or a hub name) with a freshly initialised ``num_labels``-way head. The model is in eval mode."""
+    (checked by :func:`model_folder`) or a hub name) with a freshly initialised ``num_labels``-way head.
+    The model is in eval mode."""
     transformers = _quiet_transformers()
-    local = model_name == MINILM or Path(model_name).is_dir()
-    source = str(minilm_path() if model_name == MINILM else model_name)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local)
+    folder = model_folder(model_name)
+    source = str(folder) if folder is not None else model_name
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=folder is not None)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=num_labels, local_files_only=local
+        source, num_labels=num_labels, local_files_only=folder is not None
     )
     return tokenizer, model.eval()
 
 
 def model_fingerprint(model_name: str) -> str:
     """Checksum of the pretrained weights for a local model, else the hub name itself."""
-    folder = minilm_path() if model_name == MINILM else Path(model_name)
-    weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    folder = model_folder(model_name)
+    if folder is None:
+        return model_name
+    weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
     return file_digest(weights[0]) if weights else model_name
 
 

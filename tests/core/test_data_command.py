@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.core.data.registry import DATASETS, MissingDataError, require
+from course_lib.core.data.registry import DATASETS, CorruptDataError, MissingDataError, require
 
 SERVED: list[str] = []
 
@@ -97,3 +97,106 @@ def test_a_run_with_download_fetches_its_data_sets_first(mirror, tmp_path, monke
     for remote in DATASETS["yahoo-answers-topics"].checked:
         assert hashlib.sha256((root / "yahoo-answers-topics" / remote.path).read_bytes()).hexdigest() == \
             remote.sha256
+
+
+MAINTENANCE = (b"<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>"
+               b"<body>Back soon</body></html>")
+OVERRIDES: dict[str, bytes] = {}
+
+
+@pytest.fixture
+def bad_mirror(data_root: Path):
+    """The mirror of :func:`mirror`, except that the paths in ``OVERRIDES`` answer 200 with their bytes
+    (a maintenance page, by default)."""
+    if not (data_root / "wikitext-2").is_dir():
+        pytest.skip(f"no data under {data_root}")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server API)
+            if self.path in OVERRIDES:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(OVERRIDES[self.path])))
+                self.end_headers()
+                self.wfile.write(OVERRIDES[self.path])
+            else:
+                super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Handler, directory=str(data_root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    OVERRIDES.clear()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _list(root: Path) -> dict[str, str]:
+    env = {**os.environ, "COURSE_CACHE_DIR": str(root.parent / "cache")}
+    done = subprocess.run([sys.executable, "-m", "course_lib", "data", "list", "--root", str(root)], env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    return dict(line.split(maxsplit=1) for line in done.stdout.splitlines())
+
+
+def _wikitext_like(valid: Path, tokens: int = 2_088_628) -> bytes:
+    """Text with the size and token count of WikiText-2's train split (its valid lines, repeated)."""
+    lines, count = valid.read_text(encoding="utf-8").splitlines(keepends=True), 0
+    out = []
+    while count < tokens:
+        for line in lines:
+            out.append(line)
+            count += len(line.split()) + 1
+            if count >= tokens:
+                break
+    return "".join(out).encode()
+
+
+@pytest.mark.fault("clear_error")
+def test_a_maintenance_page_from_the_mirror_is_never_taken_for_data(bad_mirror, tmp_path, data_root,
+                                                                    monkeypatch):
+    from course_lib.lm.data import load_wikitext2
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    OVERRIDES["/wikitext-2/train.txt"] = MAINTENANCE
+    done = _fetch(bad_mirror, root, "wikitext-2")
+    assert "optional file train.txt not fetched" in done.stdout
+    assert "is an HTML/XML page, not data (it begins '<!DOCTYPE html> <html><head><title>Down" in done.stdout
+    assert not (root / "wikitext-2" / "train.txt").exists()
+    with pytest.raises(MissingDataError, match=r"split='official' needs WikiText-2 \['train'\]"):
+        load_wikitext2("official", root)
+
+    (root / "wikitext-2" / "train.txt").write_bytes(MAINTENANCE)  # kept by an earlier version
+    assert _list(root)["wikitext-2"].startswith(f"damaged: {root / 'wikitext-2' / 'train.txt'}: is an HTML")
+    with pytest.raises(CorruptDataError, match=r"train.txt: is an HTML/XML page.*data fetch wikitext-2"):
+        load_wikitext2("official", root)
+
+    OVERRIDES["/wikitext-2/train.txt"] = real = _wikitext_like(data_root / "wikitext-2" / "valid.txt")
+    again = _fetch(bad_mirror, root, "wikitext-2")  # the mirror is back: the bad file is replaced
+    assert again.returncode == 0, again.stderr
+    assert "train.txt: is an HTML/XML page" in again.stdout and "removed, fetching it again" in again.stdout
+    assert (root / "wikitext-2" / "train.txt").read_bytes() == real
+    assert _list(root)["wikitext-2"] == "present"
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize("path, name", [("/ag-news/train.json", "ag-news"),
+                                        ("/wili-2018/wili-2018.zip", "wili-2018")])
+def test_a_maintenance_page_in_place_of_a_required_file_fails_the_fetch(bad_mirror, tmp_path, path, name):
+    OVERRIDES[path] = MAINTENANCE
+    done = _fetch(bad_mirror, tmp_path / "data", name)
+    assert done.returncode == 1 and f"{name}: FAILED" in done.stderr
+    assert "is an HTML/XML page, not data" in done.stderr and "the file was deleted" in done.stderr
+    assert not (tmp_path / "data" / name / Path(path).name).exists()
+    assert not list((tmp_path / "cache").rglob("*.zip"))  # not kept in the downloads cache either
+
+
+@pytest.mark.fault("clear_error")
+def test_a_truncated_squad_train_file_is_refused(bad_mirror, tmp_path, data_root):
+    OVERRIDES["/squad-v1.1/train-v1.1.json"] = (data_root / "squad-v1.1" / "dev-v1.1.json").read_bytes()
+    done = _fetch(bad_mirror, tmp_path / "data", "squad-v1.1")  # the dev set in place of train: too small
+    assert done.returncode == 0 and "optional file train-v1.1.json not fetched" in done.stdout
+    assert "has 4,854,279 bytes, outside the 28,000,000 to 33,000,000 of the real file" in done.stdout
+    assert not (tmp_path / "data" / "squad-v1.1" / "train-v1.1.json").exists()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
+import json
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from course_lib.core.data import MissingDataError
-from course_lib.core.data.download import DownloadError, download, extract_archive
+from course_lib.core.data.checks import BadContent, SquadJson, TokenText, ZipArchive, refuse_markup
+from course_lib.core.data.download import ChecksumMismatch, DownloadError, download, extract_archive
 from course_lib.core.data.registry import (
     DATASETS,
     CorruptDataError,
@@ -20,6 +24,7 @@ from course_lib.core.data.registry import (
     require,
     sha256_of,
 )
+from course_lib.core.io import DiskFull
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 
@@ -220,3 +225,85 @@ def test_a_server_error_is_tried_again(server, tmp_path):
     with pytest.raises(DownloadError, match="404"):  # not worth asking again
         download(f"{server}/nothing.bin", tmp_path / "h.bin", progress=False, backoff=0)
     assert REQUESTS == ["/nothing.bin"] and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+# --- content checks: files without a registered sha256 ------------------------------------------------
+
+
+def _squad(questions: int) -> dict:
+    qas = [{"id": f"q{i}", "question": "Why?", "answers": [{"text": "because", "answer_start": 0}]}
+           for i in range(questions)]
+    return {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "because", "qas": qas}]}]}
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize("content, message", [
+    (b"  <HTML><body>Login</body></HTML>", r"is an HTML/XML page, not data \(it begins '<HTML><body>Login"),
+    (b'<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>', r"is an HTML/XML page"),
+    (json.dumps(_squad(1)).encode(), r"holds 1 questions, outside the 2 to 5 of the real file"),
+    (json.dumps({"version": "2.0", "data": []}).encode(),
+     r"is not SQuAD v1.1 JSON .*found \['data', 'version'\]"),
+    (json.dumps({"version": "1.1", "data": [{"title": "T"}]}).encode(),
+     r"article 0 does not follow SQuAD's schema \(KeyError\('paragraphs'\)\)"),
+    (b'{"version": "1.1", "data": [', r"is not JSON"),
+])
+def test_squad_content_check(tmp_path, content, message):
+    path = tmp_path / "train.json"
+    path.write_bytes(json.dumps(_squad(3)).encode())
+    refuse_markup(path)
+    SquadJson("1.1", 10, 10_000, 2, 5)(path)  # the real thing passes
+    path.write_bytes(content)
+    with pytest.raises(BadContent, match=message):
+        refuse_markup(path)
+        SquadJson("1.1", 10, 10_000, 2, 5)(path)
+
+
+@pytest.mark.fault("clear_error")
+def test_token_text_and_zip_content_checks(tmp_path):
+    text = tmp_path / "train.txt"
+    text.write_text(" = Heading = \n a b c \n")  # 3 + 1 + 3 + 1 tokens
+    TokenText(1, 100, 8, 8)(text)
+    with pytest.raises(BadContent, match=r"holds 8 tokens \(one per line end included\), outside the 9 to "):
+        TokenText(1, 100, 9, 10)(text)
+    with pytest.raises(BadContent, match=r"has 22 bytes, outside the 100 to 200 of the real file"):
+        TokenText(100, 200, 8, 8)(text)
+    archive = tmp_path / "w.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("w/x_train.txt", "a\nb\n")
+        zf.writestr("w/y_train.txt", "en\n")
+    with pytest.raises(BadContent, match=r"holds 2 lines in x_train.txt but 1 in y_train.txt"):
+        ZipArchive(1, 10_000, ("x_train.txt", "y_train.txt"), (("x_train.txt", "y_train.txt"),))(archive)
+    with pytest.raises(BadContent, match=r"is a zip archive without \['labels.csv'\]"):
+        ZipArchive(1, 10_000, ("x_train.txt", "labels.csv"))(archive)
+    archive.write_bytes(archive.read_bytes()[:40])
+    with pytest.raises(BadContent, match="is not a zip archive"):
+        ZipArchive(1, 10_000, ("x_train.txt",))(archive)
+
+
+@pytest.mark.fault("clear_error")
+def test_a_download_that_fails_its_content_check_is_not_kept_nor_retried(server, tmp_path):
+    def too_short(path):
+        raise BadContent(f"has {path.stat().st_size:,} bytes, fewer than the real file")
+
+    REQUESTS.clear()
+    with pytest.raises(ChecksumMismatch, match=r"good.bin: the download has 102,400 bytes, fewer than the "
+                                               r"real file; the file was deleted"):
+        download(f"{server}/good.bin", tmp_path / "g.bin", check=too_short, progress=False, backoff=0)
+    assert REQUESTS == ["/good.bin"] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.fault("clear_error")
+def test_a_full_disk_during_a_download_names_the_cache_and_is_not_retried(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("course_lib.core.data.download.refuse_markup", full)  # fails after the transfer
+    REQUESTS.clear()
+    dest = tmp_path / "cache" / "downloads" / "g.bin"
+    with pytest.raises(DiskFull) as err:
+        download(f"{server}/good.bin", dest, progress=False, backoff=0)
+    assert REQUESTS == ["/good.bin"] and not dest.exists()
+    assert f"{dest.parent}: no space left on the device while writing g.bin" in str(err.value)
+    assert f"set COURSE_CACHE_DIR to a folder there (now {tmp_path / 'cache'})" in str(err.value)

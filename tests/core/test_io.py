@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
 import numpy as np
 import pytest
 
-from course_lib.core.io import atomic_save_npy, atomic_write, atomic_write_json, flat_metrics, read_json
+from course_lib.core.io import (
+    DiskFull,
+    atomic_save_npy,
+    atomic_write,
+    atomic_write_json,
+    flat_metrics,
+    read_json,
+)
 
 
 def test_metrics_must_be_flat():
@@ -71,3 +79,34 @@ def test_text_and_jsonl_errors_name_file_and_line(tmp_path):
         read_jsonl(lines)
     lines.write_text('{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")
     assert read_jsonl(lines) == [{"a": 1}, {"a": 2}]
+
+
+def _full_disk(tmp):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.fault("clear_error")
+def test_a_full_cache_disk_names_the_cache_folder_and_its_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "cache" / "cifar10" / "train.npz"
+    with pytest.raises(DiskFull) as err:
+        atomic_write(target, _full_disk)
+    assert err.value.errno == errno.ENOSPC and isinstance(err.value, OSError)
+    assert (f"{target.parent}: no space left on the device while writing train.npz; free space there, or "
+            "move the cache to a disk with space: set COURSE_CACHE_DIR to a folder there "
+            f"(now {tmp_path / 'cache'})") in str(err.value)
+    assert os.listdir(target.parent) == []  # nothing half-written
+
+
+@pytest.mark.fault("clear_error")
+def test_a_full_disk_under_an_output_folder_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(DiskFull, match=rf"{tmp_path / 'build'}: no space left on the device while writing "
+                                       r"metrics.json; free space there, or write to a folder on another "
+                                       r"disk \(a notebook's output_dir; --build"):
+        atomic_write(tmp_path / "build" / "metrics.json", _full_disk)
+    with pytest.raises(DiskFull, match=r"set COURSE_DATA_DIR to a folder there"):
+        atomic_write(tmp_path / "data" / "wikitext-2" / "train.txt", _full_disk)
+    with pytest.raises(PermissionError):  # another error is not called a full disk
+        atomic_write(tmp_path / "x.json", lambda tmp: (_ for _ in ()).throw(PermissionError(13, "denied")))

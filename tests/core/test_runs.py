@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib.core import runs
 from course_lib.core.assignment import read_metrics
-from course_lib.core.runs import PARAMETERS_HEADER, given_parameters, start_run
+from course_lib.core.folders import FolderInUse, NotOurFolder, read_marker
+from course_lib.core.runs import PARAMETERS_HEADER, given_parameters, recorded_figures, start_run
 
+from .holding import held_by_another_process
 from .toy import SMOKE, toy_assignment
 
 
@@ -92,3 +95,77 @@ def test_check_expected_prints_each_metric_and_raises_on_one_out_of_range(tmp_pa
     run.metrics.clear()
     with pytest.raises(ValueError, match=r"score=missing not in \[0.5, 1\]"):
         run.check_expected()
+
+
+def _params(out, **extra):
+    return {"profile": "smoke", "device": "cpu", "output_dir": str(out), **extra}
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1])
+    return fig
+
+
+@pytest.mark.fault("clear_error")
+def test_start_run_refuses_an_output_dir_it_did_not_make(tmp_path):
+    (tmp_path / "thesis.tex").write_text("three years of work")
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(NotOurFolder) as err:
+        start_run(toy_assignment(), _params(tmp_path))
+    assert f"{tmp_path} is not empty and was not made by this tool" in str(err.value)
+    assert "metrics.json, thesis.tex" in str(err.value) and "(output_dir)" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "thesis.tex"]
+    assert (tmp_path / "metrics.json").read_text() == "{}"
+
+
+@pytest.mark.fault("clear_error")
+def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_process(tmp_path):
+    out = tmp_path / "out"
+    with held_by_another_process(out, "run") as kernel:
+        with pytest.raises(FolderInUse, match=rf"{out} is in use by process {kernel.pid} on host .*shut its "
+                                              "kernel down"):
+            start_run(toy_assignment(), _params(out))
+        assert not (out / "run_record.json").exists()
+
+
+@pytest.mark.fault("recovery")
+def test_a_run_after_a_killed_kernel_takes_the_folder_over(tmp_path, capsys):
+    out = tmp_path / "out"
+    with held_by_another_process(out, "run") as kernel:
+        pass
+    run = start_run(toy_assignment(), _params(out, seed=3))
+    assert f"process {kernel.pid} on host" in capsys.readouterr().out
+    assert json.loads((out / "run_record.json").read_text())["seed"] == 3 and run.output_dir == out
+
+
+@pytest.mark.fault("recovery")
+def test_a_rerun_leaves_nothing_of_the_previous_run_at_the_top_of_its_folder(tmp_path):
+    out = tmp_path / "out"
+    first = start_run(toy_assignment(), _params(out, epochs=5))
+    first.save_figure(_figure(), "curves")
+    first.save_figure(_figure(), "extra.png")
+    first.record_metrics(score=0.5)
+    (out / "history.json").write_text("[]")  # what a library call wrote into the run folder
+    (out / "checkpoint.pt").write_bytes(b"keyed")  # keyed and validated on load: kept for resuming
+    assert json.loads((out / "run_record.json").read_text())["figures"] == ["curves.png", "extra.png"]
+    second = start_run(toy_assignment(), _params(out, epochs=3))
+    second.save_figure(_figure(), "curves")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "checkpoint.pt", "curves.png", "run_record.json"]
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["settings"]["epochs"] == 3 and record["figures"] == ["curves.png"]
+    assert recorded_figures(out) == [out / "curves.png"]
+
+
+def test_the_default_output_dir_claims_the_build_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "REPO_ROOT", tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")
+    run = start_run(toy_assignment(), {"device": "cpu"})
+    assert run.output_dir == tmp_path / "build" / "91_toy"
+    assert read_marker(tmp_path / "build")["tool"] == "build" and read_marker(run.output_dir)["tool"] == "run"

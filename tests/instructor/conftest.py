@@ -1,9 +1,11 @@
 """Fixtures of the instructor-tool tests: a fake workbook of two notebooks (one fails) on the toy
-assignment, with a formula and a figure so that the report has both; and a variant for the jobs tests."""
+assignment, with a formula and figures (saved through its run) so that the report has both; and a variant
+for the jobs tests."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -14,11 +16,13 @@ from course_lib.instructor import cli, notebooks
 
 from ..core.toy import SWEEP, toy_assignment
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _notebook(*cells):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(
-        'profile = "smoke"\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nseed = 0\nepochs = None'
+        'profile = "smoke"\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nseed = 0\nepochs = ...'
     )
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, *cells]
@@ -27,14 +31,18 @@ def _notebook(*cells):
 
 
 OK_BODY = (
-    "import json, pathlib\n"
+    "import sys\n"
+    f"sys.path.insert(0, {str(ROOT)!r})\n"
     "import matplotlib\n"
     "matplotlib.use('Agg')\n"
     "import matplotlib.pyplot as plt\n"
-    "out = pathlib.Path(output_dir); out.mkdir(parents=True, exist_ok=True)\n"
-    "score = 0.9 if epochs is None else epochs / 10\n"
-    "(out / 'metrics.json').write_text(json.dumps({'score': score, 'profile': profile}))\n"
-    "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([1, 2, 3]); fig.savefig(out / 'curve.png')\n"
+    "from course_lib.core.runs import start_run\n"
+    "from tests.core.toy import toy_assignment\n"
+    "run = start_run(toy_assignment(), globals())\n"
+    "run.record_metrics(score=0.9 if epochs is ... else epochs / 10, profile=profile)\n"
+    "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([1, 2, 3]); run.save_figure(fig, 'curve')\n"
+    "if epochs is ...:  # the default run draws one figure more\n"
+    "    fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([3, 2, 1]); run.save_figure(fig, 'extra')\n"
     "print('done')"
 )
 FORMULA = "Perplexity is $\\exp(H)$, where $$H = -\\frac{1}{N} \\sum_{i=1}^{N} \\log p(w_i)$$"
@@ -60,11 +68,13 @@ JOB_BODY = (
     "started = time.time()\n"
     "if os.environ.get('TOY_KILL_ONCE') == exp_id and not (out / 'killed_once').exists():\n"
     "    (out / 'killed_once').write_text('')\n"
+    "    lock = {'pid': 4242, 'host': 'node-17', 'started': 'earlier', 'command': 'its kernel'}\n"
+    "    (out / '.course_lib.lock').write_text(json.dumps(lock))  # held by a kernel on a cluster node\n"
     "    os.kill(os.getppid(), signal.SIGKILL)  # this kernel's parent: the job's process dies midway\n"
     "    os._exit(1)\n"
     "time.sleep(0.5)\n"
     "g = globals()\n"
-    "score = g.get('lr', 0.1) * (epochs or 2) + (g.get('optimizer') == 'sgd')\n"
+    "score = g.get('lr', 0.1) * (2 if epochs is ... else epochs) + (g.get('optimizer') == 'sgd')\n"
     "(out / 'metrics.json').write_text(json.dumps({'score': round(score, 6), 'exp_id': exp_id}))\n"
     "(out / 'times.json').write_text(json.dumps([started, time.time()]))"
 )
@@ -81,8 +91,8 @@ def metrics_table(folders, out_dir):
 @pytest.fixture
 def job_workbook(fake_workbook, monkeypatch):
     """The fake workbook whose toy notebook records config-dependent metrics and its start and end times,
-    and kills its own job once when ``TOY_KILL_ONCE`` names its configuration; its sweep ``toy`` compares
-    the runs' metrics."""
+    and kills its own job once when ``TOY_KILL_ONCE`` names its configuration (leaving the lock of a
+    kernel on another host in its folder); its sweep ``toy`` compares the runs' metrics."""
     notebook = _notebook(nbformat.v4.new_code_cell(JOB_BODY))
     nbformat.write(notebook, fake_workbook / "notebooks" / "91_toy.ipynb")
     sweep = Sweep("toy", SWEEP.configs, metrics_table)

@@ -3,12 +3,20 @@ unknown parameters make the command fail; the sweep goes through the one sweep e
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import re
 
+import nbformat
 import pytest
 
+from course_lib.assignments import ASSIGNMENTS
+from course_lib.core.data.registry import DATASETS, DatasetSpec
 from course_lib.instructor import cli, notebooks
 from course_lib.instructor.report import summary_rows
+
+from ..core.holding import held_by_another_process
 
 
 def test_run_all_reports_failures_and_keeps_going(fake_workbook):
@@ -171,3 +179,122 @@ def test_a_killed_refresh_leaves_the_committed_notebook_as_it_was(fake_workbook,
         notebooks.refresh_notebook(committed)
     assert committed.read_bytes() == before
     assert sorted(p.name for p in committed.parent.iterdir()) == ["91_toy.ipynb", "92_bad.ipynb"]
+
+
+# --- folders: only into what the command made, one process at a time ---------------------------------------
+
+
+@pytest.mark.fault("clear_error")
+def test_run_refuses_a_build_folder_it_did_not_make(fake_workbook, capsys):
+    checkout = fake_workbook / "checkout"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / "notes.md").write_text("uncommitted notes")
+    assert cli.main(["run", "--only", "91", "--device", "cpu", "--build", str(checkout)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {checkout} is not empty and was not made by this tool" in err
+    assert ".git/, notes.md" in err and "(--build)" in err
+    assert sorted(p.name for p in checkout.iterdir()) == [".git", "notes.md"]
+
+
+@pytest.mark.fault("clear_error")
+def test_a_second_run_into_a_build_folder_in_use_is_refused(fake_workbook, capsys):
+    build = fake_workbook / "build"
+    with held_by_another_process(build, "build") as first:
+        assert cli.main(["run", "--only", "91", "--device", "cpu", "--build", str(build)]) == 2
+    assert f"{build} is in use by process {first.pid}" in capsys.readouterr().err
+    assert not (build / "91_toy").exists()
+
+
+@pytest.mark.fault("clear_error")
+def test_two_sweeps_at_once_on_one_runs_folder_the_second_is_refused(fake_workbook, recording_execute,
+                                                                     capsys):
+    runs = fake_workbook / "runs"
+    with held_by_another_process(runs, "runs") as first:
+        assert cli.main(["sweep", "toy", "--profile", "smoke", "--runs-dir", str(runs)]) == 2
+        assert f"{runs} is in use by process {first.pid} on host" in capsys.readouterr().err
+        assert recording_execute == []
+    outcome = cli.sweep("toy", "smoke", "cpu", runs)  # once the first has ended (killed), it runs
+    assert recording_execute == ["a", "b", "c"] and outcome.ok
+
+
+@pytest.mark.fault("recovery")
+def test_the_report_shows_only_the_figures_of_this_run(fake_workbook):
+    build = fake_workbook / "build"
+    cli.run_all("smoke", ["91"], "cpu", build)
+    assert {"curve.png", "extra.png"} <= {p.name for p in (build / "91_toy").iterdir()}
+    assert "91_toy/extra.png" in (build / "index.html").read_text()
+    cli.run_all("smoke", ["91"], "cpu", build, params={"epochs": 6})  # this run draws no extra figure
+    report = (build / "index.html").read_text()
+    assert "91_toy/curve.png" in report and "extra" not in report
+    assert not (build / "91_toy" / "extra.png").exists()
+    assert json.loads((build / "91_toy" / "metrics.json").read_text())["score"] == 0.6
+
+
+@pytest.mark.fault("recovery")
+def test_a_notebook_that_failed_before_its_run_shows_nothing_of_the_previous_one(fake_workbook):
+    build = fake_workbook / "build"
+    cli.run_all("smoke", ["91"], "cpu", build)
+    notebook = fake_workbook / "notebooks" / "91_toy.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[-1].source = "raise RuntimeError('broken before start_run')\n" + nb.cells[-1].source
+    nbformat.write(nb, notebook)
+    result = cli.run_all("smoke", ["91"], "cpu", build)[0]
+    assert not result.ok and result.metrics == {}
+    assert not (build / "91_toy" / "curve.png").exists() and "curve" not in (build / "index.html").read_text()
+
+
+# --- notebooks that are not notebooks -------------------------------------------------------------------
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize("text, message", [
+    ("", r"92_bad.ipynb:1:1: malformed JSON \(Expecting value\): not a notebook; restore it \(git checkout"),
+    ("[]", r"92_bad.ipynb: not a notebook \(JSON without the 'nbformat' field\)"),
+    ('{"cells": [], "nbformat": 4, "nbformat_minor": 5}',
+     r"92_bad.ipynb: not a valid notebook \('metadata' is a required property\)"),
+])
+def test_a_notebook_that_is_not_valid_stops_run_and_refresh_before_any_runs(fake_workbook, capsys, text,
+                                                                           message):
+    (fake_workbook / "notebooks" / "92_bad.ipynb").write_text(text)
+    build = fake_workbook / "build"
+    assert cli.main(["run", "--only", "91", "92", "--device", "cpu", "--build", str(build)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not build.exists()  # 91 did not run first
+    before = (fake_workbook / "notebooks" / "91_toy.ipynb").read_bytes()
+    assert cli.main(["refresh", "91", "92"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert (fake_workbook / "notebooks" / "91_toy.ipynb").read_bytes() == before
+    with pytest.raises(ValueError, match=message):
+        notebooks.execute_notebook(fake_workbook / "notebooks" / "92_bad.ipynb", build / "x.ipynb", {})
+    assert not build.exists()  # no empty executed notebook is left
+
+
+@pytest.mark.fault("clear_error")
+def test_a_failed_notebook_keeps_the_usual_permissions(fake_workbook):
+    build = fake_workbook / "build"
+    cli.run_all("smoke", ["92"], "cpu", build)
+    umask = os.umask(0)
+    os.umask(umask)
+    executed = build / "92_bad" / "92_bad.ipynb"
+    assert executed.stat().st_mode & 0o777 == 0o666 & ~umask and executed.stat().st_size > 0
+
+
+# --- the data in a sweep's key ----------------------------------------------------------------------------
+
+
+@pytest.mark.fault("recovery")
+def test_a_sweep_runs_again_when_its_data_was_replaced(fake_workbook, recording_execute, monkeypatch,
+                                                       tmp_path):
+    monkeypatch.setitem(DATASETS, "toyset", DatasetSpec("toyset", "toy text", ("train.txt",)))
+    assignment = ASSIGNMENTS["91"]
+    monkeypatch.setitem(ASSIGNMENTS, "91", dataclasses.replace(assignment, datasets=("toyset",)))
+    root = tmp_path / "data"
+    (root / "toyset").mkdir(parents=True)
+    (root / "toyset" / "train.txt").write_text("<html><title>Maintenance</title></html>")
+    runs, params = fake_workbook / "runs", {"data_dir": str(root)}
+    cli.sweep("toy", "smoke", "cpu", runs, params=params)
+    recording_execute.clear()
+    assert cli.sweep("toy", "smoke", "cpu", runs, params=params).skipped == ["a", "b", "c"]
+    (root / "toyset" / "train.txt").write_text("the real text , with its tokens\n" * 3)
+    outcome = cli.sweep("toy", "smoke", "cpu", runs, params=params)
+    assert recording_execute == ["a", "b", "c"] and outcome.skipped == [] and outcome.ok

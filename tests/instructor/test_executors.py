@@ -11,6 +11,7 @@ import pytest
 
 from course_lib.assignments import ASSIGNMENTS
 from course_lib.core import Sweep
+from course_lib.core.folders import LOCK
 from course_lib.core.io import read_json
 from course_lib.core.sweep import STATUS_FILE
 from course_lib.instructor import cli
@@ -58,6 +59,7 @@ def test_a_killed_job_is_reported_and_only_it_runs_again(job_workbook, monkeypat
     status = read_json(runs / "b" / STATUS_FILE)
     assert status["status"] == "failed" and "killed" in status["error"]  # written by the sweep, not the job
     assert not (runs / "b" / "metrics.json").exists()
+    assert not (runs / "b" / LOCK).exists()  # its job ended: the lock its killed kernel left is removed
     assert sorted(read_json(runs / "toy_comparison" / "table.json")) == ["a"]
     before = (runs / "a" / "times.json").read_text()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,6 +17,8 @@ import pytest
 
 from course_lib.assignments import ASSIGNMENTS
 from course_lib.core.exercises import STUDENT, MarkerError, is_stub, regions, strip_solutions
+from course_lib.core.folders import NotOurFolder, foreign_files
+from course_lib.instructor import cli
 from course_lib.instructor.release import make_release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,3 +205,65 @@ def test_colab_badge_and_install_line_with_a_repo_url(tmp_path):
     with pytest.raises(ValueError, match="--repo-url 'gitlab.com/x' is not valid"):
         make_release(tmp_path / "rel", repo_url="gitlab.com/x")
     assert not (tmp_path / "rel").exists()
+
+
+# --- where the release writes ------------------------------------------------------------------------------
+
+
+@pytest.mark.fault("clear_error")
+def test_release_into_a_checkout_is_refused_and_deletes_nothing(tmp_path, capsys):
+    checkout = tmp_path / "checkout"
+    for name in (".git/HEAD", "noxfile.py", "course_lib/instructor/cli.py", "NOTES.md"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text(f"{name} stays")
+    before = sorted(p.relative_to(checkout) for p in checkout.rglob("*"))
+    assert cli.main(["release", "--dest", str(checkout)]) == 2
+    err = capsys.readouterr().err
+    assert f"{checkout} is not empty and was not made by this tool" in err
+    assert ".git/, NOTES.md, course_lib/, noxfile.py" in err and "(--dest)" in err
+    assert sorted(p.relative_to(checkout) for p in checkout.rglob("*")) == before
+    assert (checkout / "NOTES.md").read_text() == "NOTES.md stays"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkout"]  # no temporary folder left beside it
+
+
+@pytest.mark.fault("clear_error")
+def test_release_into_a_clone_of_the_published_repository_is_refused(tmp_path, capsys):
+    clone = tmp_path / "published"
+    for name in (".git/config", "LICENSE", ".github/workflows/ci.yml"):
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_text("kept")
+    url = "https://github.com/teacher/dl-course"
+    assert cli.main(["release", "--dest", str(clone), "--repo-url", url]) == 2
+    assert ".git/, .github/, LICENSE" in capsys.readouterr().err
+    assert (clone / "LICENSE").read_text() == "kept" and (clone / ".git" / "config").exists()
+
+
+@pytest.mark.fault("clear_error")
+def test_release_inside_a_folder_it_copies_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"lies inside .*course_lib, which the release copies"):
+        make_release(ROOT / "course_lib" / "release-here")
+    assert not (ROOT / "course_lib" / "release-here").exists()
+
+
+@pytest.mark.fault("clear_error")
+def test_a_rerelease_over_student_work_is_refused_then_replaces_a_clean_release(release, tmp_path):
+    first, _ = release
+    dest = tmp_path / "release"
+    shutil.copytree(first, dest)  # the release as it was written (its marker lists every file)
+    notebook = dest / "notebooks" / "03_language_models.ipynb"
+    answer = notebook.read_text() + " "
+    notebook.write_text(answer)  # a student's edit
+    (dest / "my_notes.md").write_text("notes")
+    (dest / "course_lib" / "__pycache__").mkdir(exist_ok=True)  # from running the tests: not work
+    (dest / "course_lib" / "__pycache__" / "x.pyc").write_bytes(b"0")
+    with pytest.raises(NotOurFolder) as err:
+        make_release(dest)
+    text = str(err.value)
+    assert "edited since the last release: notebooks/03_language_models.ipynb" in text
+    assert "added since the last release: my_notes.md" in text and "pyc" not in text
+    assert notebook.read_text() == answer and (dest / "my_notes.md").exists()
+    (dest / "my_notes.md").unlink()  # the student's work moved out: the release replaces the folder
+    shutil.copy2(first / "notebooks" / "03_language_models.ipynb", notebook)
+    make_release(dest)
+    assert foreign_files(dest) == {} and not (dest / "course_lib" / "__pycache__").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]

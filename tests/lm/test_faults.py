@@ -8,6 +8,7 @@ corpus, embeddings, device, code); anything stale or damaged is rebuilt, with a 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -294,3 +295,32 @@ def test_compare_of_metrics_without_a_field_names_it(cyclic, tmp_path):
     atomic_write_json(outcome.finished[1] / "metrics.json", {"valid_ppl": 3.0})
     with pytest.raises(ValueError, match=r"gpt1-adamw-L1/metrics.json: missing field\(s\) \['epochs', "):
         compare_runs(outcome.finished, tmp_path / "cmp")
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize(("file", "field", "value", "kind"), [
+    ("metrics.json", "best_valid_ppl", "about 200", "a number or null"),
+    ("metrics.json", "best_epoch", 2.5, "a whole number"),
+    ("args.json", "nesterov", "no", "true or false"),
+    ("args.json", "model", 3, "text"),
+])
+def test_a_hand_edited_run_file_field_is_named_not_a_pandas_error(cyclic, tmp_path, file, field, value, kind):
+    outcome, _ = tiny_grid(cyclic, tmp_path / "runs")
+    path = outcome.finished[0] / file
+    record = json.loads(path.read_text())
+    atomic_write_json(path, {**record, field: value})
+    with pytest.raises(ValueError, match=rf"{path}: field '{field}' holds {value!r}, expected {kind}; the "
+                                         r"file was edited or damaged"):
+        compare_runs(outcome.finished, tmp_path / "cmp")
+
+
+@pytest.mark.fault("recovery")
+def test_the_grid_runs_a_hand_edited_run_again(cyclic, tmp_path, capsys):
+    first, _ = tiny_grid(cyclic, tmp_path / "runs")
+    path = tmp_path / "runs" / "lstm-sgd-L1" / "metrics.json"
+    atomic_write_json(path, {**json.loads(path.read_text()), "test_ppl": "n/a"})
+    capsys.readouterr()
+    again, lines = tiny_grid(cyclic, tmp_path / "runs")
+    assert lines[0] == "[lstm-sgd-L1] running" and again.ok
+    assert f"[lstm-sgd-L1] {path}: field 'test_ppl' holds 'n/a'" in capsys.readouterr().out
+    assert again.comparison.table["test_ppl"].equals(first.comparison.table["test_ppl"])

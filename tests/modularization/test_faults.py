@@ -258,3 +258,32 @@ def test_killed_scheduled_fine_tuning_resumes_exactly(tokenizer, tmp_path, monke
     assert _losses(resumed.history) == _losses(first.history)
     assert [e["lr"] for e in resumed.history] == [e["lr"] for e in first.history]
     assert all(torch.equal(v, straight.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+# -- the pretrained model ------------------------------------------------------------------------------
+
+
+@pytest.mark.fault("clear_error")
+@pytest.mark.parametrize("files, lacks", [
+    ((), "config.json, weights, a tokenizer missing; it holds nothing"),
+    (("config.json", "notes.txt"), "weights, a tokenizer missing; it holds ['config.json', 'notes.txt']"),
+    (("config.json", "model.safetensors"), "a tokenizer missing"),
+])
+def test_a_model_folder_without_a_model_is_named(tmp_path, files, lacks):
+    folder = tmp_path / "my-bert"
+    folder.mkdir()
+    for name in files:
+        (folder / name).write_text("{}")
+    with pytest.raises(FileNotFoundError) as err:
+        finetune_module.load_classifier(str(folder), num_labels=10)
+    text = str(err.value)
+    assert f"model_name='{folder}': the folder {folder} holds no model ({lacks}" in text
+    assert "save_pretrained" in text and "'minilm' (offline)" in text
+
+
+@pytest.mark.fault("clear_error")
+def test_a_model_path_that_is_no_folder_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"model_name='./bert-tiny': there is no folder "
+                                                rf"{tmp_path}/bert-tiny"):
+        finetune_module.finetune_key(SMALL.override(model_name="./bert-tiny"), 0, "v1")

@@ -1,7 +1,9 @@
-"""Download one file: progress bar, size and sha256 check, atomic rename; unpack archives atomically.
+"""Download one file: progress bar, size, sha256 and content checks, atomic rename; unpack archives
+atomically.
 
-Nothing half-written is left behind: bytes go to a temporary file next to the destination and are
-renamed into place only after the size and checksum match; on any error the partial file is removed.
+Nothing half-written or wrong is left behind: bytes go to a temporary file next to the destination and
+are renamed into place only after the size and checksum match and the content passes (never an HTML
+page; see :mod:`course_lib.core.data.checks`); on any error the partial file is removed.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from course_lib.core.io import atomic_write
+from course_lib.core.data.checks import BadContent, refuse_markup
+from course_lib.core.io import DiskFull, atomic_write, disk_full
 
 
 class DownloadError(RuntimeError):
@@ -28,7 +32,8 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumMismatch(DownloadError):
-    """The downloaded bytes are not the registered file (not retried: the source itself differs)."""
+    """The downloaded bytes are not the registered file: another checksum, an HTML page, or content that
+    fails the file's check (not retried: the source itself differs)."""
 
 
 def download(
@@ -41,12 +46,16 @@ def download(
     progress: bool = True,
     retries: int = 3,
     backoff: float = 0.5,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Fetch ``url`` into ``dest`` (atomically, see :func:`course_lib.core.io.atomic_write`) and return it.
 
     A dropped connection, an interrupted transfer or a server error is tried again, up to ``retries``
     attempts in all, waiting ``backoff`` seconds, then twice as long. Raises :class:`DownloadError` when
-    every attempt failed, the server answers 4xx, or the sha256 does not match ``sha256``.
+    every attempt failed or the server answers 4xx, and :class:`ChecksumMismatch` when the sha256 does not
+    match ``sha256``, the bytes are an HTML page, or ``check(path)`` raises
+    :class:`~course_lib.core.data.checks.BadContent`; nothing is kept then. A full disk raises
+    :class:`~course_lib.core.io.DiskFull` naming the folder.
     """
     dest = Path(dest)
 
@@ -68,15 +77,20 @@ def download(
         if expected is not None and written != expected:
             raise DownloadError(
                 f"{url}: transfer interrupted after {written} of {expected} bytes; nothing kept")
-        if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise ChecksumMismatch(
-                f"{url}: sha256 mismatch (expected {sha256}, got {digest.hexdigest()}); the file was deleted"
-            )
+        try:
+            refuse_markup(tmp)
+            if sha256 is None and check is not None:
+                check(tmp)
+        except BadContent as err:
+            raise ChecksumMismatch(f"{url}: the download {err}; the file was deleted") from err
+        if sha256 is not None and (actual := digest.hexdigest()) != sha256.lower():
+            raise ChecksumMismatch(f"{url}: sha256 mismatch (expected {sha256}, got {actual}); the file was "
+                                   "deleted")
 
     for attempt in range(1, retries + 1):
         try:
             return atomic_write(dest, fetch)
-        except ChecksumMismatch:
+        except (ChecksumMismatch, DiskFull):
             raise
         except DownloadError:
             if attempt == retries:
@@ -101,20 +115,29 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Pa
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(tmp)
-        else:
-            with tarfile.open(archive) as tf:
-                tf.extractall(tmp, filter="data")
-        entries = list(tmp.iterdir())
-        # An archive holding one top folder whose name matches the target is unwrapped.
-        source = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
-        if target.exists():
-            for item in source.iterdir():
-                os.replace(item, target / item.name)
-        else:
-            os.replace(source, target)
+        _unpack(archive, target, tmp)
+    except OSError as err:
+        if (full := disk_full(err, target / archive.name)) is not None:
+            raise full from err
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _unpack(archive: Path, target: Path, tmp: Path) -> None:
+    """Unpack ``archive`` into ``tmp``, then move it to ``target`` (into it, when it exists)."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(tmp)
+    else:
+        with tarfile.open(archive) as tf:
+            tf.extractall(tmp, filter="data")
+    entries = list(tmp.iterdir())
+    # An archive holding one top folder whose name matches the target is unwrapped.
+    source = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+    if target.exists():
+        for item in source.iterdir():
+            os.replace(item, target / item.name)
+    else:
+        os.replace(source, target)

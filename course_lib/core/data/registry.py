@@ -1,7 +1,11 @@
 """Dataset registry: per data set, the files expected under the data root and where they come from.
 
 Each :class:`DatasetSpec` names a folder under the data root, the files (glob patterns) that must be
-there, and the remote files (URL, sha256, size) that :func:`require` downloads when asked to.
+there, and the remote files (URL, sha256 or a content check, size) that :func:`require` downloads when
+asked to. Every file is verified, when downloaded and when found present: by its registered sha256, else
+by its content (:mod:`course_lib.core.data.checks`: format, size range, a property of the real file; an
+HTML page never passes as data). A file that fails is not kept (a download) or is reported damaged (a
+file present), and the next fetch replaces it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.core.data.checks import BadContent, SquadJson, TokenText, ZipArchive, refuse_markup
 from course_lib.core.data.download import DownloadError, download, extract_archive
 from course_lib.core.data.root import DATA_ENV, cache_dir, resolve_data_root
+from course_lib.core.digests import file_digest, json_digest
+from course_lib.core.io import atomic_write_json, read_json
 
 
 class MissingDataError(FileNotFoundError):
@@ -33,7 +40,7 @@ MIRROR_ENV = "COURSE_DATA_MIRROR"
 class RemoteFile:
     """One file to fetch: saved as ``path`` inside the data set folder (unpacked if ``extract``).
     An ``optional`` file (e.g. a train split some copies lack) may fail to download without failing
-    the data set."""
+    the data set. A file without a ``sha256`` has a content ``check`` (see :mod:`.checks`)."""
 
     url: str
     path: str
@@ -41,6 +48,7 @@ class RemoteFile:
     size: int | None = None
     extract: bool = False
     optional: bool = False
+    check: Callable[[Path], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,14 +122,18 @@ DATASETS: dict[str, DatasetSpec] = {
             "WiLI-2018 Wikipedia language identification benchmark (Thoma 2018)",
             ("x_train.txt", "y_train.txt", "x_test.txt", "y_test.txt", "labels.csv"),
             (RemoteFile("https://zenodo.org/record/841984/files/wili-2018.zip", "wili-2018.zip",
-                        extract=True),),
+                        extract=True, check=ZipArchive(
+                            30_000_000, 200_000_000,
+                            ("x_train.txt", "y_train.txt", "x_test.txt", "y_test.txt", "labels.csv"),
+                            (("x_train.txt", "y_train.txt"), ("x_test.txt", "y_test.txt")))),),
         ),
         DatasetSpec(
             "wikitext-2",
             "WikiText-2 v1 (tokenized, with <unk>), one paragraph per line",
             ("valid.txt", "test.txt"),
             (
-                RemoteFile(_WT2 + "train.txt", "train.txt", optional=True),
+                RemoteFile(_WT2 + "train.txt", "train.txt", optional=True,  # 2,088,628 tokens
+                           check=TokenText(10_000_000, 11_500_000, 2_078_000, 2_099_000)),
                 RemoteFile(_WT2 + "valid.txt", "valid.txt",
                            "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
                 RemoteFile(_WT2 + "test.txt", "test.txt",
@@ -134,7 +146,8 @@ DATASETS: dict[str, DatasetSpec] = {
             "SQuAD v1.1 (Rajpurkar et al. 2016), official JSON",
             ("dev-v1.1.json",),
             (
-                RemoteFile(_SQUAD + "train-v1.1.json", "train-v1.1.json", optional=True),
+                RemoteFile(_SQUAD + "train-v1.1.json", "train-v1.1.json", optional=True,  # 87,599 questions
+                           check=SquadJson("1.1", 28_000_000, 33_000_000, 85_000, 90_000)),
                 RemoteFile(_SQUAD + "dev-v1.1.json", "dev-v1.1.json",
                            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9",
                            4854279),
@@ -218,8 +231,6 @@ def missing_message(spec: DatasetSpec, root: Path, reason: str = "") -> str:
 
 def sha256_of(path: Path) -> str:
     """sha256 of ``path``, remembered by (path, size, mtime) in the cache so a second call is instant."""
-    from course_lib.core.io import atomic_write_json, read_json
-
     path = path.resolve()
     stat = path.stat()
     record = cache_dir("verified") / f"{hashlib.sha256(str(path).encode()).hexdigest()[:24]}.json"
@@ -238,18 +249,61 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def problem_of(path: Path, remote: RemoteFile) -> str | None:
+    """What is wrong with ``path`` as ``remote``'s file, ``None`` when nothing is: its sha256 differs from
+    the registered one, or (no sha256 registered) it is an HTML page or fails ``remote.check``. A passed
+    content check is remembered by the file's sha256, so a second call is instant."""
+    actual = sha256_of(path)
+    if remote.sha256 is not None:
+        return None if actual == remote.sha256 else (
+            f"sha256 {actual} does not match the registered {remote.sha256}")
+    record = cache_dir("verified") / f"content-{actual[:32]}.json"
+    try:
+        if read_json(record).get("check") == repr(remote.check):
+            return None
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        refuse_markup(path)
+        if remote.check is not None:
+            remote.check(path)
+    except BadContent as err:
+        return str(err)
+    atomic_write_json(record, {"check": repr(remote.check)})
+    return None
+
+
 def verify(spec: DatasetSpec, folder: Path) -> None:
-    """Check the sha256 of every registered file present in ``folder``; raise :class:`CorruptDataError`
-    naming the file, the expected and the actual checksum and how to fix it."""
-    for remote in spec.checked:
+    """Verify every registered file present in ``folder`` (:func:`problem_of`: sha256, else content);
+    raise :class:`CorruptDataError` naming the file, what is wrong and how to fix it."""
+    for remote in spec.remote:
         path = folder / remote.path
-        if path.is_file() and (actual := sha256_of(path)) != remote.sha256:
-            raise CorruptDataError(
-                f"{path}: sha256 {actual} does not match the registered {remote.sha256} of data set "
-                f"{spec.name!r}; the file is damaged or not the original. Fetch it again with "
-                f"`python -m course_lib data fetch {spec.name} --root {folder.parent}` "
-                f"(from {url_of(spec, remote)}), or restore it from your course's copy of the data."
-            )
+        if remote.extract or not path.is_file() or (problem := problem_of(path, remote)) is None:
+            continue
+        optional = " (it is optional: deleting it also works)" if remote.optional else ""
+        raise CorruptDataError(
+            f"{path}: {problem} (data set {spec.name!r}: the file is damaged, or another file is in its "
+            "place). "
+            f"Fetch it again with `python -m course_lib data fetch {spec.name} --root {folder.parent}` "
+            f"(from {url_of(spec, remote)}), or restore it from your course's copy of the data{optional}."
+        )
+
+
+def data_checksums(entries: Sequence[str], data_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """{data set: checksum of the files in its folder} for the entries of an assignment's ``datasets``
+    (of alternatives ``"a|b"``, the first present; one absent as ``"missing"``): the data part of a
+    sweep's key, so that results made from other data never stand for this data's."""
+    root = resolve_data_root(data_dir)
+    checksums = {}
+    for entry in entries:
+        name = next((n for n in entry.split("|") if not get_spec(n).missing(root / n)), None)
+        if name is None:
+            checksums[entry] = "missing"
+            continue
+        folder = root / name
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        checksums[name] = json_digest({p.relative_to(folder).as_posix(): file_digest(p) for p in files})
+    return checksums
 
 
 def require(
@@ -291,26 +345,30 @@ def require(
 
 def fetch(spec: DatasetSpec, folder: Path, *, progress: bool = True,
           log: Callable[[str], None] = print) -> None:
-    """Download the remote files of ``spec`` into ``folder`` (archives via the cache): files present and
-    verified are kept, missing or damaged ones fetched; an optional file that cannot be had is noted."""
+    """Download the remote files of ``spec`` into ``folder`` (archives via the cache), each verified
+    before it is kept (sha256, else its content): files present and verified are kept, missing ones
+    fetched, damaged ones removed (with a notice) and fetched again; an optional file that cannot be had
+    is noted."""
     for remote in spec.remote:
-        url = url_of(spec, remote)
+        def get(dest: Path, remote: RemoteFile = remote) -> Path:
+            return download(url_of(spec, remote), dest, sha256=remote.sha256, size=remote.size,
+                            check=remote.check, progress=progress)
+
         try:
             if remote.extract:
-                archive = download(url, cache_dir("downloads") / remote.path, sha256=remote.sha256,
-                                   size=remote.size, progress=progress)
-                extract_archive(archive, folder)
-            elif not _verified(folder / remote.path, remote):
-                download(url, folder / remote.path, sha256=remote.sha256, size=remote.size, progress=progress)
+                extract_archive(get(cache_dir("downloads") / remote.path), folder)
+                continue
+            path = folder / remote.path
+            if path.is_file():
+                if (problem := problem_of(path, remote)) is None:
+                    continue
+                log(f"{path}: {problem}; removed, fetching it again")
+                path.unlink()
+            get(path)
         except DownloadError as err:
             if not remote.optional:
                 raise
             log(f"{spec.name}: optional file {remote.path} not fetched ({err})")
-
-
-def _verified(path: Path, remote: RemoteFile) -> bool:
-    """``path`` exists and, when ``remote`` has a sha256, matches it."""
-    return path.is_file() and (remote.sha256 is None or sha256_of(path) == remote.sha256)
 
 
 def require_any(entries: Sequence[str], data_dir: str | os.PathLike | None = None, *,
