@@ -44,6 +44,11 @@ def pytest_collection_modifyitems(config: Any, items: list) -> None:
     if not wanted:
         return
     kept = [item for item in items if marked_exercises(item) & wanted]
+    if not kept:
+        import pytest
+
+        marked = sorted(set().union(*(marked_exercises(item) for item in items)))
+        raise pytest.UsageError(f"no test here is marked exercise({sorted(wanted)}); marked: {marked}")
     config.hook.pytest_deselected(items=[item for item in items if not marked_exercises(item) & wanted])
     items[:] = kept
 

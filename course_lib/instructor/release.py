@@ -475,7 +475,8 @@ def student_readme(assignments: list, root: Path = ROOT, repo_url: str | None = 
         "test (`ok`, or `FAIL` with what was expected) and ends with a summary such as",
         f"`{example.name}: 2 of 3 tests pass`. A name it does not know makes it list the valid ones.",
         "",
-        "The same tests from a terminal, in this folder (on Colab, in a cell, with `!` first):",
+        "The same tests from a terminal, in this folder" + (" (on Colab: in a cell, after `!`):" if repo_url
+                                                            else ":"),
         "",
         "```bash",
         f"python -m pytest {tests} --exercise {example.name}   # one function",
@@ -484,9 +485,10 @@ def student_readme(assignments: list, root: Path = ROOT, repo_url: str | None = 
         "",
         "## Handing in",
         "",
-        "When an assignment is done, hand it in from this folder with `python -m course_lib submit NN`",
-        "(`NN` is the assignment's number, e.g. `python -m course_lib submit 01`; on Colab,",
-        "`!python -m course_lib submit 01` in a cell): it gathers the functions you wrote and your answers.",
+        "When an assignment is done, hand it in from this folder with `python -m course_lib submit NN`,",
+        "`NN` being the assignment's number (`python -m course_lib submit 01`"
+        + (", or `!python -m course_lib submit 01` in a cell on Colab" if repo_url else "") + "): it gathers",
+        "the functions you wrote and your answers.",
         "",
     ]
     for a in assignments:

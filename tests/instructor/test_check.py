@@ -5,8 +5,11 @@ valid ones."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,14 @@ def test_tests_outside_the_workbook_are_named(tmp_path):
     shutil.copytree(ROOT / "course_lib" / "cnn", tmp_path / "course_lib" / "cnn")
     with pytest.raises(FileNotFoundError, match=r"'zero_pad' are not in .*tests/cnn/test_numpy_conv"):
         run_exercise_tests("zero_pad", tmp_path)
+
+
+def test_the_terminal_route_selects_the_same_tests():
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cnn/test_numpy_conv.py"]
+    done = subprocess.run([*command, "--exercise", "pool_forward"], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "1 passed, 37 deselected" in done.stdout, done.stdout[-2000:]
+    done = subprocess.run([*command, "--exercise", "pool_forwrd"], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 4 and "no test here is marked exercise(['pool_forwrd'])" in done.stderr
