@@ -438,3 +438,12 @@ def test_colab_badge_and_setup_cell_with_a_repo_url_and_ref(tmp_path):
 def test_exercise_names_are_unique_across_assignments():
     names = [e.name for a in ASSIGNMENTS.values() for e in assignment_exercises(a)]
     assert len(names) == len(set(names)) == len(exercises_by_name())
+
+
+def test_the_release_command_needs_a_ref_with_a_repo_url(tmp_path, capsys):
+    from course_lib.instructor import cli
+
+    url = "https://github.com/course/workbook"
+    assert cli.main(["release", "--dest", str(tmp_path / "rel"), "--repo-url", url]) == 2
+    assert "--repo-url needs --ref TAG_OR_COMMIT" in capsys.readouterr().err
+    assert not (tmp_path / "rel").exists()
