@@ -10,8 +10,20 @@ profiles, expected ranges and sweeps; library modules; a package face its notebo
 - :mod:`course_lib.modularization` (05, concern modularization of a BERT classifier).
 
 :mod:`course_lib.core` holds what two or more assignments use; :mod:`course_lib.assignments` lists
-the five. Instructor tools live in :mod:`course_lib.instructor`, which the student release leaves out.
+the five. The instructor's tools are a subpackage of their own, which the student release leaves out.
 Imports only point down: notebooks -> assignment packages -> core.
+
+``from course_lib import check``; ``check("zero_pad")`` runs one exercise's tests
+(:func:`course_lib.core.check.check`).
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``check``, imported on first use (``import course_lib`` stays light)."""
+    if name == "check":
+        from course_lib.core.check import check
+
+        return check
+    raise AttributeError(f"module 'course_lib' has no attribute {name!r}")

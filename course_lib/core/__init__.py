@@ -11,6 +11,8 @@
 - :mod:`.device`: seeding, device, CPU threads, autocast, the environment record.
 - :mod:`.io`: atomic writes, JSON, digests.
 - :mod:`.plots`: training curves, confusion matrices.
+- :mod:`.exercises`: the solution and student fences; :mod:`.check`: ``check("name")``, one exercise's
+  tests from a notebook (:mod:`.exercise_marker`: the pytest marker that says which tests those are).
 """
 
 from course_lib.core.assignment import CONTRACT, Assignment, Sweep

@@ -17,9 +17,10 @@ submitit job, at most N at once, its log in ``build/submitit/`` or ``runs/submit
 :mod:`course_lib.instructor.executors`); without ``--executor`` they run here, one after another.
 ``python -m course_lib.instructor refresh NN [NN ...]``
     Re-executes committed notebooks in place (default parameters, smoke profile) for nbval.
-``python -m course_lib.instructor release [--dest DIR] [--repo-url https://github.com/OWNER/NAME]``
+``python -m course_lib.instructor release [--dest DIR] [--repo-url https://github.com/OWNER/NAME --ref TAG]``
     Writes the student release (see :mod:`course_lib.instructor.release`); with the repository it is
-    published to, every notebook gets an "Open in Colab" badge and a Colab-only install line.
+    published to and the tag or commit students clone, every notebook gets an "Open in Colab" badge and
+    a Colab setup cell (an editable clone of the release).
 
 ``--param`` names are checked against the notebook's parameters before anything runs. A name the command
 has its own option for (``profile``: ``--profile``, ``device``, ``seed``, ``output_dir``: ``--build`` or
@@ -280,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     p_release = sub.add_parser("release", help="write the student release")
     p_release.add_argument("--dest", type=Path, default=ROOT / "release")
     p_release.add_argument("--repo-url", default=None,
-                           help="GitHub repository the release is published to (adds Colab links)")
+                           help="GitHub repository the release is published to (adds Colab links and the "
+                                "Colab setup cell)")
+    p_release.add_argument("--ref", default=None,
+                           help="with --repo-url: the tag or commit of that repository students clone")
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -313,12 +317,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"error: {exp_id} failed: {last}{log}", file=sys.stderr)
         return 0 if outcome.ok else 1
     if args.command == "release":
-        from course_lib.instructor.release import make_release
+        from course_lib.instructor.release import make_release, unshipped_references
 
-        counts = make_release(args.dest, repo_url=args.repo_url)
+        counts = make_release(args.dest, repo_url=args.repo_url, ref=args.ref)
         for path, n in counts.items():
             print(f"{path}: {n} exercise(s)")
         print(f"student release written to {args.dest} ({sum(counts.values())} exercises)")
+        for reference in unshipped_references(args.dest):
+            print(f"warning: the release names what it does not ship: {reference}", file=sys.stderr)
         return 0
     notebooks = [check_notebook(ROOT / get_assignment(key).notebook) for key in args.keys]  # all first
     for notebook in notebooks:

@@ -12,8 +12,10 @@ from numpy.testing import assert_allclose
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from course_lib.cnn import numpy_conv as nc
+from course_lib.core.exercise_marker import by_exercise
 
 
+@pytest.mark.exercise("conv_single_step")
 def test_conv_single_step_reference():
     np.random.seed(1)
     a_slice_prev = np.random.randn(4, 4, 3)
@@ -22,6 +24,7 @@ def test_conv_single_step_reference():
     assert_allclose(nc.conv_single_step(a_slice_prev, W, b), -6.99908945068, rtol=1e-10)
 
 
+@pytest.mark.exercise("zero_pad")
 def test_zero_pad_reference():
     np.random.seed(1)
     x = np.random.randn(4, 3, 3, 2)
@@ -33,6 +36,7 @@ def test_zero_pad_reference():
     assert_allclose(x_pad[:, 2:-2, 2:-2], x)
 
 
+@pytest.mark.exercise("conv_forward")
 def test_conv_forward_reference():
     np.random.seed(1)
     A_prev = np.random.randn(10, 5, 7, 4)
@@ -46,7 +50,7 @@ def test_conv_forward_reference():
     assert_allclose(cache_conv[0][1][2][3], [-1.1191154, 1.9560789, -0.3264995, -1.34267579], rtol=1e-7)
 
 
-@pytest.mark.parametrize("forward", [nc.pool_forward, nc.pool_forward_fast], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("forward", by_exercise(nc.pool_forward, nc.pool_forward_fast))
 def test_pool_forward_reference(forward):
     np.random.seed(1)
     A_prev = np.random.randn(2, 5, 5, 3)
@@ -67,6 +71,7 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.exercise("conv_forward_fast")
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_forward_fast_matches_loops_and_torch(case):
     m, h, w, c_prev, c, f, pad, stride = case
@@ -119,6 +124,7 @@ def test_over_threads_raises_what_a_part_raised():
         nc.over_threads(fail_on_the_last_part, 4)
 
 
+@pytest.mark.exercise("conv_forward_fast")
 @pytest.mark.parametrize("threads", [1, 3])
 def test_conv_forward_fast_on_several_threads(monkeypatch, threads):
     """Images split over 3 threads (parts of 2, 2 and 3), each in blocks of one image: the loops' result."""
@@ -133,6 +139,7 @@ def test_conv_forward_fast_on_several_threads(monkeypatch, threads):
 
 
 # one image's windows take 8 * 5 * 27 * 8 bytes: blocks of one image each, or of 2, 2 and 1 images
+@pytest.mark.exercise("conv_forward_fast")
 @pytest.mark.parametrize("block_bytes", [1, 2 * 8 * 5 * 27 * 8])
 def test_conv_forward_fast_in_blocks_of_images(monkeypatch, block_bytes):
     """Several blocks of images (the last one smaller), a non-contiguous input: the loops' result."""
@@ -148,6 +155,7 @@ def test_conv_forward_fast_in_blocks_of_images(monkeypatch, block_bytes):
     assert cache[0] is A_prev and cache[1] is W and cache[2] is b
 
 
+@pytest.mark.exercise("pool_forward_fast")
 @pytest.mark.parametrize(("shape", "f", "stride"), [((2, 6, 9, 3), 2, 2), ((1, 7, 5, 2), 3, 2),
                                                       ((2, 8, 8, 1), 3, 1), ((1, 9, 6, 4), 2, 3)])
 def test_pool_forward_fast_matches_loops_and_torch(shape, f, stride):
@@ -162,6 +170,7 @@ def test_pool_forward_fast_matches_loops_and_torch(shape, f, stride):
         assert_allclose(fast, expected, atol=1e-12)
 
 
+@pytest.mark.exercise("pool_forward_fast")
 @pytest.mark.parametrize(("f", "stride"), [(1, 1), (1, 2), (3, 3), (4, 1)])
 def test_pool_forward_fast_owns_its_result(f, stride):
     """Windows of one pixel, non-overlapping windows with rows left over: a new array, as the loops."""
@@ -175,6 +184,7 @@ def test_pool_forward_fast_owns_its_result(f, stride):
     assert_allclose(nc.pool_forward_fast(ints, hp, "average")[0], nc.pool_forward(ints, hp, "average")[0])
 
 
+@pytest.mark.exercise("conv_backward")
 @pytest.mark.parametrize(("pad", "stride"), [(0, 1), (1, 2), (2, 1)])
 def test_conv_backward_matches_numerical_gradients(pad, stride):
     rng = np.random.default_rng(pad * 10 + stride)
@@ -195,6 +205,7 @@ def test_conv_backward_matches_numerical_gradients(pad, stride):
     assert dA.shape == A_prev.shape and dW.shape == W.shape and db.shape == b.shape
 
 
+@pytest.mark.exercise("pool_backward")
 @pytest.mark.parametrize("mode", ["max", "average"])
 def test_pool_backward_matches_numerical_gradients_and_torch(mode):
     rng = np.random.default_rng(3)
@@ -211,6 +222,7 @@ def test_pool_backward_matches_numerical_gradients_and_torch(mode):
     assert_allclose(dA_prev, x.grad.permute(0, 2, 3, 1).numpy(), atol=1e-12)
 
 
+@pytest.mark.exercise("conv_backward")
 def test_relative_error_detects_a_wrong_gradient():
     rng = np.random.default_rng(0)
     A_prev, W = rng.standard_normal((1, 4, 4, 2)), rng.standard_normal((3, 3, 2, 2))
@@ -222,6 +234,7 @@ def test_relative_error_detects_a_wrong_gradient():
     assert nc.relative_error(dW * 1.01, numeric) > 1e-3
 
 
+@pytest.mark.exercise("create_mask_from_window")
 def test_create_mask_from_window():
     x = np.array([[1.0, 3.0], [-1.0, 2.0]])
     assert nc.create_mask_from_window(x).tolist() == [[False, True], [False, False]]
@@ -230,11 +243,13 @@ def test_create_mask_from_window():
     assert nc.create_mask_from_window(x).tolist() == [[True, False, False], [False, False, False]]
 
 
+@pytest.mark.exercise("distribute_value")
 def test_distribute_value():
     assert_allclose(nc.distribute_value(2.0, (2, 2)), np.full((2, 2), 0.5))
     assert_allclose(nc.distribute_value(3.0, (2, 3)), np.full((2, 3), 0.5))
 
 
+@pytest.mark.exercise("conv_param_count")
 def test_conv_param_count_matches_nn_conv2d():
     assert nc.conv_param_count(1, 50, 5) == 1300  # 100x100 grey input, 50 filters of 5x5
     for c_in, c_out, k, bias in [(1, 50, 5, True), (3, 16, 3, False), (64, 128, 1, True)]:

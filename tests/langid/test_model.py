@@ -10,6 +10,7 @@ from scipy import sparse
 from course_lib.langid import experiments, model
 
 
+@pytest.mark.exercise("LangIdMLP.forward")
 def test_mlp_forward_matches_the_layers():
     torch.manual_seed(0)
     net = model.LangIdMLP(7, 3, width=5, depth=2, nonlinearity="tanh").eval()
@@ -22,6 +23,7 @@ def test_mlp_forward_matches_the_layers():
         model.LangIdMLP(7, 3, nonlinearity="gelu")
 
 
+@pytest.mark.exercise("LangIdMLP.forward")
 def test_mlp_forward_course_shape_first_layer_nonlinearity_only():
     torch.manual_seed(0)
     net = model.LangIdMLP(6, 4, width=5, depth=2, inner_width=3, nonlinearity="tanh",
@@ -34,6 +36,7 @@ def test_mlp_forward_course_shape_first_layer_nonlinearity_only():
     assert [lin.out_features for lin in course.hidden] + [course.output.out_features] == [200, 50, 26]
 
 
+@pytest.mark.exercise("LangIdMLP.forward")
 def test_mlp_forward_reference_values():
     """The numbers the notebook prints beside its exercise cell."""
     torch.manual_seed(0)
@@ -43,6 +46,7 @@ def test_mlp_forward_reference_values():
     np.testing.assert_allclose(out[0], [-0.5140, -0.4666, -0.3684], atol=1e-4)
 
 
+@pytest.mark.exercise("to_float32")
 def test_float32_cast_keeps_sparsity_and_values():
     counts = sparse.csr_matrix(np.array([[0, 2], [1, 0]], dtype=np.int64))
     cast = model.to_float32(counts)
@@ -52,6 +56,7 @@ def test_float32_cast_keeps_sparsity_and_values():
     assert isinstance(dense, np.ndarray) and dense.dtype == np.float32
 
 
+@pytest.mark.exercise("make_vectorizer")
 def test_baseline_vectorizer_is_binary_char_bigrams(samples):
     vec = model.make_vectorizer()
     x = vec.fit_transform(samples["en"] + samples["deu"])
@@ -66,6 +71,7 @@ def test_baseline_vectorizer_is_binary_char_bigrams(samples):
         model.make_vectorizer("char", (3, 2))
 
 
+@pytest.mark.exercise("make_vectorizer")
 def test_vectorizer_reference_values():
     """Binary, lower-cased bigrams: the example the notebook prints beside its exercise cell."""
     vec = model.make_vectorizer(max_features=None)
@@ -81,6 +87,7 @@ def test_small_vocabularies_are_densified_large_stay_sparse():
     assert sparse.issparse(model.densify_small(large))
 
 
+@pytest.mark.exercise("LangIdMLP.forward")
 def test_classifier_sizes_itself_from_data_and_is_deterministic():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 9)).astype(np.float32)
@@ -93,6 +100,7 @@ def test_classifier_sizes_itself_from_data_and_is_deterministic():
         model.make_net(optimizer="rmsprop")
 
 
+@pytest.mark.exercise("LangIdMLP.forward")
 def test_pipeline_learns_real_languages(real_pipeline, small_real):
     assert isinstance(real_pipeline.named_steps["net"].module_, model.LangIdMLP)
     assert experiments.accuracy(real_pipeline, small_real.x_test, small_real.y_test) > 0.9

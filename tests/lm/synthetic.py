@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from course_lib.core.assignment import Sweep
@@ -15,6 +16,9 @@ from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.grid import run_grid_in_process
 
 V = 20
+MODELS = [pytest.param("lstm", marks=pytest.mark.exercise("LSTMLanguageModel.forward")),
+          pytest.param("gpt1", marks=pytest.mark.exercise("GPTBlock.forward"))]
+"""The two models as parametrize cases, each marked with the exercise that completes it."""
 RANDOM = VocabEmbeddings("random", None, None)
 TINY = dict(epochs=2, batch_size=8, seq_len=16, hidden=32, d_model=32, n_heads=2, dropout=0.0, lr=1e-2,
             train_tokens=None, eval_tokens=None, grid=False)

@@ -16,6 +16,7 @@ from course_lib.lm.models import (
     future_influence,
     logits_of,
 )
+from tests.lm.synthetic import MODELS
 
 V = 50
 
@@ -26,13 +27,13 @@ def _tiny(name: str, num_layers: int = 2, **options) -> nn.Module:
     return build_model(name, V, num_layers, dropout=0.0, **{**defaults, **options})
 
 
-@pytest.mark.parametrize("name", ["lstm", "gpt1"])
+@pytest.mark.parametrize("name", MODELS)
 def test_logits_have_shape_b_t_v(name):
     tokens = torch.randint(0, V, (3, 10))
     assert logits_of(_tiny(name)(tokens)).shape == (3, 10, V)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gpt1"])
+@pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("t", [0, 4, 10])
 def test_changing_future_tokens_leaves_past_logits_unchanged(name, t):
     tokens = torch.randint(0, V, (2, 12), generator=torch.Generator().manual_seed(1))
@@ -41,6 +42,7 @@ def test_changing_future_tokens_leaves_past_logits_unchanged(name, t):
     assert future > 1e-4  # the check is not vacuous: later positions do see the change
 
 
+@pytest.mark.exercise("GPTBlock.forward")
 def test_the_causality_check_catches_a_leaking_model():
     """Without the mask, attention reads the future and the check reports it."""
     model = _tiny("gpt1")
@@ -50,18 +52,28 @@ def test_the_causality_check_catches_a_leaking_model():
     assert past > 1e-4
 
 
-def test_attention_matches_pytorch_causal_attention():
+def _attention() -> tuple[CausalSelfAttention, torch.Tensor]:
     torch.manual_seed(0)
-    attn = CausalSelfAttention(16, 4, dropout=0.0, max_len=12).eval()
-    x = torch.randn(2, 9, 16)
-    q, k, v = attn.qkv(x).view(2, 9, 3, 4, 4).permute(2, 0, 3, 1, 4)
-    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(2, 9, 16)
-    torch.testing.assert_close(attn(x), attn.out(expected), atol=1e-5, rtol=1e-5)
+    return CausalSelfAttention(16, 4, dropout=0.0, max_len=12).eval(), torch.randn(2, 9, 16)
+
+
+@pytest.mark.exercise("CausalSelfAttention.attention_weights")
+def test_attention_weights_are_causal_distributions():
+    attn, x = _attention()
     weights, _ = attn.attention_weights(x)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4, 9))
     assert torch.all(weights.triu(diagonal=1) == 0)
 
 
+@pytest.mark.exercise("CausalSelfAttention.forward")
+def test_attention_matches_pytorch_causal_attention():
+    attn, x = _attention()
+    q, k, v = attn.qkv(x).view(2, 9, 3, 4, 4).permute(2, 0, 3, 1, 4)
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(2, 9, 16)
+    torch.testing.assert_close(attn(x), attn.out(expected), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.exercise("GPTBlock.forward")
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_gpt_block_is_residual_attention_then_mlp(norm_first):
     torch.manual_seed(0)
@@ -76,6 +88,7 @@ def test_gpt_block_is_residual_attention_then_mlp(norm_first):
     torch.testing.assert_close(block(x), expected)
 
 
+@pytest.mark.exercise("LSTMLanguageModel.forward")
 def test_lstm_forward_returns_state_and_continues_from_it():
     model = _tiny("lstm", num_layers=2).eval()
     tokens = torch.randint(0, V, (2, 10))

@@ -12,6 +12,7 @@ from course_lib.lm.sampling import generate, sample_next
 from tests.lm.synthetic import V
 
 
+@pytest.mark.exercise("sample_next")
 def test_sampling_follows_temperature_and_top_k():
     logits = torch.tensor([[0.0, math.log(3.0), -1.0, -2.0]]).repeat(4000, 1)
     draws = sample_next(logits, generator=torch.Generator().manual_seed(0))
@@ -29,6 +30,7 @@ def test_sampling_follows_temperature_and_top_k():
         sample_next(logits, top_k=0)
 
 
+@pytest.mark.exercise("sample_next")
 def test_generate_is_seeded_and_continues_the_prompt(cyclic):
     torch.manual_seed(0)
     model = build_model("gpt1", V, 1, d_model=16, n_heads=2, max_len=8, dropout=0.0)

@@ -23,10 +23,10 @@ from course_lib.lm.train import (
     train_language_model,
     unigram_perplexity,
 )
-from tests.lm.synthetic import RANDOM, V, tiny
+from tests.lm.synthetic import MODELS, RANDOM, V, tiny
 
 
-@pytest.mark.parametrize("model", ["lstm", "gpt1"])
+@pytest.mark.parametrize("model", MODELS)
 def test_training_learns_a_predictable_stream(cyclic, model, tmp_path):
     settings = tiny(model=model, optimizer="adamw", epochs=4)
     result = train_language_model(settings, cyclic, RANDOM, device="cpu", run_dir=tmp_path, progress=False)
@@ -46,6 +46,7 @@ def test_training_learns_a_predictable_stream(cyclic, model, tmp_path):
     assert args["embeddings"] == "random" and args["parameters"] == result.metrics["parameters"]
 
 
+@pytest.mark.exercise("GPTBlock.forward")
 def test_evaluate_loss_is_mean_token_cross_entropy(cyclic):
     torch.manual_seed(0)
     model = build_model("gpt1", V, 1, d_model=16, n_heads=2, max_len=8, dropout=0.0)
@@ -56,12 +57,14 @@ def test_evaluate_loss_is_mean_token_cross_entropy(cyclic):
     assert evaluate_loss(model, ids, seq_len=8, batch_size=2) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.exercise("perplexity")
 def test_perplexity_is_exp_of_the_mean_loss_and_inf_on_overflow():
     assert perplexity(math.log(5.0)) == pytest.approx(5.0)
     assert perplexity(2.0) == pytest.approx(7.3891, abs=1e-4) and perplexity(0.0) == 1.0
     assert perplexity(1e4) == math.inf
 
 
+@pytest.mark.exercise("LSTMLanguageModel.forward")
 def test_stateful_evaluation_carries_the_lstm_state_across_windows():
     torch.manual_seed(0)
     model = build_model("lstm", V, 1, hidden=8, dropout=0.0, emb_dim=4)
@@ -95,6 +98,7 @@ def test_optimizers_by_name():
         make_optimizer("rmsprop", params, 0.1)
 
 
+@pytest.mark.exercise("LSTMLanguageModel.forward")
 def test_stateful_training_is_truncated_bptt_over_contiguous_lanes(cyclic, tmp_path):
     """train_language_model with stateful_training gives, step by step, the losses of a hand-rolled
     truncated-BPTT loop: 4 lanes of the stream, windows of 5, the state carried and detached."""
@@ -163,6 +167,7 @@ def test_plateau_schedule_anneals_the_last_epochs(losses, lrs):
     assert (restored.epochs, restored.best) == (5, min(losses))
 
 
+@pytest.mark.exercise("LSTMLanguageModel.forward")
 def test_the_full_profile_runs_on_the_cpu_at_tiny_size(cyclic, tmp_path):
     """FULL's code path (its optimizer, default lr and dropout, batch 32, windows of 64, amp, checkpoint)
     on the CPU for one epoch, only its model sizes shrunk."""

@@ -55,6 +55,7 @@ def test_activation_stats_by_hand():
     assert torch.allclose(stats.rms_neg, torch.tensor([(5 / 2) ** 0.5, 2**0.5]))
 
 
+@pytest.mark.exercise("ci_coefficient")
 def test_ci_coefficient_by_hand():
     # n+ + sin * (n+ + n-) / sqrt(n+^2 + n-^2)
     pos, neg, cos = torch.tensor([3.0, 0.0, 1.0, 0.0]), torch.tensor([4.0, 2.0, 0.0, 0.0]), torch.tensor(
@@ -64,6 +65,7 @@ def test_ci_coefficient_by_hand():
     assert torch.allclose(ci_coefficient(pos, neg, torch.ones(4)), pos)  # same direction: no bonus
 
 
+@pytest.mark.exercise("ci_coefficient")
 def test_ci_scores_on_hand_made_activations():
     _, stats = hand_made_stats()
     coefficient = torch.tensor([5**0.5 + 0.6 * 2**0.5, 1 + 3 / 5**0.5])  # 3.0846, 2.3416
@@ -73,6 +75,7 @@ def test_ci_scores_on_hand_made_activations():
     assert torch.allclose(scores, torch.tensor([[3.0846, 4.6833], [1.5423, 2.3416]]), atol=1e-4)
 
 
+@pytest.mark.exercise("wanda_scores")
 def test_wanda_scores_prefer_features_active_on_positives():
     w = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
     pos, neg = torch.tensor([2.0, 1.0]), torch.tensor([1.0, 3.0])
@@ -86,6 +89,7 @@ def test_wanda_scores_prefer_features_active_on_positives():
         concern_scores(w, stats, "magnitude")
 
 
+@pytest.mark.exercise("keep_mask")
 @pytest.mark.parametrize("shape, ratio, pruned", [((7, 10), 0.3, 3), ((4, 384), 0.5, 192), ((3, 5), 0.0, 0),
                                                   ((2, 100), 0.29, 29)])
 def test_unstructured_mask_prunes_exactly_the_share_of_every_row(shape, ratio, pruned):
@@ -97,11 +101,13 @@ def test_unstructured_mask_prunes_exactly_the_share_of_every_row(shape, ratio, p
             assert row[~keep].max() < row[keep].min()
 
 
+@pytest.mark.exercise("keep_mask")
 def test_unstructured_mask_by_hand():
     scores = torch.tensor([[3.0846, 4.6833], [1.5423, 2.3416]])  # the hand-made CI scores
     assert keep_mask(scores, 0.5, "unstructured").tolist() == [[False, True], [False, True]]
 
 
+@pytest.mark.exercise("keep_mask")
 def test_structured_mask_prunes_whole_rows_by_score_norm():
     scores = torch.tensor([[1.0, 1.0], [-3.0, 2.0], [0.0, -1.0], [4.0, 4.0]])
     mask = keep_mask(scores, 0.5, "structured")
@@ -156,6 +162,7 @@ def test_structured_pruning_pairs_intermediate_and_output_layers(tokenizer):
         feed_forward_pairs(model, find_layers(model, include=["query"], exclude=[]))
 
 
+@pytest.mark.exercise("keep_mask")
 @pytest.mark.parametrize("score", ["ci", "wanda"])
 @pytest.mark.parametrize("method", ["unstructured", "structured"])
 def test_prune_concern_masks_a_copy_in_place_and_keeps_the_original(tokenizer, trained, method, score):
@@ -186,6 +193,7 @@ def test_prune_concern_masks_a_copy_in_place_and_keeps_the_original(tokenizer, t
     assert overall_sparsity(module, layers) == pytest.approx(expected, abs=0.02)
 
 
+@pytest.mark.exercise("keep_mask")
 @pytest.mark.parametrize("score, ratio", [("ci", 0.8), ("wanda", 0.5)])
 def test_concern_pruning_keeps_the_concern_better_than_anti_concern_pruning(tokenizer, trained, score, ratio):
     """Pruning by the concern score must hurt the concern's own inputs less than pruning by the
@@ -206,6 +214,7 @@ def test_concern_pruning_keeps_the_concern_better_than_anti_concern_pruning(toke
         assert margins["keep", concern] > margins["anti", concern], margins
 
 
+@pytest.mark.exercise("keep_mask")
 def test_random_score_is_seeded_concern_blind_and_prunes_the_same_share(tokenizer, trained):
     w = torch.randn(6, 10, generator=torch.Generator().manual_seed(0))
     _, stats = hand_made_stats()  # ignored by "random"

@@ -7,9 +7,11 @@ import pytest
 import torch
 from scipy.stats import ortho_group
 
+from course_lib.core.exercise_marker import by_exercise
 from course_lib.modularization.similarity import cca_similarity, kernel_cka, linear_cka
 
-MEASURES = [linear_cka, kernel_cka, cca_similarity]
+FUNCTIONS = (linear_cka, kernel_cka, cca_similarity)
+MEASURES = by_exercise(*FUNCTIONS)  # each case marked with its exercise
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def test_identical_representations_score_one(measure, X):
     assert measure(X, X) == pytest.approx(1.0, abs=1e-4)  # CCA: the ridge costs a little
 
 
-@pytest.mark.parametrize("measure", [linear_cka, kernel_cka])
+@pytest.mark.parametrize("measure", by_exercise(linear_cka, kernel_cka))
 def test_cka_invariant_to_orthogonal_transform_and_isotropic_scaling(measure, X):
     Q = ortho_group.rvs(X.shape[1], random_state=1)
     assert measure(X, 3.7 * X @ Q) == pytest.approx(1.0, abs=1e-6)
@@ -31,6 +33,7 @@ def test_cka_invariant_to_orthogonal_transform_and_isotropic_scaling(measure, X)
     assert measure(X, Y) == pytest.approx(measure(2.5 * X @ Q, Y), abs=1e-9)
 
 
+@pytest.mark.exercise("cca_similarity")
 def test_cca_invariant_to_invertible_linear_maps(X):
     rng = np.random.default_rng(3)
     A = rng.normal(size=(12, 12)) + 3 * np.eye(12)  # invertible, not orthogonal
@@ -39,6 +42,7 @@ def test_cca_invariant_to_invertible_linear_maps(X):
     assert cca_similarity(X @ A, Y) == pytest.approx(cca_similarity(X, Y), abs=1e-4)
 
 
+@pytest.mark.exercise("linear_cka")
 def test_linear_cka_is_not_invariant_to_general_linear_maps(X):
     A = np.diag(np.r_[np.full(6, 10.0), np.full(6, 0.1)])  # anisotropic scaling changes CKA
     assert linear_cka(X, X @ A) < 0.95
@@ -62,12 +66,14 @@ def test_values_lie_in_unit_interval_and_are_symmetric(measure):
     assert 0.2 < value < 0.99  # related but not the same
 
 
+@pytest.mark.exercise("kernel_cka")
 def test_kernel_cka_explicit_sigma_and_torch_input(X):
     assert kernel_cka(torch.as_tensor(X), X, sigma=5.0) == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="sigma"):
         kernel_cka(X, X, sigma=-1.0)
 
 
+@pytest.mark.exercise("cca_similarity")
 def test_cca_with_more_features_than_samples_needs_components():
     rng = np.random.default_rng(6)
     X, Y = rng.normal(size=(50, 40)), rng.normal(size=(50, 40))
@@ -75,14 +81,15 @@ def test_cca_with_more_features_than_samples_needs_components():
     assert cca_similarity(X, Y, n_components=3) < 0.4
 
 
+@pytest.mark.exercise("cca_similarity")
 def test_float32_input_is_stable():
     rng = np.random.default_rng(7)
     X = (1e3 * rng.normal(size=(300, 10))).astype(np.float32)
-    for measure in MEASURES:
+    for measure in FUNCTIONS:
         assert measure(X, X) == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("measure", FUNCTIONS)
 def test_bad_input_names_the_problem(measure):
     with pytest.raises(ValueError, match="same number of rows"):
         measure(np.zeros((5, 2)), np.zeros((6, 2)))

@@ -32,6 +32,7 @@ def reference_coattention(D, Q):
     return C_D.T, A_D.T
 
 
+@pytest.mark.exercise("coattention")
 def test_coattention_matches_the_paper_per_example_despite_padding():
     torch.manual_seed(0)
     lengths = [(7, 4), (5, 3), (9, 6)]
@@ -48,6 +49,7 @@ def test_coattention_matches_the_paper_per_example_despite_padding():
         assert torch.all(A_D[b, :, n:] == 0)
 
 
+@pytest.mark.exercise("HighwayMaxout.forward")
 def test_highway_maxout_matches_its_equations():
     torch.manual_seed(0)
     hmn = HighwayMaxout(hidden=3, pool=2)
@@ -113,9 +115,13 @@ def tiny_batch(V=50, seed=0):
     return context * cmask, cmask, question * qmask, qmask
 
 
+DCN_DONE = pytest.mark.exercise("HighwayMaxout.forward")  # the DCN runs once both exercises are written
+
+
 @pytest.mark.parametrize(("reader", "options"), [
-    (DynamicCoattentionNetwork, {}),
-    (DynamicCoattentionNetwork, {"match_feature": True, "train_iters": 2, "bidirectional_encoder": True}),
+    pytest.param(DynamicCoattentionNetwork, {}, marks=DCN_DONE),
+    pytest.param(DynamicCoattentionNetwork, {"match_feature": True, "train_iters": 2,
+                                             "bidirectional_encoder": True}, marks=DCN_DONE),
     (BiLSTMPointerReader, {}),
     (BiLSTMPointerReader, {"match_feature": True}),
 ])
@@ -132,6 +138,7 @@ def test_readers_ignore_padding(reader, options):
     torch.testing.assert_close(alone.end[0], out.end[1, :9], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.exercise("HighwayMaxout.forward")
 def test_dcn_loss_sums_iterations_and_the_model_learns_a_batch():
     torch.manual_seed(0)
     model = DynamicCoattentionNetwork(torch.randn(50, 8), hidden=8, max_iters=3, dropout=0.0)
