@@ -19,12 +19,20 @@ import re
 import shutil
 from pathlib import Path
 
-from course_lib.core.exercises import SOLUTION, Exercise, MarkerError, find_exercises, strip_solutions
+from course_lib.core.exercises import (
+    ANSWER_CELL_TAG,
+    ANSWER_PROMPT,
+    SOLUTION,
+    Exercise,
+    MarkerError,
+    find_exercises,
+    strip_solutions,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("course_lib", "notebooks", "tests", "pyproject.toml", "environment.yml")
-LEFT_OUT = ("course_lib/instructor", "tests/instructor", "tests/test_notebooks.py")
-"""Instructor-only folders the release leaves out."""
+LEFT_OUT = ("course_lib/instructor", "tests/instructor", "tests/test_notebooks.py", "tests/*/hidden")
+"""Instructor-only folders the release leaves out (glob patterns)."""
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 
@@ -38,7 +46,6 @@ def _release_module(path: Path) -> int:
 
 ANSWER_TAG = "solution"
 """Cell tag of a markdown answer (e.g. to a theory question): the release replaces it by a prompt."""
-ANSWER_PROMPT = "**Your answer:** _write it here._"
 
 
 COLAB = "https://colab.research.google.com/github"
@@ -84,7 +91,7 @@ def _release_notebook(path: Path, repo_url: str | None = None, notebook: str = "
         tags = cell.get("metadata", {}).get("tags", [])
         if cell["cell_type"] == "markdown" and ANSWER_TAG in tags:
             cell["source"] = ANSWER_PROMPT
-            cell["metadata"]["tags"] = [t for t in tags if t != ANSWER_TAG]
+            cell["metadata"]["tags"] = [t for t in tags if t != ANSWER_TAG] + [ANSWER_CELL_TAG]
             blocks += 1
             continue
         if cell["cell_type"] != "code":
@@ -130,8 +137,7 @@ def make_release(dest: str | os.PathLike = ROOT / "release", src: Path = ROOT,
 
         readme = student_readme(list(ASSIGNMENTS.values()), src, repo_url)
         (tmp / "README.md").write_text(readme, encoding="utf-8")
-        for name in LEFT_OUT:
-            left_out = tmp / name
+        for left_out in [path for name in LEFT_OUT for path in tmp.glob(name)]:
             if left_out.is_dir():
                 shutil.rmtree(left_out)
             else:

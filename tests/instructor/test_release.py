@@ -82,6 +82,7 @@ def test_release_tree(release):
             assert _functions(ROOT / rel) == _functions(dest / rel), f"{rel}: signatures/docstrings"
             assert "NotImplementedError" in (dest / rel).read_text()
     assert not (dest / "course_lib" / "instructor").exists() and not (dest / "tests" / "instructor").exists()
+    assert (ROOT / "tests/cnn/hidden").is_dir() and not list(dest.glob("tests/*/hidden")), "hidden tests shipped"
     assert (dest / "course_lib" / "core").is_dir() and len(list((dest / "notebooks").glob("*.ipynb"))) == 5
     for nb in (dest / "notebooks").glob("*.ipynb"):
         cells = json.loads(nb.read_text())["cells"]
@@ -163,7 +164,7 @@ def test_answer_cells_become_prompts(tmp_path):
     assert _release_notebook(path) == 1
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].source == "**Question 1.** Why share parameters?"
-    assert cells[1].source == ANSWER_PROMPT and "solution" not in cells[1].metadata.get("tags", [])
+    assert cells[1].source == ANSWER_PROMPT and cells[1].metadata["tags"] == ["answer"]
 
 
 def test_released_notebooks_hold_no_answers(release):
