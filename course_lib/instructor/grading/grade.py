@@ -211,17 +211,22 @@ def _manifest_notes(files: dict[str, bytes], assignment_id: str) -> list[str]:
 
 
 def _run_all(work: Path, batch: Batch, log: Path, uid: int | None) -> tuple[dict[str, dict], int]:
-    """Run every test of ``batch``, restarting after a stopped or dead run; the result of each test
-    (outcome, message) by node id, and how many runs it took."""
+    """Run every test of ``batch``, starting again after a run that was stopped or died; the result of
+    each test (outcome, message) by node id, and how many runs it took. ``RuntimeError`` when a run did
+    not get as far as collecting the tests (no student code runs before: the grader's failure)."""
     todo = [nodeid for nodeid, _ in batch.tests]
     results: dict[str, dict] = {}
     collect_errors: list[str] = []
     deadline = time.monotonic() + batch.limits.timeout_s
-    runs = 0
-    while todo and runs < MAX_RUNS and time.monotonic() < deadline:
+    runs, finished = 0, False
+    while todo and runs < MAX_RUNS and time.monotonic() < deadline and not finished:
         runs += 1
         end = run_tests(work, todo, batch.limits, batch.sandbox, log, timeout_s=deadline - time.monotonic(),
                         uid=uid)
+        kinds = {e.get("event") for e in end.events}
+        if "collected" not in kinds:
+            output = log.read_text(encoding="utf-8", errors="replace")[-1500:]
+            raise RuntimeError(f"the test run did not start ({end.stopped or end.returncode}): {output}")
         collect_errors += [str(e.get("message", ""))[-800:] for e in end.events
                            if e.get("event") == "collect_error"]
         for event in end.events:
@@ -239,15 +244,13 @@ def _run_all(work: Path, batch: Batch, log: Path, uid: int | None) -> tuple[dict
             why = end.stopped or f"the test process ended during this test (exit status {end.returncode})"
             results[end.current] = {"outcome": "failed", "message": why}
         todo = [n for n in todo if n not in results]
-        if not end.stopped and end.current is None:
-            break  # it ended by itself: tests it did not report were not run (collection errors)
+        finished = "finish" in kinds  # pytest ended its session: what it did not report, it did not run
     if collect_errors:
         reason = f"not run: its test file could not be collected:\n{collect_errors[-1]}"
-    elif runs == MAX_RUNS or time.monotonic() >= deadline:
-        reason = f"not run: the test runs were stopped ({runs} runs, {batch.limits.timeout_s:.0f} s in all)"
+    elif finished:
+        reason = "not run: the test session ended before it (pytest.exit or KeyboardInterrupt in the code)"
     else:
-        reason = "not run: the test run ended early; its output ends with:\n" + log.read_text(
-            encoding="utf-8", errors="replace")[-800:].strip()
+        reason = f"not run: the test runs were stopped ({runs} runs, {batch.limits.timeout_s:g} s in all)"
     for nodeid in todo:
         results[nodeid] = {"outcome": "failed", "message": reason}
     return results, runs
@@ -273,7 +276,7 @@ def grade_submission(zip_path: Path, batch: Batch, uid: int | None = None) -> st
     safe = safe_name(name)
     started = time.monotonic()
     record: dict[str, Any] = {"submission": name, "zip": zip_path.name, "assignment": batch.assignment,
-                              "zip_sha256": hashlib.sha256(zip_path.read_bytes()).hexdigest(),
+                              "zip_sha256": _sha256(zip_path),
                               "tests_digest": batch.digest, "notes": [], "tests": {}, "answers": {},
                               "sandbox": "bubblewrap" if batch.sandbox else "none (--unsafe)"}
     work = batch.out / ".grading" / "work" / safe
@@ -325,6 +328,11 @@ def grade_submission(zip_path: Path, batch: Batch, uid: int | None = None) -> st
     return error
 
 
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _readable(folder: Path) -> None:
     """Every file and folder of ``folder`` readable by anyone (a root sandbox runs as another user)."""
     for path in [folder, *folder.rglob("*")]:
@@ -339,7 +347,7 @@ def _up_to_date(record_path: Path, zip_path: Path, digest: str) -> bool:
     except (OSError, ValueError):
         return False
     return (record.get("status") in ("graded", "rejected") and record.get("tests_digest") == digest
-            and record.get("zip_sha256") == hashlib.sha256(zip_path.read_bytes()).hexdigest())
+            and record.get("zip_sha256") == _sha256(zip_path))
 
 
 def prepare(key: str, submissions: Path, out: Path, limits: Limits, unsafe: bool = False,

@@ -42,7 +42,7 @@ def feedback_markdown(record: dict, tests: tuple[tuple[str, str | None], ...]) -
                 if e["problem"]]
     notes = problems + [f"- {note}" for note in record["notes"]]
     lines += ["", "## Notes", "", *notes] if notes else []
-    lines += ["", "## Graded tests"]
+    lines += ["", "## Tests"]
     groups = [(f"`{name}`", [n for n, e in tests if e == name]) for name in record["exercises"]]
     groups.append(("Tests without points", [n for n, e in tests if e is None]))
     for title, nodeids in groups:
