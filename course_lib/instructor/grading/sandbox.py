@@ -157,6 +157,10 @@ class Sandbox:
         wanted |= {Path("/etc") / name for name in ETC_FILES}
         wanted = {p for p in wanted if p.exists() and not _under(p, [Path("/usr")])}
         roots = sorted(p for p in wanted if not any(q in p.parents for q in wanted))
+        under_tmp = [str(r) for r in roots if Path("/tmp") in r.parents]
+        if under_tmp:
+            raise ValueError(f"the Python environment {under_tmp[0]} is under /tmp, which a sandbox replaces "
+                             "by its own; install it elsewhere")
         for h in hidden:
             inside = [str(r) for r in roots if r in h.parents or r == h]
             if inside:
@@ -202,22 +206,25 @@ class RunEnd:
     seconds: float = 0.0
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, from the ``children`` file of each of its threads."""
+    found = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found += [int(child) for child in f.read().split()]
+    except OSError:  # it ended meanwhile
+        pass
+    return found
+
+
 def _descendants(root: int) -> list[int]:
     """``root`` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo += children.get(pid, [])
+        todo += _children(pid)
     return found
 
 
@@ -356,7 +363,11 @@ def run_tests(work: Path, tests: list[str], limits: Limits, sandbox: Sandbox | N
 
 
 def check_sandbox(sandbox: Sandbox, scratch: Path) -> None:
-    """Start an empty run in ``sandbox``; ``ValueError`` with bubblewrap's words when it cannot."""
+    """Start an empty run in ``sandbox``; ``ValueError`` with bubblewrap's words when it cannot, or when
+    the kernel does not list a process's children (the watchdog follows a run's processes by them)."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        raise ValueError("this kernel does not list processes' children in /proc (CONFIG_PROC_CHILDREN), "
+                         "which the watchdog needs")
     scratch.mkdir(parents=True, exist_ok=True)
     fd = os.memfd_create("grading-seccomp")
     try:
