@@ -198,6 +198,8 @@ PROBE = textwrap.dedent("""\
             socket.create_connection(("1.1.1.1", 80), timeout=3)
         except OSError as err:
             found["network"] = err.errno
+        found["data"] = open(os.environ["COURSE_DATA_DIR"] + "/x.txt").read()
+        found["outside"] = os.path.exists(os.environ["COURSE_DATA_DIR"] + "/../secret.txt")
         raise AssertionError("PROBE " + json.dumps(found))
     """)
 
@@ -207,11 +209,15 @@ def test_the_sandbox_confines_a_run(tmp_path):
     (tmp_path / "work" / "tests").mkdir(parents=True)
     (tmp_path / "work" / "tests" / "test_probe.py").write_text(PROBE)
     shutil.copy2(ROOT / "course_lib/instructor/grading/runner.py", tmp_path / "work" / RUNNER)
-    sandbox = Sandbox.for_environment([ROOT, tmp_path])
-    assert not any(str(tmp_path) in p or p == str(ROOT) for p in sandbox.read_only)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.txt").write_text("the data root")
+    (tmp_path / "secret.txt").write_text("not for the sandbox")
+    sandbox = Sandbox.for_environment([ROOT, tmp_path], data_dir=tmp_path / "data")
+    assert sandbox.data_dir == str(tmp_path / "data") and str(ROOT) not in sandbox.read_only
+    assert not [p for p in sandbox.read_only if str(tmp_path) in p]
     limits = Limits(test_timeout_s=60, tmp_mb=8, file_mb=64)
     end = run_tests(tmp_path / "work", ["tests/test_probe.py"], limits, sandbox, tmp_path / "log",
-                    uid=100_999)
+                    uid=100_999, data_dir=tmp_path / "data")
     (report,) = [e for e in end.events if e["event"] == "report"]
     found = json.loads(report["message"].rsplit("PROBE ", 1)[1].splitlines()[0])
     assert found["uid"] != 0 and len(found["processes"]) <= 3, found
@@ -219,6 +225,7 @@ def test_the_sandbox_confines_a_run(tmp_path):
     # EACCES or EROFS
     assert all(found[p] in (13, 30) for p in ["/grading/x", "/x", "/usr/x", "/dev/shm/x"]), found
     assert found["tmp_full"] == 28 and found["network"] == 101, found  # ENOSPC, ENETUNREACH
+    assert found["data"] == "the data root" and found["outside"] is False, found
     assert "grading" in found["root"] and not {"var", "run", "srv", "boot", "mnt"} & set(found["root"]), found
 
 

@@ -25,8 +25,10 @@ How to write hidden tests and points (for every new exercise)
    hand, torch, a formula), so that a wrong but runnable answer cannot reach them; call only the
    exercise it is marked with (build caches and inputs in the test rather than through other
    exercises), so that one wrong exercise does not cost the points of another; stay fast (the whole
-   hidden file in a second or two), seeded, without network or data files, and without writing outside
-   ``tmp_path``. A test is stopped after the ``--test-timeout`` (60 s by default, half of it in CPU time).
+   hidden file in a second or two), seeded, without network, and without writing outside ``tmp_path``.
+   Prefer synthetic inputs; the data root (``COURSE_DATA_DIR``) is readable in the sandbox, nothing else
+   of the instructor's files is. A test is stopped after ``--test-timeout`` seconds (120 by default) or
+   ``--test-cpu`` seconds of CPU time (30), and fails with the reason.
 """
 
 from course_lib.instructor.grading.grade import SandboxUnavailable, grade

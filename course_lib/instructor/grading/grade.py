@@ -36,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from course_lib.core.data import resolve_data_root
 from course_lib.core.exercises import (
     SOLUTION,
     SOLUTION_CELL_TAG,
@@ -92,6 +93,8 @@ class Batch:
     limits: Limits
     digest: str
     sandbox: Sandbox | None
+    data_dir: Path | None
+    """The data root the tests may read (``COURSE_DATA_DIR``), if there is one."""
 
 
 def safe_name(name: str) -> str:
@@ -134,11 +137,12 @@ def graded_tests(assignment, root: Path = ROOT) -> list[str]:
     return list(assignment.exercise_tests) + ([hidden.as_posix()] if (root / hidden).is_dir() else [])
 
 
-def collect_tests(assignment, base: Path, limits: Limits, log: Path) -> list[tuple[str, str | None]]:
+def collect_tests(assignment, base: Path, limits: Limits, log: Path, data_dir: Path | None = None,
+                  ) -> list[tuple[str, str | None]]:
     """(node id, exercise) of the graded tests, collected on the base (no student code: not sandboxed);
     ``ValueError`` on a collection error, a test marked for an unknown exercise, or an exercise with
     points and no marked test."""
-    end = run_tests(base, graded_tests(assignment), limits, None, log, collect_only=True)
+    end = run_tests(base, graded_tests(assignment), limits, None, log, collect_only=True, data_dir=data_dir)
     errors = [f"{e.get('nodeid')}: {e.get('message', '')[-500:]}" for e in end.events
               if e.get("event") == "collect_error"]
     collected = next((e["tests"] for e in end.events if e.get("event") == "collected"), None)
@@ -222,7 +226,7 @@ def _run_all(work: Path, batch: Batch, log: Path, uid: int | None) -> tuple[dict
     while todo and runs < MAX_RUNS and time.monotonic() < deadline and not finished:
         runs += 1
         end = run_tests(work, todo, batch.limits, batch.sandbox, log, timeout_s=deadline - time.monotonic(),
-                        uid=uid)
+                        uid=uid, data_dir=batch.data_dir)
         kinds = {e.get("event") for e in end.events}
         if "collected" not in kinds:
             output = log.read_text(encoding="utf-8", errors="replace")[-1500:]
@@ -362,10 +366,12 @@ def prepare(key: str, submissions: Path, out: Path, limits: Limits, unsafe: bool
     exercises = package_exercises(root / Path(*assignment.package.split(".")), root)
     assignment.check_points([e.name for e in exercises])
     out = out.resolve()
+    data_dir = resolve_data_root()
+    data_dir = data_dir if data_dir.is_dir() else None
     sandbox = None
     if not unsafe:
         try:
-            sandbox = Sandbox.for_environment([root, submissions.resolve(), out])
+            sandbox = Sandbox.for_environment([root, submissions.resolve(), out], data_dir)
             check_sandbox(sandbox, out / ".grading" / "check")
         except ValueError as err:
             raise SandboxUnavailable(f"no sandbox for the submissions' code: {err}. Grading runs untrusted "
@@ -375,13 +381,13 @@ def prepare(key: str, submissions: Path, out: Path, limits: Limits, unsafe: bool
     modules = build_base(assignment, base, root)
     _readable(base)
     files = tree_digest(base)
-    tests = collect_tests(assignment, base, limits, out / ".grading" / "collect.log")
+    tests = collect_tests(assignment, base, limits, out / ".grading" / "collect.log", data_dir)
     questions = tuple(notebook_questions(root / assignment.notebook))
     digest = hashlib.sha256(json.dumps([files, assignment.points, asdict(limits),
                                         [asdict(q) for q in questions], sandbox is not None,
                                         code_digest("course_lib.instructor.grading")]).encode()).hexdigest()
     batch = Batch(assignment.id, out, base, modules, assignment.notebook.as_posix(), tuple(tests),
-                  dict(assignment.points), questions, limits, digest, sandbox)
+                  dict(assignment.points), questions, limits, digest, sandbox, data_dir)
     zips = sorted(p for p in submissions.iterdir() if p.suffix == ".zip" and p.is_file())
     return batch, zips
 

@@ -7,9 +7,10 @@ With a :class:`Sandbox` (``bwrap``, Debian's ``bubblewrap``) the run gets
   exits), its own network namespace (loopback only: no network), IPC and host name;
 - a root file system of read-only binds only: ``/usr`` (and ``/bin``, ``/lib``... as on the host), a few
   files of ``/etc``, the Python environment (its prefixes and ``sys.path`` folders outside the
-  instructor's checkout), and the working copy at ``/grading``; ``/proc`` of its own processes, a minimal
-  ``/dev``, and a writable ``/tmp`` of ``tmp_mb`` MB in memory, its only writable place. The instructor's
-  checkout, the submissions, the output folder and the other working copies are not in it;
+  instructor's checkout), the data root at ``/data``, and the working copy at ``/grading``; ``/proc``
+  of its own processes, a minimal ``/dev``, and a writable ``/tmp`` of ``tmp_mb`` MB in memory, its
+  only writable place. The instructor's checkout, the submissions, the output folder and the other
+  working copies are not in it;
 - limits (:class:`Limits`): address space per process, processes and threads, file size, open files,
   CPU time, no core dumps, set by the runner before pytest starts; started as root, the runner then
   becomes an unprivileged user of its own (``uid``), so that the process limit counts only its
@@ -18,13 +19,13 @@ With a :class:`Sandbox` (``bwrap``, Debian's ``bubblewrap``) the run gets
   so a submission cannot mount file systems of its own (memory the limits would not see);
 - a watchdog here that stops the run (SIGKILL to the tree) past ``timeout_s`` in all, past
   ``test_timeout_s`` or :data:`CPU_GRACE_S` beyond ``test_cpu_s`` of CPU time on one test, or past
-  ``memory_gb`` of memory (proportional set size, summed over its processes), looking every
-  :data:`POLL_S`. The runner itself stops a test at ``test_cpu_s`` of CPU time (a signal, which the code
-  may block: then the watchdog stops the run); a stopped run is started again without that test by the
-  caller (:mod:`.grade`).
+  ``memory_gb`` of memory (proportional set sizes, summed over its processes, which it finds through
+  ``/proc/PID/task/TID/children``), looking every :data:`POLL_S`. The runner itself stops a test at
+  ``test_cpu_s`` of CPU time (a signal, which the code may block: then the watchdog stops the run); a
+  stopped run is started again without that test by the caller (:mod:`.grade`).
 
-Without a sandbox (``--unsafe``) the same limits are set and the watchdog runs, but the code runs with
-the grader's rights and sees its files.
+Without a sandbox (``--unsafe``) the same limits are set (but the process count) and the watchdog runs,
+but the code runs with the grader's rights and sees its files.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ ADDRESS_SPACE_HEADROOM_GB = 8
 MAX_EVENT_BYTES = 8 * MB
 """Events beyond this many bytes are dropped (a run cannot flood the grader)."""
 SANDBOX_ROOT = "/grading"
+SANDBOX_DATA = "/data"
+"""Where a sandbox sees the data root (``COURSE_DATA_DIR``)."""
 SANDBOX_UID = 65534
 """The user inside a sandbox with its own user namespace (``nobody``)."""
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf",
@@ -138,12 +141,14 @@ class Sandbox:
 
     read_only: tuple[str, ...]
     as_root: bool
+    data_dir: str | None = None
+    """The data root, bound read-only at :data:`SANDBOX_DATA`."""
 
     @classmethod
-    def for_environment(cls, hidden: list[Path]) -> Sandbox:
+    def for_environment(cls, hidden: list[Path], data_dir: Path | None = None) -> Sandbox:
         """The sandbox for this Python: every folder it imports from, except those inside ``hidden``
-        (the instructor's checkout); ``ValueError`` if one of ``hidden`` lies inside a folder it must
-        bind (a sandbox would see it), or when bubblewrap is missing."""
+        (the instructor's checkout), and the data root ``data_dir``; ``ValueError`` if one of ``hidden``
+        lies inside a folder it must bind (a sandbox would see it), or when bubblewrap is missing."""
         if shutil.which("bwrap") is None:
             raise ValueError("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
         hidden = [p.resolve() for p in hidden]
@@ -161,12 +166,13 @@ class Sandbox:
         if under_tmp:
             raise ValueError(f"the Python environment {under_tmp[0]} is under /tmp, which a sandbox replaces "
                              "by its own; install it elsewhere")
+        data = data_dir.resolve() if data_dir is not None else None
         for h in hidden:
-            inside = [str(r) for r in roots if r in h.parents or r == h]
+            inside = [str(r) for r in [*roots, *([data] if data else [])] if r in h.parents or r == h]
             if inside:
                 raise ValueError(f"{h} is inside {inside[0]}, which every sandbox must read (the Python "
-                                 "environment); move it elsewhere")
-        return cls(("/usr", *map(str, roots)), os.geteuid() == 0)
+                                 "environment or the data root); move it elsewhere")
+        return cls(("/usr", *map(str, roots)), os.geteuid() == 0, str(data) if data else None)
 
     def argv(self, work: Path, limits: Limits, seccomp_fd: int) -> list[str]:
         """The ``bwrap`` command line up to the command it runs."""
@@ -188,6 +194,8 @@ class Sandbox:
             args += ["--perms", "0755", "--dir", str(folder)]
         for path in self.read_only:
             args += ["--ro-bind", path, path]
+        if self.data_dir is not None:
+            args += ["--ro-bind", self.data_dir, SANDBOX_DATA]
         return args + ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb * MB),
                        "--perms", "1777", "--tmpfs", "/tmp", "--ro-bind", str(work), SANDBOX_ROOT,
                        "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_ROOT,
@@ -229,22 +237,35 @@ def _descendants(root: int) -> list[int]:
 
 
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def tree_usage(root: int) -> tuple[int, float]:
-    """Memory (bytes: the sum of the proportional set sizes, shared pages split among the processes that
-    share them) and CPU seconds (user and system) of ``root`` and its descendants."""
-    memory, cpu = 0, 0.0
-    for pid in _descendants(root):
+def tree_usage(root: int) -> tuple[list[int], int, float]:
+    """``root`` and its descendants, their resident memory (bytes, summed: shared pages count once per
+    process) and their CPU seconds (user and system)."""
+    pids, rss, cpu = _descendants(root), 0, 0.0
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) * _TICK_S
-            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-                memory += next(int(line.split()[1]) * 1024 for line in f if line.startswith(b"Pss:"))
-        except (OSError, ValueError, IndexError, StopIteration):
+        except OSError:
             continue
-    return memory, cpu
+        cpu += (int(fields[11]) + int(fields[12])) * _TICK_S
+        rss += int(fields[21]) * _PAGE
+    return pids, rss, cpu
+
+
+def proportional_memory(pids: list[int]) -> int:
+    """Bytes of memory of ``pids``, shared pages split among the processes that share them (the sum of
+    their proportional set sizes: exact, but costlier to read than the resident sizes)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith(b"Pss:"))
+        except (OSError, StopIteration):
+            continue
+    return total
 
 
 class _Events(threading.Thread):
@@ -285,11 +306,13 @@ class _Events(threading.Thread):
 
 
 def run_tests(work: Path, tests: list[str], limits: Limits, sandbox: Sandbox | None, log: Path, *,
-              collect_only: bool = False, timeout_s: float | None = None, uid: int | None = None) -> RunEnd:
+              collect_only: bool = False, timeout_s: float | None = None, uid: int | None = None,
+              data_dir: Path | None = None) -> RunEnd:
     """Run ``tests`` (node ids; ``[]``: pytest's defaults) with the runner in the working copy ``work``
     (in ``sandbox``, else as this user), stdout and stderr appended to ``log``; the watchdog stops it
     past ``timeout_s`` (default ``limits.timeout_s``), a test past ``limits.test_timeout_s`` or the
-    tree past ``limits.memory_gb``. ``uid``: the user a root sandbox runs as."""
+    tree past ``limits.memory_gb``. ``uid``: the user a root sandbox runs as; ``data_dir``: the data
+    root the tests read (``COURSE_DATA_DIR``; in a sandbox, its own ``data_dir`` at :data:`SANDBOX_DATA`)."""
     read_end, write_end = os.pipe()
     rlimits = limits.rlimits()
     if sandbox is None:  # RLIMIT_NPROC would count every process of this user
@@ -302,7 +325,10 @@ def run_tests(work: Path, tests: list[str], limits: Limits, sandbox: Sandbox | N
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONPATH": root,
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg",
            "MPLCONFIGDIR": "/tmp/matplotlib", "COURSE_CACHE_DIR": "/tmp/cache", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
+           **({"COURSE_DATA_DIR": str(data_dir)} if data_dir else {})}
+    if sandbox is not None and sandbox.data_dir is not None:
+        env["COURSE_DATA_DIR"] = SANDBOX_DATA
     scratch = Path(tempfile.mkdtemp(prefix="grading-")) if sandbox is None else None
     if scratch is not None:
         env.update(HOME=str(scratch), TMPDIR=str(scratch), MPLCONFIGDIR=str(scratch / "matplotlib"),
@@ -333,7 +359,7 @@ def run_tests(work: Path, tests: list[str], limits: Limits, sandbox: Sandbox | N
         while proc.poll() is None:
             now = time.monotonic()
             test = events.current
-            memory, cpu = tree_usage(proc.pid)
+            pids, rss, cpu = tree_usage(proc.pid)
             if test is not None and (test_start is None or test_start[0] != test):
                 test_start = (test, cpu)
             if now > deadline:
@@ -343,7 +369,7 @@ def run_tests(work: Path, tests: list[str], limits: Limits, sandbox: Sandbox | N
             elif test is not None and cpu - test_start[1] > limits.test_cpu_s + CPU_GRACE_S:
                 end.stopped = (f"stopped: the test used more than the {limits.test_cpu_s:g} s of CPU time "
                                "allowed")
-            elif memory > limits.memory_gb * GB:
+            elif rss > limits.memory_gb * GB and proportional_memory(pids) > limits.memory_gb * GB:
                 end.stopped = (f"stopped: the tests used more than the {limits.memory_gb:g} GB of memory "
                                "allowed")
             if end.stopped:
