@@ -119,8 +119,9 @@ def build_base(assignment, base: Path, root: Path = ROOT) -> dict[str, str]:
         for parent in folder.parents:
             if (root / parent / "__init__.py").exists():
                 shutil.copy2(root / parent / "__init__.py", base / parent / "__init__.py")
-    for name in ("conftest.py", "tests/conftest.py", "pyproject.toml"):
-        shutil.copy2(root / name, base / name)
+    for name in ("conftest.py", "tests/conftest.py", "pyproject.toml"):  # pytest's settings and fixtures
+        if (root / name).exists():
+            shutil.copy2(root / name, base / name)
     shutil.copy2(Path(__file__).with_name("runner.py"), base / RUNNER)
     exercises = package_exercises(root / Path(*assignment.package.split(".")), root)
     return {p: (root / p).read_text(encoding="utf-8") for p in sorted({e.path for e in exercises})}
