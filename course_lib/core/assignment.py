@@ -48,7 +48,7 @@ class Sweep:
 @dataclass(frozen=True)
 class Assignment:
     """One assignment: id ``NN``, notebook slug, data sets, profiles (one :class:`Settings` each),
-    expected metric ranges per profile, headline metrics, exercise tests and sweeps."""
+    expected metric ranges per profile, headline metrics, exercise tests, sweeps and points."""
 
     id: str
     slug: str
@@ -60,6 +60,9 @@ class Assignment:
     exercise_tests: tuple[str, ...] = ()
     """Test files that check the fenced exercises (the release test runs them on both versions)."""
     sweeps: Mapping[str, Sweep] = field(default_factory=dict)
+    points: Mapping[str, float] = field(default_factory=dict)
+    """Points of each exercise by name (``"zero_pad"``, ``"HighwayMaxout.forward"``), earned in shares by
+    the tests marked ``@pytest.mark.exercise(name)`` (see :mod:`course_lib.instructor.grading`)."""
 
     def __post_init__(self) -> None:
         classes = {type(s) for s in self.profiles.values()}
@@ -70,6 +73,10 @@ class Assignment:
             raise ValueError(f"{self.name}: knobs {sorted(clash)} clash with the notebook contract")
         if self.sweeps and "exp_id" not in self.knobs:
             raise ValueError(f"{self.name}: an assignment with sweeps needs an exp_id knob (the run's name)")
+        bad = {k: v for k, v in self.points.items()
+               if not (isinstance(k, str) and k and type(v) in (int, float) and v > 0)}
+        if bad:
+            raise ValueError(f"{self.name}: points {bad} are not valid; give each exercise name a number > 0")
         for sweep in self.sweeps.values():  # every configuration is a valid set of knob values
             for config in sweep.configs:
                 for profile in self.profiles.values():
@@ -104,6 +111,15 @@ class Assignment:
     def parameters(self) -> tuple[str, ...]:
         """Every valid notebook parameter: the contract, then the knobs."""
         return CONTRACT + self.knobs
+
+    def check_points(self, exercises: list[str]) -> None:
+        """Raise ``ValueError`` unless ``points`` names each of ``exercises`` (the fenced functions of the
+        package) and nothing else, listing the missing and the unknown names."""
+        missing = [name for name in exercises if name not in self.points]
+        unknown = sorted(set(self.points) - set(exercises))
+        if missing or unknown:
+            raise ValueError(f"{self.name}: points= in its config.py must name every exercise once: missing "
+                             f"{missing}, unknown {unknown} (the exercises are {sorted(exercises)})")
 
     def check_profile(self, profile: str) -> str:
         """Return ``profile`` if this assignment has it, else raise listing the valid ones."""

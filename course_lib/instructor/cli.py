@@ -17,6 +17,9 @@ submitit job, at most N at once, its log in ``build/submitit/`` or ``runs/submit
 :mod:`course_lib.instructor.executors`); without ``--executor`` they run here, one after another.
 ``python -m course_lib.instructor refresh NN [NN ...]``
     Re-executes committed notebooks in place (default parameters, smoke profile) for nbval.
+``python -m course_lib.instructor grade NN SUBMISSIONS_DIR --out DIR [--unsafe] [--timeout S] ...``
+    Grades every hand-in zip of the folder, each in a sandbox (see :mod:`course_lib.instructor.grading`):
+    ``grades.csv``, ``lms.csv``, ``feedback/``, ``answers/``; with ``--executor`` one job per submission.
 ``python -m course_lib.instructor release [--dest DIR] [--repo-url https://github.com/OWNER/NAME --ref TAG]``
     Writes the student release (see :mod:`course_lib.instructor.release`); with the repository it is
     published to and the tag or commit students clone, every notebook gets an "Open in Colab" badge and
@@ -55,6 +58,7 @@ from course_lib.core.runs import check_parameters
 from course_lib.core.settings import check_choice
 from course_lib.core.sweep import Configuration, SweepOutcome, plan_sweep, run_sweep
 from course_lib.instructor.executors import EXECUTORS, ExecutorOptions, run_jobs, run_sweep_as_jobs
+from course_lib.instructor.grading.sandbox import Limits
 from course_lib.instructor.notebooks import (
     ROOT,
     check_notebook,
@@ -235,8 +239,12 @@ def _execution_options(parser: argparse.ArgumentParser, *, profile: str, param_h
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--param", type=parse_param, action="append", default=[],
                         help=f"notebook parameter KEY=VALUE {param_help} (repeatable)")
-    jobs = parser.add_argument_group("jobs (submitit)",
-                                     "with --executor local or slurm: one job per notebook or configuration")
+    _job_options(parser, "notebook or configuration")
+
+
+def _job_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """``--executor`` and the options of its jobs, one job per ``unit``."""
+    jobs = parser.add_argument_group("jobs (submitit)", f"with --executor local or slurm: one job per {unit}")
     jobs.add_argument("--executor", default="none", choices=EXECUTORS,
                       help="none: one after another in this process (default)")
     jobs.add_argument("--jobs", type=int, help="at most this many jobs at once (default 1)")
@@ -278,6 +286,24 @@ def main(argv: list[str] | None = None) -> int:
     p_sweep.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     p_refresh = sub.add_parser("refresh", help="re-execute committed notebooks in place")
     p_refresh.add_argument("keys", nargs="+")
+    p_grade = sub.add_parser("grade", help="grade a folder of hand-in zips in a sandbox each")
+    p_grade.add_argument("assignment", help="assignment id or name, e.g. 02")
+    p_grade.add_argument("submissions", type=Path, help="folder of the zips (each name is a submission's id)")
+    p_grade.add_argument("--out", type=Path, required=True, help="folder for grades, feedback and answers")
+    defaults = Limits()
+    p_grade.add_argument("--timeout", type=float, default=defaults.timeout_s,
+                         help="seconds for one submission's tests in all (default %(default)s)")
+    p_grade.add_argument("--test-timeout", type=float, default=defaults.test_timeout_s,
+                         help="seconds for one test (default %(default)s)")
+    p_grade.add_argument("--test-cpu", type=float, default=defaults.test_cpu_s,
+                         help="CPU seconds for one test (default %(default)s)")
+    p_grade.add_argument("--memory-gb", type=float, default=defaults.memory_gb,
+                         help="memory of one submission's processes together (default %(default)s)")
+    p_grade.add_argument("--processes", type=int, default=defaults.processes,
+                         help="processes and threads of one submission (default %(default)s)")
+    p_grade.add_argument("--unsafe", action="store_true",
+                         help="grade without a sandbox where none can start (the code runs with your rights)")
+    _job_options(p_grade, "submission; without --executor, --jobs N grades N at once in this process")
     p_release = sub.add_parser("release", help="write the student release")
     p_release.add_argument("--dest", type=Path, default=ROOT / "release")
     p_release.add_argument("--repo-url", default=None,
@@ -316,6 +342,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             last = message.splitlines()[-1] if message else ""
             print(f"error: {exp_id} failed: {last}{log}", file=sys.stderr)
         return 0 if outcome.ok else 1
+    if args.command == "grade":
+        from course_lib.instructor.grading import grade
+
+        limits = Limits(timeout_s=args.timeout, test_timeout_s=args.test_timeout, test_cpu_s=args.test_cpu,
+                        memory_gb=args.memory_gb, processes=args.processes)
+        in_process = args.executor == "none" and args.jobs is not None  # --jobs alone: threads here
+        jobs, args.jobs = (args.jobs, None) if in_process else (1, args.jobs)
+        failed = grade(args.assignment, args.submissions, args.out, limits, unsafe=args.unsafe,
+                       executor=executor_options(args), jobs=jobs)
+        print(f"grades: {args.out / 'grades.csv'}, feedback: {args.out / 'feedback'}, "
+              f"answers: {args.out / 'answers'}, for the LMS: {args.out / 'lms.csv'}")
+        for name, error in failed.items():
+            print(f"error: {name}: grading failed: {error.strip().splitlines()[-1]}", file=sys.stderr)
+        return 1 if failed else 0
     if args.command == "release":
         from course_lib.instructor.release import make_release, unshipped_references
 

@@ -34,7 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.core.check import assignment_exercises
-from course_lib.core.exercises import SOLUTION, MarkerError, strip_solutions
+from course_lib.core.exercises import (
+    ANSWER_CELL_TAG,
+    ANSWER_PROMPT,
+    CODE_PROMPT,
+    SOLUTION,
+    SOLUTION_CELL_TAG,
+    MarkerError,
+    strip_solutions,
+)
 from course_lib.core.folders import SHOWN, NotOurFolder, check_folder, foreign_files, mark_folder, tree_files
 
 __all__ = [
@@ -50,20 +58,15 @@ INSTRUCTOR_ONLY = (
     "tests/test_quickstart.py",  # the instructor's bootstrap, workbook.py
     "tests/test_benchmarks.py",  # benchmarks/
     "tests/test_packaging.py",  # builds the wheel
+    "tests/*/hidden",  # the grader's hidden tests
 )
-"""What the release leaves out of :data:`COPIED`: the instructor's tools and the tests of them (paths
-relative to the root, declared here once)."""
+"""What the release leaves out of :data:`COPIED`: the instructor's tools, the tests of them and the hidden
+tests (glob patterns relative to the root, declared here once)."""
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 QUESTION = re.compile(r"^(?:#{1,6}[ \t]*|\*\*)Question[ \t]+\d+", re.MULTILINE)
 """A question cell: a markdown cell with a line that starts with ``**Question N`` or a heading
 ``### Question N``."""
-SOLUTION_TAG = "solution"
-"""Tag of the instructor's answer (a markdown cell) and of code the student writes for it (a code cell)."""
-ANSWER_TAG = "answer"
-"""Tag of a release's answer cells (the student's, where each ``solution`` cell was)."""
-ANSWER_PROMPT = "**Your answer:** _write it here._"
-CODE_PROMPT = "# Your code: write here what the question above asks for."
 STUDENT_EXTRA = "student"
 STUDENT_TOOLS = ("pytest", "ipykernel", "jupyterlab")
 """The student's tools among a ``dev`` extra's (a pyproject without a ``student`` extra)."""
@@ -100,7 +103,7 @@ def question_answers(cells: list[dict]) -> list[tuple[int, int | None]]:
         if cell["cell_type"] != "markdown" or not QUESTION.search(_source(cell)):
             continue
         after = next((j for j in range(i + 1, len(cells)) if cells[j]["cell_type"] == "markdown"), None)
-        answered = after is not None and {SOLUTION_TAG, ANSWER_TAG} & set(_tags(cells[after]))
+        answered = after is not None and {SOLUTION_CELL_TAG, ANSWER_CELL_TAG} & set(_tags(cells[after]))
         found.append((i, after if answered else None))
     return found
 
@@ -110,7 +113,7 @@ def unanswered_solutions(cells: list[dict]) -> list[int]:
     question to its answer cell)."""
     answered = [(i, answer) for i, answer in question_answers(cells) if answer is not None]
     owned = {j for i, answer in answered for j in range(i + 1, answer + 1)}
-    return [i for i, c in enumerate(cells) if SOLUTION_TAG in _tags(c) and i not in owned]
+    return [i for i, c in enumerate(cells) if SOLUTION_CELL_TAG in _tags(c) and i not in owned]
 
 
 def github_slug(repo_url: str) -> str:
@@ -190,14 +193,14 @@ def _add_colab(nb: dict, repo_url: str, ref: str, notebook: str) -> None:
 def _answer_cell(cell: dict) -> None:
     """A ``solution`` cell made the student's answer cell: a prompt, tagged ``answer``."""
     cell["source"] = ANSWER_PROMPT if cell["cell_type"] == "markdown" else CODE_PROMPT
-    cell["metadata"]["tags"] = [t for t in _tags(cell) if t != SOLUTION_TAG] + [ANSWER_TAG]
+    cell["metadata"]["tags"] = [t for t in _tags(cell) if t != SOLUTION_CELL_TAG] + [ANSWER_CELL_TAG]
 
 
 def _release_notebook(path: Path, repo_url: str | None = None, ref: str = "", notebook: str = "") -> int:
     nb = json.loads(path.read_text(encoding="utf-8"))
     blocks = 0
     for cell in nb["cells"]:
-        if SOLUTION_TAG in _tags(cell):
+        if SOLUTION_CELL_TAG in _tags(cell):
             _answer_cell(cell)
             blocks += 1
         elif cell["cell_type"] == "code":
@@ -304,8 +307,7 @@ def _write_release(tmp: Path, src: Path, repo_url: str | None, ref: str) -> dict
             shutil.copytree(source, tmp / name, ignore=_IGNORED)
         elif source.exists():
             shutil.copy2(source, tmp / name)
-    for name in INSTRUCTOR_ONLY:
-        left_out = tmp / name
+    for left_out in [path for name in INSTRUCTOR_ONLY for path in tmp.glob(name)]:
         if left_out.is_dir():
             shutil.rmtree(left_out)
         else:

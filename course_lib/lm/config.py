@@ -279,6 +279,8 @@ ASSIGNMENT = Assignment(
     },
     headline=("valid_ppl", "test_ppl"),
     exercise_tests=("tests/lm/test_models.py", "tests/lm/test_sampling.py", "tests/lm/test_train.py"),
+    points={"perplexity": 1, "LSTMLanguageModel.forward": 2, "CausalSelfAttention.attention_weights": 3,
+            "CausalSelfAttention.forward": 2, "GPTBlock.forward": 2, "sample_next": 2},
     sweeps={name: Sweep(name=name, configs=configs, compare=compare_runs, load=load_run)
             for name, configs in SWEEP_CONFIGS.items()},
 )

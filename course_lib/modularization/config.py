@@ -144,4 +144,6 @@ ASSIGNMENT = Assignment(
     headline=("original_accuracy", "mean_pruned_accuracy", "mean_concern_recall", "sparsity",
               "mean_linear_cka_concern", "mean_linear_cka_non_concern"),
     exercise_tests=("tests/modularization/test_similarity.py", "tests/modularization/test_pruning.py"),
+    points={"linear_cka": 2, "kernel_cka": 2, "cca_similarity": 3, "ci_coefficient": 2, "wanda_scores": 1,
+            "keep_mask": 3},
 )

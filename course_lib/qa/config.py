@@ -104,4 +104,5 @@ ASSIGNMENT = Assignment(
     headline=("exact_match", "f1", "baseline_f1", "f1_minus_baseline_f1", "val_f1", "bilstm_f1",
               "bilstm_val_f1", "f1_minus_bilstm_f1"),
     exercise_tests=("tests/qa/test_models.py",),
+    points={"coattention": 3, "HighwayMaxout.forward": 3},
 )

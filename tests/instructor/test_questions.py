@@ -19,7 +19,8 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from course_lib.assignments import ASSIGNMENTS
-from course_lib.instructor.release import SOLUTION_TAG, make_release, question_answers, unanswered_solutions
+from course_lib.core.exercises import SOLUTION_CELL_TAG
+from course_lib.instructor.release import make_release, question_answers, unanswered_solutions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +77,7 @@ def test_every_question_has_an_answer_cell(key):
     stray = unanswered_solutions(cells)
     assert not stray, f"{a.name}: cells {stray} are tagged solution but answer no question"
     for i, cell in enumerate(cells):
-        if cell["cell_type"] == "code" and SOLUTION_TAG in cell["metadata"].get("tags", []):
+        if cell["cell_type"] == "code" and SOLUTION_CELL_TAG in cell["metadata"].get("tags", []):
             defined = _names(cell, ast.Store)
             later = set().union(*(_names(c, ast.Load) for c in cells[i + 1:] if c["cell_type"] == "code"))
             assert not defined & later, (f"{a.name}: cell {i} is the student's to write, but later cells "

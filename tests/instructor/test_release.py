@@ -98,9 +98,10 @@ def test_release_tree(release):
         if rel.endswith(".py"):
             assert _functions(ROOT / rel) == _functions(dest / rel), f"{rel}: signatures/docstrings"
             assert "NotImplementedError" in (dest / rel).read_text()
-    assert not [name for name in INSTRUCTOR_ONLY if (dest / name).exists()]
+    assert not [name for name in INSTRUCTOR_ONLY if list(dest.glob(name))]
     assert (dest / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
     assert (dest / "conftest.py").is_file() and (dest / "course_lib" / "core" / "check.py").is_file()
+    assert (ROOT / "tests/cnn/hidden").is_dir() and not list(dest.glob("tests/*/hidden")), "hidden tests"
     assert (dest / "course_lib" / "core").is_dir() and len(list((dest / "notebooks").glob("*.ipynb"))) == 5
     for nb in (dest / "notebooks").glob("*.ipynb"):
         cells = json.loads(nb.read_text())["cells"]
@@ -385,7 +386,8 @@ def test_released_notebooks_hold_no_answers(release):
 def test_answer_cells_become_prompts(tmp_path):
     import nbformat
 
-    from course_lib.instructor.release import ANSWER_PROMPT, CODE_PROMPT, _release_notebook
+    from course_lib.core.exercises import ANSWER_PROMPT, CODE_PROMPT
+    from course_lib.instructor.release import _release_notebook
 
     nb = nbformat.v4.new_notebook()
     question = nbformat.v4.new_markdown_cell("**Question 1.** Why share parameters? Plot the filters.")
