@@ -14,4 +14,21 @@ the five. Instructor tools live in :mod:`course_lib.instructor`, which the stude
 Imports only point down: notebooks -> assignment packages -> core.
 """
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The version declared once, in pyproject.toml: the checkout's file when this package lives in one
+    (an editable install, or none), else the installed distribution's metadata."""
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    from importlib.metadata import version
+
+    return version("course-lib")
+
+
+__version__ = _version()

@@ -15,6 +15,8 @@ import pytest
 
 from course_lib.core.data.registry import DATASETS, MissingDataError, require
 
+ROOT = Path(__file__).resolve().parents[2]
+
 SERVED: list[str] = []
 
 
@@ -71,11 +73,14 @@ def test_fetch_names_unknown_data_sets_and_failures(mirror, tmp_path):
 
 
 @pytest.mark.fault("clear_error")
-def test_missing_data_names_only_what_a_user_has(tmp_path):
+def test_missing_data_names_only_what_a_user_has(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # from outside the checkout, the bootstrap by its full path
     with pytest.raises(MissingDataError) as err:
         require("squad-v1.1", tmp_path)
     text = str(err.value)
-    assert "python -m course_lib data fetch squad-v1.1" in text and "COURSE_DATA_DIR" in text
+    # in a checkout, the workbook's data session (the library may not be on the PATH's python)
+    assert f"Online: python3 {ROOT / 'workbook.py'} -s data -- fetch squad-v1.1 --root {tmp_path}" in text
+    assert "download = True" in text and "COURSE_DATA_DIR" in text
     assert "COURSE_DATA_MIRROR" in text and "https://rajpurkar.github.io" in text
     assert "shared" not in text and "require(" not in text
 

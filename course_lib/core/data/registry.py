@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib.core.data.download import DownloadError, download, extract_archive
-from course_lib.core.data.root import DATA_ENV, cache_dir, resolve_data_root
+from course_lib.core.data.root import DATA_ENV, cache_dir, fetch_command, resolve_data_root
 
 
 class MissingDataError(FileNotFoundError):
@@ -199,12 +199,12 @@ def missing_message(spec: DatasetSpec, root: Path, reason: str = "") -> str:
         f"Data set {spec.name!r} ({spec.description}) not found{lacks}.",
         f"Expected under {folder}: {', '.join(spec.files)}"
         + (f" and the {len(spec.checked)} registered files" if spec.checked else ""),
-        f"Data root searched: {root} (explicit data_dir, else ${DATA_ENV}, else ./data).",
+        f"Data root searched: {root} (data_dir, else ${DATA_ENV}, else the checkout's data/ or ./data).",
     ]
     if spec.remote:
         lines.append(
-            f"Online: python -m course_lib data fetch {spec.name} --root {root} (mirror: {MIRROR_ENV}); "
-            "it fetches "
+            f"Online: {fetch_command(spec.name, root)} (mirror: {MIRROR_ENV}), or run the notebook with "
+            "download = True; it fetches "
             + ", ".join(url_of(spec, r) for r in spec.remote[:3])
             + (" ..." if len(spec.remote) > 3 else "")
         )
@@ -247,7 +247,7 @@ def verify(spec: DatasetSpec, folder: Path) -> None:
             raise CorruptDataError(
                 f"{path}: sha256 {actual} does not match the registered {remote.sha256} of data set "
                 f"{spec.name!r}; the file is damaged or not the original. Fetch it again with "
-                f"`python -m course_lib data fetch {spec.name} --root {folder.parent}` "
+                f"`{fetch_command(spec.name, folder.parent)}` "
                 f"(from {url_of(spec, remote)}), or restore it from your course's copy of the data."
             )
 
