@@ -7,7 +7,9 @@ each Python that pyproject.toml's classifiers name) and ``lock`` (regenerate con
 ``tests``, ``run``, ``sweep``, ``release``, ``data`` and ``lab`` share one virtual environment,
 ``.nox/workbook``: the library with its ``instructor`` extra at the exact versions of
 ``constraints.txt``, created on first use and reinstalled only when ``pyproject.toml``,
-``constraints.txt`` or the PyTorch index changes. PyTorch comes from the index :func:`torch_index`
+``constraints.txt`` or the PyTorch index changes. uv (beside nox in ``.venv``) creates and fills the
+environments: it downloads in parallel and links files from its cache (``~/.cache/uv``), so a second
+environment of the same versions takes seconds. PyTorch comes from the index :func:`torch_index`
 picks: PyTorch's CPU wheels (about 0.19 GB) on Linux without an NVIDIA driver, PyPI (on Linux its CUDA
 build, about 3 GB of wheels) where a driver is present or on other systems, ``$COURSE_TORCH_INDEX``
 when set. Options after ``--`` pass through, e.g. ``nox -s run -- --profile full --only 02``.
@@ -25,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import nox
+from uv import find_uv_bin
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # workbook.py, the bootstrap, beside this file
@@ -32,6 +35,8 @@ from workbook import python_in  # noqa: E402
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_venv = "yes"
+nox.options.default_venv_backend = "uv"
+UV = find_uv_bin()
 
 VENV = ROOT / ".nox" / "workbook"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -44,8 +49,6 @@ PYTHONS = [c.rpartition(" :: ")[2] for c in PROJECT["classifiers"]
 TORCH_INDEX_ENV = "COURSE_TORCH_INDEX"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PYPI = "pypi"
-UV = "uv==0.13.9"
-"""The uv that ``lock`` resolves with."""
 
 
 def gpu_driver() -> bool:
@@ -82,7 +85,7 @@ def install_torch(session: nox.Session, python: str, index: str, *, reinstall: b
     """
     if index == PYPI:
         if reinstall:  # e.g. the CPU wheel is installed and a GPU driver appeared: PyPI's replaces it
-            session.run(python, "-m", "pip", "uninstall", "-y", "-q", "torch", external=True)
+            session.run(UV, "pip", "uninstall", "--python", python, "torch", external=True)
         return PYPI
     reason = unreachable(index)
     if reason is not None:
@@ -92,8 +95,9 @@ def install_torch(session: nox.Session, python: str, index: str, *, reinstall: b
         session.warn(f"PyTorch's index {index} cannot be reached ({reason}): installing PyPI's torch instead "
                      "(on Linux its CUDA build, about 3 GB of downloads)")
         return PYPI
-    session.run(python, "-m", "pip", "install", "-q", "--no-deps", "-c", str(CONSTRAINTS),
-                "--index-url", index, *(["--force-reinstall"] if reinstall else []), "torch", external=True)
+    session.run(UV, "pip", "install", "--python", python, "--no-deps", "-c", str(CONSTRAINTS),
+                "--index-url", index, *(["--reinstall-package", "torch"] if reinstall else []), "torch",
+                external=True)
     return index
 
 
@@ -101,7 +105,7 @@ def install_project(session: nox.Session, python: str, *, reinstall_torch: bool 
     """torch (see :func:`install_torch`), then the project with its ``instructor`` extra at the locked
     versions, into ``python``'s environment; returns the index torch came from."""
     used = install_torch(session, python, torch_index(), reinstall=reinstall_torch)
-    session.run(python, "-m", "pip", "install", "-c", str(CONSTRAINTS), "-e", f"{ROOT}[instructor]",
+    session.run(UV, "pip", "install", "--python", python, "-c", str(CONSTRAINTS), "-e", f"{ROOT}[instructor]",
                 external=True)
     return used
 
@@ -109,16 +113,13 @@ def install_project(session: nox.Session, python: str, *, reinstall_torch: bool 
 def _workbook_python(session: nox.Session) -> str:
     """Create ``.nox/workbook`` once and (re)install the project when its inputs changed."""
     python = python_in(VENV)
-    if not python.exists():  # without ensurepip (absent from Debian's python3), pip from this interpreter
-        session.run(sys.executable, "-m", "venv", "--without-pip", str(VENV), external=True)
-        session.run(sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "pip",
-                    external=True)
+    if not python.exists():  # on the interpreter that runs nox; with pip (uv needs no ensurepip)
+        session.run(UV, "venv", "--seed", "--python", sys.executable, str(VENV), external=True)
     inputs = b"".join((ROOT / name).read_bytes() for name in ("pyproject.toml", "constraints.txt"))
     stamp = VENV / f".installed-{hashlib.sha256(inputs + torch_index().encode()).hexdigest()[:16]}"
     if not stamp.exists():
         source = VENV / ".torch-index"  # the index the installed torch came from
         previous = source.read_text(encoding="utf-8") if source.exists() else None
-        session.run(str(python), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
         used = install_project(session, str(python),
                                reinstall_torch=previous is not None and previous != torch_index())
         session.run(str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
@@ -217,12 +218,11 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def lock(session: nox.Session) -> None:
     """Regenerate constraints.txt: one universal lock (markers where a Python or platform needs other
     versions) for every Python ``requires-python`` admits, keeping the current pins where they still fit;
     ``-- --upgrade`` (or ``--upgrade-package NAME``) moves them."""
-    session.install(UV)
-    session.run("uv", "pip", "compile", "--universal", "--quiet", "pyproject.toml", "--extra", "instructor",
+    session.run(UV, "pip", "compile", "--universal", "--quiet", "pyproject.toml", "--extra", "instructor",
                 "--custom-compile-command", "python3 workbook.py -s lock", "-o", str(CONSTRAINTS),
-                *session.posargs)
+                *session.posargs, external=True)

@@ -1,8 +1,9 @@
 """Run the workbook's nox sessions with any ``python3`` (system, pyenv, conda):
 ``python3 workbook.py -s run``.
 
-On first use it creates ``.venv`` holding nox (the version locked in ``constraints.txt``), then runs
-nox from it with the arguments given; ``.venv`` is refreshed when the locked nox changes. It works where
+On first use it creates ``.venv`` holding nox and uv (the versions locked in ``constraints.txt``; uv
+installs the sessions' environments), then runs nox from it with the arguments given; ``.venv`` is
+refreshed when the locked versions change. It works where
 ``pip install`` into the system Python is refused (PEP 668, e.g. Debian/Ubuntu's python3): the virtual
 environment is made without pip and the system's pip installs into it (``pip --python``); a Python
 without pip uses ``ensurepip``, and one with neither (Debian's python3 alone) is told which package to
@@ -23,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+TOOLS = ("nox", "uv")
+"""What ``.venv`` holds, at the versions constraints.txt locks."""
 
 
 def pinned(name: str) -> str:
@@ -65,21 +68,21 @@ def has_pip(python: str | Path) -> bool:
     return subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True).returncode == 0
 
 
-def nox_ready(python: Path) -> bool:
-    """Whether ``python`` exists and has the nox that constraints.txt pins."""
+def tools_ready(python: Path) -> bool:
+    """Whether ``python`` exists and has the :data:`TOOLS` at the versions constraints.txt pins."""
     if not python.exists():
         return False
-    found = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('nox'))"],
-                           capture_output=True, text=True)
-    return found.returncode == 0 and f"nox=={found.stdout.strip()}" == pinned("nox").split(";")[0].strip()
+    script = "import importlib.metadata as m, sys; print(*(n + '==' + m.version(n) for n in sys.argv[1:]))"
+    found = subprocess.run([str(python), "-c", script, *TOOLS], capture_output=True, text=True)
+    return found.returncode == 0 and found.stdout.split() == [pinned(n).split(";")[0].strip() for n in TOOLS]
 
 
 def ensure_venv() -> Path:
-    """``.venv`` with pip and the pinned nox in it, created on first use; returns its interpreter."""
+    """``.venv`` with pip and the pinned :data:`TOOLS`, created on first use; returns its interpreter."""
     python = python_in(VENV)
-    if nox_ready(python):
+    if tools_ready(python):
         return python
-    packages = [pinned("pip"), pinned("nox")]
+    packages = [pinned("pip"), *map(pinned, TOOLS)]
     if has_pip(sys.executable):  # the system pip installs into the new environment (PEP 668 safe)
         venv.EnvBuilder(with_pip=False, clear=True).create(VENV)
         subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", *packages],

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from course_lib.core.data.registry import DATASETS, MissingDataError, require
+from tests.serve import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,17 +23,8 @@ def mirror(data_root: Path):
     """An HTTP server on 127.0.0.1 serving the data root as ``<data set>/<file>`` (a mirror)."""
     if not (data_root / "yahoo-answers-topics").is_dir():
         pytest.skip(f"no data under {data_root}")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            SERVED.append(self.path)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Handler, directory=str(data_root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(data_root, SERVED) as url:
+        yield url
 
 
 def _fetch(mirror: str, root: Path, *names: str) -> subprocess.CompletedProcess:
