@@ -34,7 +34,7 @@ def hello(session):
 def _checkout(tmp_path: Path) -> Path:
     folder = tmp_path / "checkout"
     folder.mkdir()
-    for name in ("workbook.py", "constraints.txt"):
+    for name in ("workbook.py", "constraints.txt", "pyproject.toml"):
         shutil.copy2(ROOT / name, folder / name)
     (folder / "noxfile.py").write_text(NOXFILE)
     return folder
@@ -73,21 +73,36 @@ def test_bootstrap_creates_the_environment_and_runs_sessions(tmp_path, starter):
     assert first.returncode == 0, first.stderr[-2000:]
     assert "hello from hello" in first.stderr
     constraints = (ROOT / "constraints.txt").read_text().splitlines()
-    pinned = next(line for line in constraints if line.startswith("nox=="))
-    version = subprocess.run([str(folder / ".venv" / "bin" / "python"), "-m", "nox", "--version"],
-                             capture_output=True, text=True).stderr.strip() or "?"
-    assert pinned == f"nox=={version}"
+    pinned = [next(line for line in constraints if line.startswith(f"{name}==")) for name in ("nox", "uv")]
+    script = "import importlib.metadata as m; print(f\"nox=={m.version('nox')} uv=={m.version('uv')}\")"
+    versions = subprocess.run([str(_load_workbook().python_in(folder / ".venv")), "-c", script],
+                              capture_output=True, text=True).stdout.split()
+    assert pinned == versions
     again = subprocess.run([python, "workbook.py", "-s", "hello"], cwd=folder, capture_output=True, text=True)
     assert again.returncode == 0 and "hello from hello" in again.stderr
 
 
 
-def test_a_python_with_neither_pip_nor_ensurepip_is_told_what_to_install(tmp_path, monkeypatch):
+def _load_workbook():
     sys.path.insert(0, str(ROOT))
     try:
         import workbook
     finally:
         sys.path.remove(str(ROOT))
+    return workbook
+
+
+def test_a_python_older_than_requires_python_is_refused_naming_both(monkeypatch):
+    workbook = _load_workbook()
+    assert workbook.minimum_python() == (3, 11)  # read from pyproject.toml
+    monkeypatch.setattr(workbook.sys, "version_info", (3, 10, 13, "final", 0))
+    with pytest.raises(SystemExit, match=r"is Python 3\.10\.13; the workbook needs Python >= 3\.11 "
+                                         r"\(requires-python in pyproject\.toml\)"):
+        workbook.check_python()
+
+
+def test_a_python_with_neither_pip_nor_ensurepip_is_told_what_to_install(tmp_path, monkeypatch):
+    workbook = _load_workbook()
     monkeypatch.setattr(workbook, "VENV", tmp_path / ".venv")
     monkeypatch.setattr(workbook, "has_pip", lambda python: False)
 
@@ -153,12 +168,7 @@ def _fake_wheel(folder: Path, version: str) -> Path:
 def cpu_index(tmp_path):
     """A package index on 127.0.0.1 (PEP 503 layout) serving one fake CPU build of the locked torch, as
     PyTorch's CPU index serves ``torch-<version>+cpu``; yields its URL and that version."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from workbook import pinned
-    finally:
-        sys.path.remove(str(ROOT))
-    version = pinned("torch").split("==")[1].split(";")[0].strip() + "+cpu"
+    version = _load_workbook().pinned("torch").split("==")[1].split(";")[0].strip() + "+cpu"
     (tmp_path / "index" / "torch").mkdir(parents=True)
     wheel = _fake_wheel(tmp_path / "index" / "torch", version)
     (tmp_path / "index" / "torch" / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
