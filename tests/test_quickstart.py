@@ -250,7 +250,7 @@ def data_mirror(data_root):
         yield url
 
 
-FIRST_NOTEBOOK = "05"
+FIRST_NOTEBOOK = "01"
 """The notebook the end-to-end run executes: its data set is on the mirror, and it is among the quickest."""
 
 
