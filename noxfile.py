@@ -31,7 +31,7 @@ from uv import find_uv_bin
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # workbook.py, the bootstrap, beside this file
-from workbook import python_in  # noqa: E402
+from workbook import minimum_python, python_in  # noqa: E402
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_venv = "yes"
@@ -223,6 +223,7 @@ def lock(session: nox.Session) -> None:
     """Regenerate constraints.txt: one universal lock (markers where a Python or platform needs other
     versions) for every Python ``requires-python`` admits, keeping the current pins where they still fit;
     ``-- --upgrade`` (or ``--upgrade-package NAME``) moves them."""
-    session.run(UV, "pip", "compile", "--universal", "--quiet", "pyproject.toml", "--extra", "instructor",
-                "--custom-compile-command", "python3 workbook.py -s lock", "-o", str(CONSTRAINTS),
-                *session.posargs, external=True)
+    lowest = "{}.{}".format(*minimum_python())  # not the interpreter running this: every one admitted
+    session.run(UV, "pip", "compile", "--universal", "--quiet", "--python-version", lowest, "pyproject.toml",
+                "--extra", "instructor", "--custom-compile-command", "python3 workbook.py -s lock",
+                "-o", str(CONSTRAINTS), *session.posargs, external=True)
