@@ -163,10 +163,12 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, default=False)
 def unit(session: nox.Session) -> None:
     """The unit tests (not the notebook runs) under one of the supported interpreters, in its own
-    environment: ``nox -s unit-3.12``, or ``nox -s unit`` for all of them."""
+    environment: ``nox -s unit-3.12``, or ``nox -s unit`` for all of them; options after ``--`` replace
+    ``tests`` (e.g. ``-- tests/core -x``). The interpreter must be on PATH as ``python3.12`` (or uv
+    downloads one)."""
     install_project(session, str(python_in(Path(session.virtualenv.location))))
-    session.run("python", "-m", "pytest", "-m", "not notebook", *session.posargs,
-                "tests", env=_env(TQDM_DISABLE="1", **_cache()))
+    session.run("python", "-m", "pytest", "-m", "not notebook", *(session.posargs or ["tests"]),
+                env=_env(TQDM_DISABLE="1", **_cache()))
 
 
 @nox.session(venv_backend="none")
