@@ -20,9 +20,10 @@ SERVED: list[str] = []
 
 @pytest.fixture
 def mirror(data_root: Path):
-    """An HTTP server on 127.0.0.1 serving the data root as ``<data set>/<file>`` (a mirror)."""
-    if not (data_root / "yahoo-answers-topics").is_dir():
-        pytest.skip(f"no data under {data_root}")
+    """An HTTP server on 127.0.0.1 serving the data root as ``<data set>/<file>`` (a mirror) of the data sets
+    these tests fetch (a data root without them skips the tests, see :mod:`tests.data_gate`)."""
+    for name in ("yahoo-answers-topics", "wikitext-2", "ag-news"):
+        require(name, data_root)
     with serving(data_root, SERVED) as url:
         yield url
 
