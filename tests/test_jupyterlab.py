@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from course_lib.assignments import ASSIGNMENTS
+from course_lib.core.data import require
 from course_lib.instructor.report import CHROMIUM_FLAGS
 from tests.serve import serving
 
@@ -49,8 +50,7 @@ def first_exercise_check(nb: nbformat.NotebookNode) -> int:
 @pytest.fixture
 def mirror(data_root: Path) -> Iterator[str]:
     """The data root served on 127.0.0.1 as ``<data set>/<file>``, as ``COURSE_DATA_MIRROR`` expects."""
-    if not (data_root / DATA_SET).is_dir():
-        pytest.skip(f"no {DATA_SET} under {data_root} to serve")
+    require(DATA_SET, data_root)  # the data set to serve (without it the test is skipped: tests.data_gate)
 
     with serving(data_root) as url:
         yield url

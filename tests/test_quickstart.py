@@ -265,8 +265,7 @@ def test_the_first_command_works_on_a_fresh_clone_online_without_data(tmp_path, 
 
     a = ASSIGNMENTS[FIRST_NOTEBOOK]
     (dataset,) = a.datasets
-    if not (data_root / dataset).is_dir():
-        pytest.skip(f"no {dataset} under {data_root} to serve")
+    require(dataset, data_root)  # the data set to serve (without it the test is skipped: tests.data_gate)
     python = str(SYSTEM_PYTHON) if _externally_managed(SYSTEM_PYTHON) else sys._base_executable
     clone = _fresh_clone(tmp_path / "machine" / "workbook")
     env = {k: v for k, v in os.environ.items()
