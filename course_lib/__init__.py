@@ -15,20 +15,17 @@ Imports only point down: notebooks -> assignment packages -> core.
 """
 
 
-
 def _version() -> str:
     """The version declared once, in pyproject.toml: the checkout's file when this package lives in one
-    (an editable install, or none), else the installed distribution's metadata."""
-    from pathlib import Path
+    (installed editable, or not at all), else the installed distribution's metadata."""
+    import importlib.metadata
+    import pathlib
+    import tomllib
 
-    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    pyproject = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
     if pyproject.is_file():
-        import tomllib
-
         return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
-    from importlib.metadata import version
-
-    return version("course-lib")
+    return importlib.metadata.version("course-lib")
 
 
 __version__ = _version()
