@@ -17,7 +17,21 @@ Imports only point down: notebooks -> assignment packages -> core.
 (:func:`course_lib.core.check.check`).
 """
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The version declared once, in pyproject.toml: the checkout's file when this package lives in one
+    (installed editable, or not at all), else the installed distribution's metadata."""
+    import importlib.metadata
+    import pathlib
+    import tomllib
+
+    pyproject = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.is_file():
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    return importlib.metadata.version("course-lib")
+
+
+__version__ = _version()
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ import pytest
 
 from course_lib.core.data import resolve_data_root
 from course_lib.core.device import cpu_threads
+from tests.data_gate import DataGate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -31,6 +32,12 @@ def one_cpu_thread():
     depend on the machine's core count."""
     with cpu_threads(1):
         yield
+
+
+def pytest_configure(config):
+    """Tests that need a missing data set are skipped, with one line at the end (:mod:`tests.data_gate`)."""
+    if not config.pluginmanager.has_plugin("data_gate"):
+        config.pluginmanager.register(DataGate(), "data_gate")
 
 
 FAULT_KINDS = ("clear_error", "recovery")

@@ -1,8 +1,11 @@
 """Instructor commands: execute notebooks into ``build/``, sweep an experiment grid, refresh, release.
 
-``python -m course_lib.instructor run [--profile P] [--only 02 03] [--device auto] [--param KEY=VALUE]``
+``python -m course_lib.instructor run [--profile P] [--only 02 03] [--device auto] [--param KEY=VALUE]
+[--offline]``
     Executes each notebook with papermill into ``build/<NN_slug>/`` (executed notebook, figures,
-    metrics.json, run_record.json); a failing notebook is recorded and the others still run. Then
+    metrics.json, run_record.json), each notebook first fetching its missing data sets into the data
+    root (``download=True``; ``--offline``: nothing is fetched, missing data fails the notebook with the
+    command that fetches it); a failing notebook is recorded and the others still run. Then
     writes ``build/summary.md`` and ``build/index.html`` (``--screenshot PNG``: opened offline in headless
     Chromium, checked and photographed). Exits non-zero when a notebook failed or a metric fell outside
     the profile's expected range (each listed).
@@ -118,11 +121,13 @@ def run_all(
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
     executor: ExecutorOptions | None = None,
+    download: bool = True,
 ) -> list[NotebookResult]:
     """Execute the chosen notebooks into ``build``; then write summary.md and index.html.
 
     ``params`` are extra notebook parameters passed to every chosen notebook. ``executor``: each notebook
     is one submitit job (logs in ``build/submitit/``); ``None``: one after another in this process.
+    ``download``: each notebook fetches its missing data sets first (its ``download`` parameter).
     Every notebook is checked before the first one runs; ``build`` must be absent, empty or a build
     folder, and is held by this process until it ends.
     """
@@ -135,7 +140,7 @@ def run_all(
     hold_until_exit(build, "build")
     outs = {a.name: (build / a.name).resolve() for a in chosen}
     tasks = {a.name: partial(run_notebook, ROOT / a.notebook, outs[a.name] / f"{a.name}.ipynb",
-                             {**(params or {}), "profile": profile, "device": device,
+                             {"download": download, **(params or {}), "profile": profile, "device": device,
                               "output_dir": str(outs[a.name]), "seed": seed})
              for a in chosen}
     if executor is None:
@@ -278,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     _execution_options(p_run, profile="smoke", param_help="for every chosen notebook")
     p_run.add_argument("--only", nargs="+", help="notebook ids or names, e.g. 02 03")
     p_run.add_argument("--build", type=Path, default=ROOT / "build")
+    p_run.add_argument("--offline", action="store_true",
+                       help="fetch no data (default: each notebook fetches its missing data sets first)")
     p_run.add_argument("--screenshot", type=Path, default=None,
                        help="open the report in headless Chromium (offline) and save a PNG of it here")
     p_sweep = sub.add_parser("sweep", help="run an experiment grid into runs/")
@@ -322,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         results = run_all(args.profile, args.only, args.device, args.build, args.seed, dict(args.param),
-                          executor_options(args))
+                          executor_options(args), download=not args.offline)
         print((args.build / "summary.md").read_text(encoding="utf-8"))
         problems = [f"{r.assignment.name}: FAILED" for r in results if not r.ok]
         problems += out_of_range(results, args.profile)

@@ -87,7 +87,7 @@ def make_executor(options: ExecutorOptions, folder: Path, name: str = "course") 
         import submitit
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(f"--executor {options.kind} needs submitit: pip install submitit (it is in "
-                                  "the dev extras)") from err
+                                  "the instructor extra)") from err
     executor = submitit.AutoExecutor(folder=folder, cluster=options.kind)
     executor.update_parameters(**submitit_parameters(options, name))
     return executor

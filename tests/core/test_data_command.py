@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from course_lib.core.data.registry import DATASETS, CorruptDataError, MissingDataError, require
+from tests.serve import serving
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SERVED: list[str] = []
 
 
 @pytest.fixture
 def mirror(data_root: Path):
-    """An HTTP server on 127.0.0.1 serving the data root as ``<data set>/<file>`` (a mirror)."""
-    if not (data_root / "yahoo-answers-topics").is_dir():
-        pytest.skip(f"no data under {data_root}")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            SERVED.append(self.path)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Handler, directory=str(data_root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    """An HTTP server on 127.0.0.1 serving the data root as ``<data set>/<file>`` (a mirror) of the data sets
+    these tests fetch (a data root without them skips the tests, see :mod:`tests.data_gate`)."""
+    for name in ("yahoo-answers-topics", "wikitext-2", "ag-news"):
+        require(name, data_root)
+    with serving(data_root, SERVED) as url:
+        yield url
 
 
 def _fetch(mirror: str, root: Path, *names: str) -> subprocess.CompletedProcess:
@@ -71,11 +63,14 @@ def test_fetch_names_unknown_data_sets_and_failures(mirror, tmp_path):
 
 
 @pytest.mark.fault("clear_error")
-def test_missing_data_names_only_what_a_user_has(tmp_path):
+def test_missing_data_names_only_what_a_user_has(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # from outside the checkout, the bootstrap by its full path
     with pytest.raises(MissingDataError) as err:
         require("squad-v1.1", tmp_path)
     text = str(err.value)
-    assert "python -m course_lib data fetch squad-v1.1" in text and "COURSE_DATA_DIR" in text
+    # in a checkout, the workbook's data session (the library may not be on the PATH's python)
+    assert f"Online: python3 {ROOT / 'workbook.py'} -s data -- fetch squad-v1.1 --root {tmp_path}" in text
+    assert "download = True" in text and "COURSE_DATA_DIR" in text
     assert "COURSE_DATA_MIRROR" in text and "https://rajpurkar.github.io" in text
     assert "shared" not in text and "require(" not in text
 
@@ -111,26 +106,9 @@ def bad_mirror(data_root: Path):
     if not (data_root / "wikitext-2").is_dir():
         pytest.skip(f"no data under {data_root}")
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server API)
-            if self.path in OVERRIDES:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(OVERRIDES[self.path])))
-                self.end_headers()
-                self.wfile.write(OVERRIDES[self.path])
-            else:
-                super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Handler, directory=str(data_root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     OVERRIDES.clear()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(data_root, overrides=OVERRIDES) as url:
+        yield url
 
 
 def _list(root: Path) -> dict[str, str]:
@@ -170,7 +148,7 @@ def test_a_maintenance_page_from_the_mirror_is_never_taken_for_data(bad_mirror, 
 
     (root / "wikitext-2" / "train.txt").write_bytes(MAINTENANCE)  # kept by an earlier version
     assert _list(root)["wikitext-2"].startswith(f"damaged: {root / 'wikitext-2' / 'train.txt'}: is an HTML")
-    with pytest.raises(CorruptDataError, match=r"train.txt: is an HTML/XML page.*data fetch wikitext-2"):
+    with pytest.raises(CorruptDataError, match=r"train.txt: is an HTML/XML page.*fetch wikitext-2"):
         load_wikitext2("official", root)
 
     OVERRIDES["/wikitext-2/train.txt"] = real = _wikitext_like(data_root / "wikitext-2" / "valid.txt")

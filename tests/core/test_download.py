@@ -24,6 +24,7 @@ from course_lib.core.data.registry import (
     require,
     sha256_of,
 )
+from course_lib.core.data.root import fetch_command
 from course_lib.core.io import DiskFull
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
@@ -178,7 +179,7 @@ def test_require_verifies_files_already_present(server, tmp_path, monkeypatch, c
         require("toy", tmp_path)
     text = str(err.value)
     assert str(bad) in text and SHA in text and hashlib.sha256(PAYLOAD[::-1]).hexdigest() in text
-    assert "python -m course_lib data fetch toy" in text
+    assert fetch_command("toy", tmp_path) in text  # a command the user can type
     REQUESTS.clear()  # a download repairs the damaged file and keeps the verified one
     require("toy", tmp_path, download_missing=True, progress=False)
     assert REQUESTS == ["/other.bin"] and bad.read_bytes() == PAYLOAD

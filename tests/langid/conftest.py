@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from course_lib.core.data import require
 from course_lib.langid import data, model
 
 SAMPLES = {
@@ -54,7 +55,7 @@ def wili_folder(tmp_path):
 @pytest.fixture(scope="package")
 def small_real(data_root):
     """Four real languages, 80 sentences each (a fast but honest learning problem)."""
-    folder = data_root / "langid-sentences"
+    folder = require("langid-sentences", data_root)
     return data.load_sentences(folder, ["eng", "deu", "fin", "rus"], max_per_language=80, seed=0)
 
 

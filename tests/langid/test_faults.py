@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from course_lib.core.data.registry import DATASETS, CorruptDataError, DatasetSpec
+from course_lib.core.data.registry import DATASETS, CorruptDataError, DatasetSpec, require
 from course_lib.core.data.root import CACHE_ENV
 from course_lib.core.runs import start_run
 from course_lib.langid import analysis, data, experiments
@@ -87,7 +87,7 @@ def test_empty_or_short_language_file_is_named(own_sentences, text, message):
 def test_swapped_language_file_fails_the_checksum(data_root, tmp_path, monkeypatch):
     """nl.txt replaced by de.txt: the registered sha256 catches it (the rest are links to the real files)."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    shared, folder = data_root / "langid-sentences", tmp_path / "langid-sentences"
+    shared, folder = require("langid-sentences", data_root), tmp_path / "langid-sentences"
     folder.mkdir()
     for path in shared.glob("*.txt"):
         (folder / path.name).symlink_to(path)

@@ -1,8 +1,10 @@
 """``python -m course_lib data list|fetch``: see which data sets are present, and fetch them.
 
+In a checkout, ``python3 workbook.py -s data -- list|fetch ...`` runs this in the workbook's environment.
 ``fetch NAME [NAME ...] | --all [--root DIR]`` downloads through the registry (sha256 checked, atomic,
 resumed from what is already verified, retried); ``$COURSE_DATA_MIRROR`` replaces the canonical URLs.
-The data root is ``--root``, else ``$COURSE_DATA_DIR``, else ``./data``.
+The data root is ``--root``, else ``$COURSE_DATA_DIR``, else the checkout's ``data/`` (``./data`` for an
+installed library; see :mod:`course_lib.core.data.root`).
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     p_fetch.add_argument("--all", action="store_true", help="every data set that has a download")
     for p in (p_list, p_fetch):
         p.add_argument("--root", type=Path, default=None,
-                       help="data root (default: $COURSE_DATA_DIR or ./data)")
+                       help="data root (default: $COURSE_DATA_DIR, else the checkout's data/)")
     args = parser.parse_args(argv)
     root = resolve_data_root(args.root)
     if args.command == "list":
+        print(f"data root: {root}")
         for name in sorted(DATASETS):
             print(f"{name:24s} {status(name, root)}")
         return 0

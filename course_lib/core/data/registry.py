@@ -19,7 +19,7 @@ from pathlib import Path
 
 from course_lib.core.data.checks import BadContent, SquadJson, TokenText, ZipArchive, refuse_markup
 from course_lib.core.data.download import DownloadError, download, extract_archive
-from course_lib.core.data.root import DATA_ENV, cache_dir, resolve_data_root
+from course_lib.core.data.root import DATA_ENV, cache_dir, fetch_command, resolve_data_root
 from course_lib.core.digests import file_digest, json_digest
 from course_lib.core.io import atomic_write_json, read_json
 
@@ -212,12 +212,12 @@ def missing_message(spec: DatasetSpec, root: Path, reason: str = "") -> str:
         f"Data set {spec.name!r} ({spec.description}) not found{lacks}.",
         f"Expected under {folder}: {', '.join(spec.files)}"
         + (f" and the {len(spec.checked)} registered files" if spec.checked else ""),
-        f"Data root searched: {root} (explicit data_dir, else ${DATA_ENV}, else ./data).",
+        f"Data root searched: {root} (data_dir, else ${DATA_ENV}, else the checkout's data/ or ./data).",
     ]
     if spec.remote:
         lines.append(
-            f"Online: python -m course_lib data fetch {spec.name} --root {root} (mirror: {MIRROR_ENV}); "
-            "it fetches "
+            f"Online: {fetch_command(spec.name, root)} (mirror: {MIRROR_ENV}), or run the notebook with "
+            "download = True; it fetches "
             + ", ".join(url_of(spec, r) for r in spec.remote[:3])
             + (" ..." if len(spec.remote) > 3 else "")
         )
@@ -284,7 +284,7 @@ def verify(spec: DatasetSpec, folder: Path) -> None:
         raise CorruptDataError(
             f"{path}: {problem} (data set {spec.name!r}: the file is damaged, or another file is in its "
             "place). "
-            f"Fetch it again with `python -m course_lib data fetch {spec.name} --root {folder.parent}` "
+            f"Fetch it again with `{fetch_command(spec.name, folder.parent)}` "
             f"(from {url_of(spec, remote)}), or restore it from your course's copy of the data{optional}."
         )
 
