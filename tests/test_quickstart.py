@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from course_lib.core.data import root as data_root_module
 from tests.serve import serving
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,8 +262,8 @@ def test_the_first_command_works_on_a_fresh_clone_online_without_data(tmp_path, 
     on a fresh clone with no data and no ../shared beside it: the notebook fetches its data set (from a
     mirror on 127.0.0.1) into the clone's one data root and runs to its expected metrics."""
     from course_lib.assignments import ASSIGNMENTS
+    from course_lib.core.assignment import read_metrics
     from course_lib.core.data import require
-    from course_lib.core.runs import read_metrics
 
     a = ASSIGNMENTS[FIRST_NOTEBOOK]
     (dataset,) = a.datasets
@@ -304,3 +306,19 @@ def test_the_first_command_works_on_a_fresh_clone_online_without_data(tmp_path, 
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert f"data root: {clone / 'data'}" in listed.stdout
     assert any(line.split() == [dataset, "present"] for line in listed.stdout.splitlines()), listed.stdout
+
+
+def test_the_fetch_command_is_one_the_user_can_type(tmp_path, monkeypatch):
+    checkout = data_root_module.CHECKOUT
+    monkeypatch.chdir(checkout)
+    assert data_root_module.fetch_command("squad-v1.1", tmp_path / "my data") == (
+        f"python3 workbook.py -s data -- fetch squad-v1.1 --root '{tmp_path / 'my data'}'")
+    monkeypatch.chdir(tmp_path)  # elsewhere: the bootstrap by its full path
+    assert data_root_module.fetch_command("--all", checkout / "data").startswith(
+        f"python3 {checkout / 'workbook.py'} -s data -- fetch --all --root ")
+    monkeypatch.setattr(data_root_module, "CHECKOUT", tmp_path)  # no bootstrap: this interpreter's module
+    command = data_root_module.fetch_command("ag-news", tmp_path / "data")
+    assert shlex.split(command)[:4] == [sys.executable, "-m", "course_lib", "data"]
+    listed = subprocess.run([*shlex.split(command)[:4], "list", "--root", str(tmp_path / "data")],
+                            capture_output=True, text=True, cwd=checkout)
+    assert listed.returncode == 0 and "ag-news" in listed.stdout and "missing" in listed.stdout

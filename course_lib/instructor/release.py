@@ -58,6 +58,7 @@ INSTRUCTOR_ONLY = (
     "tests/test_quickstart.py",  # the instructor's bootstrap, workbook.py
     "tests/test_benchmarks.py",  # benchmarks/
     "tests/test_packaging.py",  # builds the wheel
+    "tests/test_jupyterlab.py",  # drives JupyterLab in Chromium with Playwright
     "tests/*/hidden",  # the grader's hidden tests
 )
 """What the release leaves out of :data:`COPIED`: the instructor's tools, the tests of them and the hidden
@@ -168,9 +169,11 @@ def colab_setup(repo_url: str, ref: str) -> str:
         "    if not os.path.isdir(f\"{workbook}/.git\"):  # the first time only\n"
         f"        !git clone -q {repo_url} \"{{workbook}}\" && "
         f"git -C \"{{workbook}}\" -c advice.detachedHead=false checkout -q {ref}\n"
-        "    try:\n"
-        "        importlib.metadata.version(\"course-lib\")\n"
-        "    except importlib.metadata.PackageNotFoundError:  # once per runtime\n"
+        "    try:  # where the installed course_lib comes from (pip records it)\n"
+        "        installed = importlib.metadata.distribution(\"course-lib\").read_text(\"direct_url.json\")\n"
+        "    except importlib.metadata.PackageNotFoundError:\n"
+        "        installed = \"\"\n"
+        "    if f\"file://{workbook}\" not in (installed or \"\"):  # once per runtime: this copy, editable\n"
         f"        %pip install -q -e \"{{workbook}}[{STUDENT_EXTRA}]\"\n"
         "    %cd {workbook}\n"
         "    if workbook not in sys.path:\n"
@@ -289,13 +292,16 @@ def release_pyproject(text: str, root: Path) -> str:
     return released
 
 
-def release_environment(text: str, instructor_packages: set[str]) -> str:
-    """``environment.yml`` without the lines that install an instructor-only package."""
-    def instructor_line(line: str) -> bool:
+def release_environment(text: str, instructor_packages: set[str], root: Path) -> str:
+    """``environment.yml`` without the lines that install an instructor-only package and without the
+    comments that name a top-level file ``root`` (the release) lacks."""
+    def left_out(line: str) -> bool:
+        if line.lstrip().startswith("#"):
+            return bool(_missing_files(line, root))
         match = re.match(r"\s*-\s+([A-Za-z0-9_.-]+)", line)
         return match is not None and match[1].lower() in instructor_packages
 
-    return "".join(line for line in text.splitlines(keepends=True) if not instructor_line(line))
+    return "".join(line for line in text.splitlines(keepends=True) if not left_out(line))
 
 
 def _write_release(tmp: Path, src: Path, repo_url: str | None, ref: str) -> dict[str, int]:
@@ -316,7 +322,8 @@ def _write_release(tmp: Path, src: Path, repo_url: str | None, ref: str) -> dict
     (tmp / "pyproject.toml").write_text(release_pyproject(pyproject, tmp), encoding="utf-8")
     if (tmp / "environment.yml").exists():
         _, instructor_packages = student_requirements(tomllib.loads(pyproject))
-        env = release_environment((tmp / "environment.yml").read_text(encoding="utf-8"), instructor_packages)
+        env = release_environment((tmp / "environment.yml").read_text(encoding="utf-8"), instructor_packages,
+                                  tmp)
         (tmp / "environment.yml").write_text(env, encoding="utf-8")
     for path in sorted(tmp.rglob("*")):
         if path.suffix == ".py":

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from course_lib.core.data.registry import DATASETS, CorruptDataError, MissingDataError, require
+from course_lib.core.data.root import fetch_command
 from tests.serve import serving
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SERVED: list[str] = []
 
@@ -68,8 +67,8 @@ def test_missing_data_names_only_what_a_user_has(tmp_path, monkeypatch):
     with pytest.raises(MissingDataError) as err:
         require("squad-v1.1", tmp_path)
     text = str(err.value)
-    # in a checkout, the workbook's data session (the library may not be on the PATH's python)
-    assert f"Online: python3 {ROOT / 'workbook.py'} -s data -- fetch squad-v1.1 --root {tmp_path}" in text
+    # the command a user can type here (tests/test_quickstart.py: a checkout's bootstrap)
+    assert f"Online: {fetch_command('squad-v1.1', tmp_path)}" in text
     assert "download = True" in text and "COURSE_DATA_DIR" in text
     assert "COURSE_DATA_MIRROR" in text and "https://rajpurkar.github.io" in text
     assert "shared" not in text and "require(" not in text

@@ -98,6 +98,12 @@ def test_colab_cell_clones_installs_editable_and_check_sees_the_students_edit(tm
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    other = site / "course_lib-0.0.dist-info"  # a course_lib from elsewhere: the cell installs its own
+    other.mkdir()
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: course-lib\nVersion: 0.0\n")
+    (other / "direct_url.json").write_text('{"url": "file:///elsewhere", "dir_info": {"editable": true}}')
+    files = ("METADATA", "direct_url.json", "RECORD")
+    (other / "RECORD").write_text("".join(f"{other.name}/{name},,\n" for name in files))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
         "PYTHONPATH": str(tmp_path / "stub"), "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1", "TQDM_DISABLE": "1"}

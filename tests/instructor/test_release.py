@@ -25,6 +25,7 @@ from course_lib.core.folders import NotOurFolder, foreign_files
 from course_lib.instructor import cli
 from course_lib.instructor.release import (
     INSTRUCTOR_ONLY,
+    STUDENT_EXTRA,
     assignment_exercises,
     make_release,
     release_pyproject,
@@ -347,7 +348,7 @@ def test_released_pyproject_and_environment(release):
     _, instructor = student_requirements(tomllib.loads((ROOT / "pyproject.toml").read_text()))
     environment = (dest / "environment.yml").read_text()
     assert instructor and not [p for p in instructor if f"- {p}" in environment]
-    assert "- pytest" in environment and "- jupyterlab" in environment
+    assert f"-e .[{STUDENT_EXTRA}]" in environment and "constraints.txt" not in environment  # not shipped
 
 
 def test_student_readme_lists_every_exercise_with_its_check_and_runs_from_inside_the_release(release):

@@ -120,7 +120,8 @@ def build_base(assignment, base: Path, root: Path = ROOT) -> dict[str, str]:
         for parent in folder.parents:
             if (root / parent / "__init__.py").exists():
                 shutil.copy2(root / parent / "__init__.py", base / parent / "__init__.py")
-    for name in ("conftest.py", "tests/conftest.py", "pyproject.toml"):  # pytest's settings and fixtures
+    helpers = [p.relative_to(root) for p in (root / "tests").glob("*.py") if not p.name.startswith("test_")]
+    for name in (Path("conftest.py"), Path("pyproject.toml"), *helpers):  # pytest settings, fixtures
         if (root / name).exists():
             shutil.copy2(root / name, base / name)
     shutil.copy2(Path(__file__).with_name("runner.py"), base / RUNNER)
