@@ -36,26 +36,45 @@ RATIOS = ("min_ratio", "median_ratio", "paired_ratio")
 
 def test_numpy_conv_benchmark_tiny(numpy_conv_benchmark, capsys):
     figures = numpy_conv_benchmark.main(["--batch", "2", "--size", "6", "--rounds", "3", "--loop-rounds", "1",
-                                         "--sample-ms", "1", "--threads", "1"])
+                                         "--sample-ms", "1", "--threads", "1", "--runs", "1"])
     printed = capsys.readouterr().out
     assert figures["threads"]["requested"] == figures["threads"]["torch"] == 1
     assert figures["threads"]["blas"] and all(entry.endswith(" 1") for entry in figures["threads"]["blas"])
     assert isinstance(figures["machine"], str) and figures["machine"] in printed
+    [run] = figures["runs"]
     for op in OPERATIONS:
-        result = figures[op]
-        for name, rounds in [("torch", 3), ("fast", 3), ("loop", 1)]:
-            r = result[name]
-            assert r["rounds"] == rounds
-            assert 0 < r["min_s"] <= r["median_s"]
-            assert all(math.isfinite(r[key]) and r[key] > 0 for key in RATIOS)
-        assert all(result["torch"][key] == 1 for key in RATIOS)
-        speedup = result["loop"]["median_s"] / result["fast"]["median_s"]
-        assert result["fast_vs_loop"] == pytest.approx(speedup)
-        assert set(result["max_abs_error"]) == {"fast", "loop"}
-        assert max(result["max_abs_error"].values()) < 1e-10
-        assert isinstance(result["target_met"], bool)
-    assert figures["targets_met"] == all(figures[op]["target_met"] for op in OPERATIONS)
+        blocks, alternate = run["blocks"][op], run["alternate"][op]
+        for result, timed in ((blocks, [("torch", 3), ("fast", 3), ("loop", 1)]),
+                              (alternate, [("torch", 3), ("fast", 3)])):
+            assert set(result) >= {name for name, _ in timed}
+            for name, rounds in timed:
+                r = result[name]
+                assert r["rounds"] == rounds
+                assert 0 < r["min_s"] <= r["median_s"]
+                assert all(math.isfinite(r[key]) and r[key] > 0 for key in RATIOS)
+            assert all(result["torch"][key] == 1 for key in RATIOS)
+        assert "loop" not in alternate and "target_met" not in alternate
+        speedup = blocks["loop"]["median_s"] / blocks["fast"]["median_s"]
+        assert blocks["fast_vs_loop"] == pytest.approx(speedup)
+        assert set(blocks["max_abs_error"]) == {"fast", "loop"}
+        assert max(blocks["max_abs_error"].values()) < 1e-10
+        assert isinstance(blocks["target_met"], bool)
+        for pattern in ("blocks", "alternate"):  # one run: the range is that run's median
+            ratio = run[pattern][op]["fast"]["median_ratio"]
+            assert figures["range"][pattern][op] == {"min": ratio, "median": ratio, "max": ratio}
+    assert figures["targets_met"] == all(run["blocks"][op]["target_met"] for op in OPERATIONS)
     assert "threads: torch 1, numpy BLAS" in printed and "all targets: " in printed
+    assert "[alternate]" in printed and "over 1 run(s): min / median / max" in printed
+
+
+def test_numpy_conv_range_spans_the_runs(numpy_conv_benchmark):
+    def run(ratio: float) -> dict:
+        return {pattern: {op: {"fast": {"median_ratio": ratio}} for op in OPERATIONS}
+                for pattern in ("blocks", "alternate")}
+
+    spread = numpy_conv_benchmark.spread([run(0.9), run(1.2), run(0.8)])
+    assert spread["blocks"]["conv"] == {"min": 0.8, "median": 0.9, "max": 1.2}
+    assert spread["alternate"]["average pool"]["max"] == 1.2
 
 
 LM_REFERENCE = BENCHMARK.parent / "lm_reference.py"

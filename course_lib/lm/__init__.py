@@ -6,7 +6,8 @@ variant, :data:`ASSIGNMENT`),
 vocabulary),
 ``models`` (the two architectures, :func:`build_model`), ``train`` (one run on the generic loop),
 ``sampling`` (temperature / top-k text), ``compare`` (comparing finished runs from their files),
-``grid`` (the sweep trained in the notebook's process).
+``grid`` (the sweep trained in the notebook's process), ``reference`` (pytorch/examples'
+``word_language_model`` recipe, trained in the same process).
 """
 
 from course_lib.lm.compare import (
@@ -30,6 +31,7 @@ from course_lib.lm.models import (
     build_model,
     future_influence,
 )
+from course_lib.lm.reference import ReferenceResult, train_reference
 from course_lib.lm.sampling import generate, sample_next
 from course_lib.lm.train import (
     LMResult,
@@ -42,9 +44,9 @@ from course_lib.lm.train import (
 
 __all__ = [
     "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "ContiguousLanes", "GPTBlock", "LMCorpus",
-    "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings",
-    "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss",
-    "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "perplexity",
-    "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown", "train_language_model",
-    "unigram_perplexity", "vocab_embeddings",
+    "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "ReferenceResult",
+    "VocabEmbeddings", "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss",
+    "evaluate_stateful_loss", "future_influence", "generate", "history_markdown", "load_wikitext2",
+    "markdown_table", "perplexity", "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown",
+    "train_language_model", "train_reference", "unigram_perplexity", "vocab_embeddings",
 ]
