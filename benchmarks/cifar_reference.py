@@ -99,16 +99,21 @@ class WallClockEvent:
 @contextlib.contextmanager
 def airbench_on_cpu(airbench, data_root: Path) -> Iterator[None]:
     """For the block: airbench's ``.half()``/``.cuda()`` keep float32 tensors and modules on the CPU, its
-    CUDA events time the wall clock, and its ``CifarLoader`` reads ``data_root/cifar10`` onto the CPU."""
+    CUDA events time the wall clock, and its ``CifarLoader("cifar10", ...)`` reads ``data_root/cifar10``
+    onto the CPU (it must be there: airbench would download the official files instead)."""
     patches = [(nn.Module, "half", lambda self: self), (nn.Module, "cuda", lambda self, *a, **k: self),
                (torch.Tensor, "half", lambda self, *a, **k: self.float()),
                (torch.cuda, "Event", WallClockEvent), (torch.cuda, "synchronize", lambda *a, **k: None)]
     base = airbench.utils.CifarLoader
 
     class CpuCifarLoader(base):
-        def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, path: str, train: bool = True, *args: Any, **kwargs: Any) -> None:
+            folder = data_root / Path(path).name
+            file = folder / ("train.pt" if train else "test.pt")
+            if not file.is_file():
+                raise FileNotFoundError(f"{file} is missing (write_airbench_data writes it)")
             kwargs["gpu"] = "cpu"
-            super().__init__(str(data_root / Path(path).name), *args, **kwargs)
+            super().__init__(str(folder), train, *args, **kwargs)
 
     patches.append((airbench.utils, "CifarLoader", CpuCifarLoader))
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
@@ -123,7 +128,7 @@ def airbench_on_cpu(airbench, data_root: Path) -> Iterator[None]:
 
 def write_airbench_data(train: CifarSplit, test: CifarSplit, folder: Path, seed: int) -> Path:
     """``folder/cifar10/{train,test}.pt`` as airbench's loader reads them (uint8 NHWC images, labels,
-    class names), the training images in a seeded random order; returns ``folder/cifar10``."""
+    class names), the training images in a seeded random order; returns ``folder``."""
     root = folder / "cifar10"
     root.mkdir(parents=True, exist_ok=True)
     order = np.random.default_rng(seed).permutation(len(train))
@@ -131,7 +136,7 @@ def write_airbench_data(train: CifarSplit, test: CifarSplit, folder: Path, seed:
         torch.save({"images": torch.from_numpy(split.images[keep]),
                     "labels": torch.from_numpy(split.labels[keep]), "classes": list(split.classes)},
                    root / f"{name}.pt")
-    return root
+    return folder
 
 
 def run_airbench(airbench, data_root: Path, *, epochs: float, seed: int, amp: bool) -> dict[str, Any]:
