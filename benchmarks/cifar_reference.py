@@ -28,9 +28,10 @@ changes one of the workbook's laptop settings, e.g. ``--set epochs=10``.
 
 ``--steps R`` trains neither to the end: it times, interleaved round by round (R rounds after one
 untimed), one training step of each side at the laptop batch (forward, backward, optimizer and its
-schedule; lookahead every fifth step as both do) on a batch each side's own loader served, and each
-side's data pipeline per batch (a whole epoch of its loader, divided by its batches), and prints the
-min and median wall and CPU time of each and their ratios.
+schedule; lookahead every fifth step as both do) on a batch each side's own loader served, with the
+whitening layer's bias training and held (both sides hold it after 3 epochs, and then no gradient
+reaches that layer), and each side's data pipeline per batch (a whole epoch of its loader, divided by
+its batches), and prints the min and median wall and CPU time of each and their ratios.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -218,9 +220,12 @@ def workbook_stepper(settings: CNNSettings, train: CifarSplit, seed: int) -> tup
                            crop_pad=settings.crop_pad, channels_last=True, drop_last=True,
                            alternate_flip_seed=seed if settings.alternate_flip else None)
     optimizer, scheduler = make_optimizer(model, settings.override(epochs=10_000), len(loader))
+    if settings.lookahead:
+        optimizer.start = 0  # averaging every fifth step from the first, as airbench's
     x, y = next(iter(loader))
 
-    def step() -> None:
+    def step(bias_trains: bool) -> None:
+        model.whiten_bias_trains = bias_trains
         with autocast("cpu", settings.amp):
             loss = F.cross_entropy(model(x), y, label_smoothing=settings.label_smoothing)
         float(loss.detach())
@@ -261,7 +266,8 @@ def airbench_stepper(airbench, seed: int, amp: bool) -> tuple[Callable, Callable
     x, y = next(iter(loader))
     count = [0]
 
-    def step() -> None:
+    def step(bias_trains: bool) -> None:
+        model[0].bias.requires_grad = bias_trains  # as airbench.utils.train sets it each epoch
         with autocast("cpu", amp):
             loss = loss_fn(model(x), y).sum()
         optimizer.zero_grad(set_to_none=True)
@@ -278,6 +284,11 @@ def airbench_stepper(airbench, seed: int, amp: bool) -> tuple[Callable, Callable
     return step, data_epoch
 
 
+WHAT = ("step", "step, bias held", "data per batch")
+"""What :func:`step_profile` times on each side: a training step while the whitening layer's bias trains
+(the first ``whiten_bias_epochs``), one after (no gradient reaches that layer), and the data per batch."""
+
+
 def summarise(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values)}
 
@@ -288,7 +299,10 @@ def step_profile(airbench, settings: CNNSettings, train: CifarSplit, data_root: 
     wb_step, wb_data = workbook_stepper(settings, train, seed)
     with airbench_on_cpu(airbench, data_root):
         ab_step, ab_data = airbench_stepper(airbench, seed, settings.amp)
-        candidates = {"workbook step": (wb_step, 1), "airbench94 step": (ab_step, 1),
+        candidates = {"workbook step": (partial(wb_step, True), 1),
+                      "airbench94 step": (partial(ab_step, True), 1),
+                      "workbook step, bias held": (partial(wb_step, False), 1),
+                      "airbench94 step, bias held": (partial(ab_step, False), 1),
                       "workbook data per batch": (wb_data, None),
                       "airbench94 data per batch": (ab_data, None)}
         batches = {"workbook data per batch": wb_data(), "airbench94 data per batch": ab_data()}
@@ -303,21 +317,42 @@ def step_profile(airbench, settings: CNNSettings, train: CifarSplit, data_root: 
                     times[name]["wall"].append(wall / n)
                     times[name]["cpu"].append(cpu / n)
     figures = {name: {kind: summarise(v) for kind, v in t.items()} for name, t in times.items()}
-    for what in ("step", "data per batch"):
+    for what in WHAT:
         ours, theirs = figures[f"workbook {what}"], figures[f"airbench94 {what}"]
         figures[f"ratio {what}"] = {kind: {s: ours[kind][s] / theirs[kind][s] for s in ("min", "median")}
                                     for kind in ("wall", "cpu")}
+    per_epoch = len(train) // settings.batch_size
+    hyp = airbench.lib_airbench94.hyp["opt"]
+    held = settings.whiten_bias_epochs if settings.whiten_bias_epochs is not None else settings.epochs
+    figures["run estimate"] = {
+        "workbook": run_estimate(figures, "workbook", settings.epochs * per_epoch, min(held, settings.epochs)
+                                 * per_epoch),
+        "airbench94": run_estimate(figures, "airbench94", math.ceil(per_epoch * hyp["train_epochs"]),
+                                   hyp["whiten_bias_epochs"] * per_epoch)}
     return figures
+
+
+def run_estimate(figures: dict[str, Any], side: str, steps: int, trained: int) -> dict[str, float]:
+    """Training seconds of a whole run from the profile's CPU medians: ``trained`` steps with the
+    whitening bias training, the rest of ``steps`` with it held, and a batch of data for each."""
+    t = {what: figures[f"{side} {what}"]["cpu"]["median"] for what in WHAT}
+    seconds = trained * t["step"] + (steps - trained) * t["step, bias held"] + steps * t["data per batch"]
+    return {"steps": steps, "trained_bias_steps": min(trained, steps), "seconds": seconds}
 
 
 def print_profile(figures: dict[str, Any]) -> None:
     print(f"{'':28s} {'wall min':>10s} {'wall median':>12s} {'CPU min':>10s} {'CPU median':>11s}  (ms)")
     for name, f in figures.items():
-        if name.startswith("ratio"):
+        if name.startswith(("ratio", "run estimate")):
             continue
         print(f"{name:28s} {f['wall']['min'] * 1e3:10.1f} {f['wall']['median'] * 1e3:12.1f} "
               f"{f['cpu']['min'] * 1e3:10.1f} {f['cpu']['median'] * 1e3:11.1f}")
-    for what in ("step", "data per batch"):
+    ours, theirs = figures["run estimate"]["workbook"], figures["run estimate"]["airbench94"]
+    print(f"whole runs from the CPU medians: workbook {ours['steps']} steps ({ours['trained_bias_steps']} "
+          f"with the whitening bias training) {ours['seconds']:.0f} s, airbench94 {theirs['steps']} steps "
+          f"({theirs['trained_bias_steps']}) {theirs['seconds']:.0f} s: workbook / airbench94 "
+          f"{ours['seconds'] / theirs['seconds']:.3f}")
+    for what in WHAT:
         r = figures[f"ratio {what}"]
         print(f"workbook / airbench94, {what}: wall min {r['wall']['min']:.3f}, median "
               f"{r['wall']['median']:.3f}; CPU min {r['cpu']['min']:.3f}, median {r['cpu']['median']:.3f}")

@@ -162,6 +162,14 @@ def test_cifar_reference_trains_both_sides_at_a_tiny_size(cifar_reference, monke
     assert ratios["step_time_ratio"] == pytest.approx(ratios["train_time_ratio"] * 6 / 8)
     with pytest.raises(FileNotFoundError, match="train.pt is missing"):
         cifar_reference.run_airbench(airbench, tmp_path / "empty", epochs=1, seed=0, amp=False)
+    profile = cifar_reference.step_profile(airbench, settings, train, folder, rounds=2, seed=0)
+    for what in cifar_reference.WHAT:
+        for side in ("workbook", "airbench94"):
+            timing = profile[f"{side} {what}"]
+            assert 0 < timing["cpu"]["min"] <= timing["cpu"]["median"]
+        assert profile[f"ratio {what}"]["cpu"]["median"] > 0
+    steps = {side: (e["steps"], e["trained_bias_steps"]) for side, e in profile["run estimate"].items()}
+    assert steps == {"workbook": (8, 8), "airbench94": (40, 12)}  # held after 3 of 2 epochs; 4 x 9.9 steps
 
 
 def test_cifar_reference_reads_settings_as_json(cifar_reference):

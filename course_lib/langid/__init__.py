@@ -4,7 +4,8 @@
 :data:`ASSIGNMENT`; :mod:`~course_lib.langid.data` loads texts with ISO 639-3 labels and splits them;
 :mod:`~course_lib.langid.model` holds the configurable MLP, the seeded skorch classifier and the
 pipeline; :mod:`~course_lib.langid.experiments` runs hand tuning, GridSearchCV and the strong model;
-:mod:`~course_lib.langid.analysis` reports per-language scores, confusions and predictions.
+:mod:`~course_lib.langid.analysis` reports per-language scores, confusions and predictions;
+:mod:`~course_lib.langid.peers` scores the identifiers a user would install instead on the same sentences.
 """
 
 from course_lib.langid.analysis import (
@@ -53,11 +54,13 @@ from course_lib.langid.model import (
     make_vectorizer,
     to_float32,
 )
+from course_lib.langid.peers import PEERS, PeerMissing, compare_with_peers
 
 __all__ = [
     "ASSIGNMENT", "BASELINE", "COURSE_ADDITIONAL", "COURSE_GRID", "COURSE_NET", "DEFAULT_LANGUAGES",
-    "EXTENDED_GRID", "GRIDS", "MANUAL_SETTINGS", "SUBSTITUTES", "GridResult", "LangIdClassifier",
-    "LangIdData", "LangIdMLP", "LangIdSettings", "SettingResult", "accuracy", "confused_examples",
+    "EXTENDED_GRID", "GRIDS", "MANUAL_SETTINGS", "PEERS", "SUBSTITUTES", "GridResult", "LangIdClassifier",
+    "LangIdData", "LangIdMLP", "LangIdSettings", "PeerMissing", "SettingResult", "accuracy",
+    "compare_with_peers", "confused_examples",
     "course_grid_search", "course_languages_table", "fit_linear_model", "fit_strong_model", "grid_search",
     "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline", "make_vectorizer",
     "most_confused_pairs", "per_language_report", "plot_comparison", "plot_per_language", "plot_settings",

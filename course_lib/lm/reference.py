@@ -103,11 +103,17 @@ def train_reference(corpus: LMCorpus, epochs: int, *, device: torch.device | str
                     progress: bool | None = None) -> ReferenceResult:
     """Train and test the example's recipe on ``corpus`` for ``epochs`` epochs (see the module's
     docstring); throughput counts the training tokens over the training loops' time (evaluation left
-    out), with this process's torch threads."""
+    out), with this process's torch threads. The run draws from its own seeded generator state: the
+    caller's random state is the same afterwards."""
     if epochs < 1:
         raise ValueError(f"epochs={epochs!r} is not valid; it must be >= 1")
     device = torch.device(device)
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _train(corpus, epochs, device, progress)
+
+
+def _train(corpus: LMCorpus, epochs: int, device: torch.device, progress: bool | None) -> ReferenceResult:
     train, valid, test = (lanes(getattr(corpus, part), n, device)
                           for part, n in (("train", LANES), ("valid", EVAL_LANES), ("test", EVAL_LANES)))
     model = ReferenceLSTM(len(corpus.vocab)).to(device)

@@ -56,8 +56,11 @@ def test_the_recipe_learns_anneals_without_progress_and_tests_its_best_epoch():
         best_so_far = min(e["valid_ppl"] for e in result.epochs[:record["epoch"]])
         assert after == (before if record["valid_ppl"] == best_so_far else before / ANNEAL)
     assert rates[0] == LR
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
     again = train_reference(corpus, 3, progress=False)  # seeded: the same numbers
     assert again.epochs == result.epochs
+    assert torch.equal(torch.get_rng_state(), state)  # and the caller's random stream is left as it was
     with pytest.raises(ValueError, match="epochs=0"):
         train_reference(corpus, 0)
 
