@@ -10,7 +10,8 @@ calls this after checking that there is a CUDA GPU; ``--dry-run`` needs none):
 * the CIFAR-10 ``full`` recipe's training step eager and under ``torch.compile`` (:func:`compile_check`):
   compile time, steps/s and images/s after warm-up, peak memory, the losses.
 
-While a task runs, ``nvidia-smi`` is sampled every 0.2 s (peak memory used on the GPU, mean utilisation).
+A task whose data is not under the data root (``COURSE_DATA_DIR``) is skipped and reported, and the others
+run. While a task runs, ``nvidia-smi`` is sampled every 0.2 s (peak memory used on the GPU, mean utilisation).
 Every task's outcome (ok or its error, seconds, peak memory, throughputs and the first metrics the
 notebook recorded) goes into ``OUT/summary.json`` and ``OUT/summary.md``. WikiText-2's official train split
 is used when the data root has it, else the offline split (the machine may have no network). Exit
@@ -303,6 +304,21 @@ def headline(task: Task, metrics: dict[str, Any]) -> dict[str, Any]:
             "peak_memory_mb": metrics.get("compiled", {}).get("peak_memory_mb")}
 
 
+def missing_data(task: Task) -> str | None:
+    """Why ``task`` cannot run for lack of data under the data root (``None`` when all is there): the
+    machine may have no network, so nothing is downloaded."""
+    from course_lib.assignments import ASSIGNMENTS
+    from course_lib.core.data.registry import MissingDataError, require_any
+
+    a = (get_assignment(task.target) if task.kind != "sweep"
+         else next(x for x in ASSIGNMENTS.values() if task.target in x.sweeps))
+    try:
+        require_any(a.datasets, progress=False)
+    except (MissingDataError, OSError, ValueError) as err:
+        return f"data missing: {str(err).splitlines()[0]}"
+    return None
+
+
 def recorded_metrics(task: Task, folder: Path) -> dict[str, Any]:
     """What a task that ran out of time had recorded: a notebook's metrics.json so far, a sweep's finished
     configurations."""
@@ -330,6 +346,11 @@ def run_plan(tasks: tuple[Task, ...], out: Path, budget_s: float, split: str) ->
             results.append({"task": task.name, "ok": False, "skipped": True,
                             "error": f"skipped: {left:.0f} s of the {budget_s:.0f} s budget left"})
             print(f"[{task.name}] skipped ({left:.0f} s left)", flush=True)
+            continue
+        missing = missing_data(task)
+        if missing is not None:
+            results.append({"task": task.name, "ok": False, "skipped": True, "error": f"skipped: {missing}"})
+            print(f"[{task.name}] skipped ({missing})", flush=True)
             continue
         folder = out / task.name
         result_file = folder / "result.json"

@@ -237,3 +237,10 @@ def test_gpu_check_summarises_rates_and_headlines(gpu_check):
     table = gpu_check.summary_markdown(results, "NVIDIA H100", "offline")
     assert "| 02_full | ok | 12 | 2,048 | 80 | train_time_s 10.0" in table and "images_per_s 200.0" in table
     assert "| 01_full | skipped | 0 |  |  |  | skipped: 10 s left |" in table
+
+
+def test_gpu_check_names_the_missing_data_of_a_task(gpu_check, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    by_name = {task.name: task for task in gpu_check.TASKS}
+    assert "data missing" in gpu_check.missing_data(by_name["02_full_compile"])
+    assert "wikitext-2" in gpu_check.missing_data(by_name["lm_sweep_full"])
