@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -135,20 +136,26 @@ def check_plan(tasks: tuple[Task, ...], split: str) -> list[str]:
 # one task, in a child process
 
 
-def run_notebook_task(task: Task, out: Path, split: str) -> dict[str, Any]:
+def run_notebook_task(task: Task, out: Path, split: str, profile: str, device: str) -> dict[str, Any]:
+    """Execute the task's notebook with papermill (``profile``, ``device``, the task's overrides) into
+    ``out/<NN_slug>/``; its outcome and the metrics it recorded."""
     from course_lib.core.runs import read_metrics
-    from course_lib.instructor.cli import run_all
+    from course_lib.instructor.notebooks import run_notebook
 
     a = get_assignment(task.target)
-    [result] = run_all("full", [a.id], "cuda", out, 0, parameters(task, split))
-    metrics = read_metrics(out / a.name) if (out / a.name / "metrics.json").exists() else {}
-    return {"ok": result.ok, "error": result.error, "metrics": metrics}
+    params = parameters(task, split)
+    check_parameters(a, list(params))
+    folder = out / a.name
+    contract = {"profile": profile, "device": device, "output_dir": str(folder), "seed": 0}
+    error = run_notebook(ROOT / a.notebook, folder / f"{a.name}.ipynb", {**params, **contract})
+    metrics = read_metrics(folder) if (folder / "metrics.json").exists() else {}
+    return {"ok": error is None, "error": error or "", "metrics": metrics}
 
 
-def run_sweep_task(task: Task, out: Path, split: str) -> dict[str, Any]:
+def run_sweep_task(task: Task, out: Path, split: str, profile: str, device: str) -> dict[str, Any]:
     from course_lib.instructor.cli import sweep
 
-    outcome = sweep(task.target, "full", "cuda", out, 0, parameters(task, split))
+    outcome = sweep(task.target, profile, device, out, 0, parameters(task, split))
     return {"ok": outcome.ok, "error": "; ".join(f"{k}: {v.splitlines()[-1] if v else ''}"
                                                  for k, v in outcome.failed.items()),
             "metrics": recorded_metrics(task, out)}
@@ -212,12 +219,16 @@ def time_training_steps(settings, train, device, *, compiled: bool, steps: int,
             "first_loss": float(losses[0]), "last_loss": float(losses[-1])}
 
 
-def run_task(task: Task, out: Path, split: str) -> dict[str, Any]:
-    """Run ``task`` here (the child process), its outcome as a dict."""
+def run_task(task: Task, out: Path, split: str, rehearse: bool) -> dict[str, Any]:
+    """Run ``task`` here (the child process), its outcome as a dict; ``rehearse``: the smoke profile on
+    the CPU."""
+    profile, device = ("smoke", "cpu") if rehearse else ("full", "cuda")
     if task.kind == "notebook":
-        return run_notebook_task(task, out, split)
+        return run_notebook_task(task, out, split, profile, device)
     if task.kind == "sweep":
-        return run_sweep_task(task, out, split)
+        return run_sweep_task(task, out, split, profile, device)
+    if rehearse:
+        return {"ok": False, "error": "the compile check needs CUDA; not rehearsed", "metrics": {}}
     return compile_check(**parameters(task, split))
 
 
@@ -295,13 +306,14 @@ def headline(task: Task, metrics: dict[str, Any]) -> dict[str, Any]:
     """The metrics worth reading first: the assignment's headline metrics, or for a sweep each
     configuration's validation perplexity, or the compile check's speedup and memory."""
     if task.kind == "notebook":
-        a = get_assignment(task.target)
-        return {k: metrics[k] for k in a.headline if k in metrics}
-    if task.kind == "sweep":
-        return {exp_id: m.get("valid_ppl") for exp_id, m in metrics.items()}
-    return {"compiled_speedup": metrics.get("compiled_speedup"),
-            "compile_first_step_s": metrics.get("compiled", {}).get("first_step_s"),
-            "peak_memory_mb": metrics.get("compiled", {}).get("peak_memory_mb")}
+        found = {k: metrics.get(k) for k in get_assignment(task.target).headline}
+    elif task.kind == "sweep":
+        found = {exp_id: m.get("valid_ppl") for exp_id, m in metrics.items()}
+    else:
+        found = {"compiled_speedup": metrics.get("compiled_speedup"),
+                 "compile_first_step_s": metrics.get("compiled", {}).get("first_step_s"),
+                 "peak_memory_mb": metrics.get("compiled", {}).get("peak_memory_mb")}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def missing_data(task: Task) -> str | None:
@@ -319,6 +331,21 @@ def missing_data(task: Task) -> str | None:
     return None
 
 
+def run_with_limit(command: list[str], env: dict[str, str], limit_s: float, log: Path) -> tuple[bool, Path]:
+    """Run ``command`` in its own process group, its output into ``log``; after ``limit_s`` the whole
+    group is killed (papermill's kernel with it). Returns ``(finished in time, log)``."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=limit_s)
+            return True, log
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return False, log
+
+
 def recorded_metrics(task: Task, folder: Path) -> dict[str, Any]:
     """What a task that ran out of time had recorded: a notebook's metrics.json so far, a sweep's finished
     configurations."""
@@ -332,17 +359,19 @@ def recorded_metrics(task: Task, folder: Path) -> dict[str, Any]:
     return {}
 
 
-def run_plan(tasks: tuple[Task, ...], out: Path, budget_s: float, split: str) -> int:
+def run_plan(tasks: tuple[Task, ...], out: Path, budget_s: float, split: str, rehearse: bool = False,
+             limit_scale: float = 1.0) -> int:
     import torch
 
-    device = torch.cuda.get_device_name(0)
+    device = "CPU (rehearsal: smoke profile)" if rehearse else torch.cuda.get_device_name(0)
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TQDM_DISABLE": "1", "COURSE_CACHE_DIR": os.environ.get("COURSE_CACHE_DIR",
                                                                                str(out / "cache"))}
     started, results = time.perf_counter(), []
     for task in tasks:
         left = budget_s - (time.perf_counter() - started)
-        if left < 0.5 * task.limit_s:
+        limit = task.limit_s * limit_scale
+        if left < 0.5 * limit:
             results.append({"task": task.name, "ok": False, "skipped": True,
                             "error": f"skipped: {left:.0f} s of the {budget_s:.0f} s budget left"})
             print(f"[{task.name}] skipped ({left:.0f} s left)", flush=True)
@@ -355,18 +384,19 @@ def run_plan(tasks: tuple[Task, ...], out: Path, budget_s: float, split: str) ->
         folder = out / task.name
         result_file = folder / "result.json"
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"[{task.name}] running (limit {min(task.limit_s, left):.0f} s) -> {folder}", flush=True)
+        print(f"[{task.name}] running (limit {min(limit, left):.0f} s) -> {folder}", flush=True)
         t0 = time.perf_counter()
+        command = [sys.executable, __file__, "--task", task.name, "--out", str(folder), "--split", split,
+                   *(["--rehearse"] if rehearse else [])]
         with GpuSampler() as sampler:
-            try:
-                proc = subprocess.run([sys.executable, __file__, "--task", task.name, "--out", str(folder),
-                                       "--split", split], env=env, timeout=min(task.limit_s, left),
-                                      capture_output=True, text=True)
-                outcome = (json.loads(result_file.read_text()) if result_file.exists() else
-                           {"ok": False, "error": (proc.stderr or proc.stdout)[-2000:], "metrics": {}})
-            except subprocess.TimeoutExpired:
-                outcome = {"ok": False, "error": f"timed out after {min(task.limit_s, left):.0f} s",
-                           "metrics": recorded_metrics(task, folder)}
+            finished, log = run_with_limit(command, env, min(limit, left), folder / "task.log")
+        if not finished:
+            outcome = {"ok": False, "error": f"timed out after {min(limit, left):.0f} s (log {log})",
+                       "metrics": recorded_metrics(task, folder)}
+        elif result_file.exists():
+            outcome = json.loads(result_file.read_text())
+        else:
+            outcome = {"ok": False, "error": log.read_text(errors="replace")[-2000:], "metrics": {}}
         seconds = time.perf_counter() - t0
         metrics = outcome.get("metrics", {})
         flat = {"notebook": metrics, "compile": metrics.get("compiled", {})}.get(task.kind, {})
@@ -392,13 +422,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the plan, every override checked")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "gpu_check")
     parser.add_argument("--budget-s", type=float, default=BUDGET_S)
+    parser.add_argument("--limit-scale", type=float, default=1.0,
+                        help="multiply every task's time limit (a slower GPU than an H100: raise it and "
+                             "--budget-s)")
     parser.add_argument("--only", nargs="+", help="task names (default: all)")
     parser.add_argument("--task", help=argparse.SUPPRESS)  # a child: run this one task
     parser.add_argument("--split", help=argparse.SUPPRESS)
+    parser.add_argument("--rehearse", action="store_true",
+                        help="run the notebook and sweep tasks with the smoke profile on the CPU: the "
+                             "machinery (time limits, summary), not the GPU")
     args = parser.parse_args(argv)
     by_name = {t.name: t for t in TASKS}
     if args.task is not None:
-        result = run_task(by_name[args.task], args.out, args.split)
+        result = run_task(by_name[args.task], args.out, args.split, args.rehearse)
         (args.out / "result.json").write_text(json.dumps(result, default=str))
         return 0
     unknown = sorted(set(args.only or ()) - set(by_name))
@@ -417,13 +453,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join("  " + line for line in plan))
     if args.dry_run:
         return 0
+    if args.rehearse:
+        return run_plan(tasks, args.out, args.budget_s, split, rehearse=True, limit_scale=args.limit_scale)
     import torch
 
     if not torch.cuda.is_available():
         print("error: torch sees no CUDA GPU (torch.cuda.is_available() is False); nothing was run",
               file=sys.stderr)
         return 2
-    return run_plan(tasks, args.out, args.budget_s, split)
+    return run_plan(tasks, args.out, args.budget_s, split, limit_scale=args.limit_scale)
 
 
 if __name__ == "__main__":
