@@ -6,9 +6,11 @@ own network, hyper-parameters (9.9 epochs of batch 1024, ...), data loader, look
 test-time augmentation. What it assumes of a GPU is adapted from outside, for the length of its calls:
 
 * its model's ``.half()`` and ``.cuda()`` leave the float32 weights on the CPU, and its images'
-  ``.half()`` gives float32 (wider than its fp16, so nothing is rounded away); everything runs under the
-  autocast the workbook trains with (:func:`course_lib.core.device.autocast`: bf16 on a CPU with native
-  bf16, else float32), as the workbook's laptop profile does;
+  ``.half()`` gives float32 (wider than its fp16, so nothing is rounded away); its network's forward runs
+  under the autocast the workbook trains with (:func:`course_lib.core.device.autocast`: bf16 on a CPU
+  with native bf16, else float32) and hands on float32 logits, as the workbook's loss sees them (its
+  own ``make_net`` argument, :func:`autocast_forward`); the rest (its whitening layer's set-up, its
+  optimizer and lookahead) runs in float32;
 * its data files (``cifar10/{train,test}.pt``, read onto the CPU) hold the images the workbook trains
   on (:func:`course_lib.cnn.load_cifar10`, the JPEG copy offline); the training images in a seeded
   random order, as in the official files, so the first 5,000 that set its whitening layer are a random
@@ -141,17 +143,37 @@ def write_airbench_data(train: CifarSplit, test: CifarSplit, folder: Path, seed:
     return folder
 
 
+def autocast_forward(net: nn.Module, amp: bool) -> nn.Module:
+    """``net`` (airbench's) with its forward under the workbook's autocast, its logits handed on in
+    float32: the loss is then computed in float32, as the workbook's is under autocast, and everything
+    else airbench does (setting the whitening layer, the optimizer, lookahead) stays in float32."""
+    forward = net.forward
+
+    def autocast_then_float(*args: Any, **kwargs: Any) -> torch.Tensor:
+        with autocast("cpu", amp):
+            return forward(*args, **kwargs).float()
+
+    net.forward = autocast_then_float
+    return net
+
+
 def run_airbench(airbench, data_root: Path, *, epochs: float, seed: int, amp: bool) -> dict[str, Any]:
     """Train airbench94 (its defaults but ``epochs``) and evaluate it with its six-view TTA."""
     hyp = airbench.lib_airbench94.hyp
     WallClockEvent.intervals = []
-    with airbench_on_cpu(airbench, data_root), autocast("cpu", amp):
+    with airbench_on_cpu(airbench, data_root):
         seed_everything(seed)
         loader = airbench.utils.CifarLoader("cifar10", train=True, batch_size=hyp["opt"]["batch_size"],
                                             aug=hyp["aug"], altflip=True)
         steps = math.ceil(len(loader) * epochs)
-        model = airbench.train94(loader, epochs=epochs, verbose=False)
+        model = airbench.train94(loader, epochs=epochs, verbose=False,
+                                 make_net=lambda: autocast_forward(airbench.make_net94(), amp))
         train_s = sum(WallClockEvent.intervals)
+        broken = [name for name, t in model.state_dict().items()
+                  if t.is_floating_point() and not t.isfinite().all()]
+        if broken:
+            raise RuntimeError(f"airbench94's {broken[:3]} are not finite after training: its run on the CPU "
+                               "went wrong, so there is nothing to compare with")
         test_loader = airbench.utils.CifarLoader("cifar10", train=False, batch_size=2000)
         started = time.perf_counter()
         test_accuracy = airbench.evaluate(model, test_loader, tta_level=hyp["net"]["tta_level"])
@@ -248,7 +270,7 @@ def airbench_stepper(airbench, seed: int, amp: bool) -> tuple[Callable, Callable
     seed_everything(seed)
     loader = utils.CifarLoader("cifar10", train=True, batch_size=hyp["opt"]["batch_size"], aug=hyp["aug"],
                                altflip=True)
-    model = airbench.make_net94()
+    model = autocast_forward(airbench.make_net94(), amp)
     utils.init_whitening_conv(model[0], loader.normalize(loader.images[:5000]))
     o = hyp["opt"]
     kilostep_scale = 1024 * (1 + 1 / (1 - o["momentum"]))
@@ -268,8 +290,7 @@ def airbench_stepper(airbench, seed: int, amp: bool) -> tuple[Callable, Callable
 
     def step(bias_trains: bool) -> None:
         model[0].bias.requires_grad = bias_trains  # as airbench.utils.train sets it each epoch
-        with autocast("cpu", amp):
-            loss = loss_fn(model(x), y).sum()
+        loss = loss_fn(model(x), y).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -150,7 +150,7 @@ def test_cifar_reference_trains_both_sides_at_a_tiny_size(cifar_reference, monke
     saved = torch.load(folder / "cifar10" / "train.pt", weights_only=True)
     assert saved["images"].shape == (64, 32, 32, 3) and saved["classes"] == list(train.classes)
     assert sorted(saved["labels"].tolist()) == sorted(train.labels.tolist())  # the same images, shuffled
-    theirs = cifar_reference.run_airbench(airbench, folder, epochs=1.5, seed=0, amp=False)
+    theirs = cifar_reference.run_airbench(airbench, folder, epochs=1.5, seed=0, amp=True)  # bf16 if native
     assert (torch.nn.Module.half, torch.nn.Module.cuda, torch.Tensor.half, torch.cuda.Event) == originals
     settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=16)
     ours = cifar_reference.run_workbook(settings, train, test, seed=0)
@@ -170,6 +170,16 @@ def test_cifar_reference_trains_both_sides_at_a_tiny_size(cifar_reference, monke
         assert profile[f"ratio {what}"]["cpu"]["median"] > 0
     steps = {side: (e["steps"], e["trained_bias_steps"]) for side, e in profile["run estimate"].items()}
     assert steps == {"workbook": (8, 8), "airbench94": (40, 12)}  # held after 3 of 2 epochs; 4 x 9.9 steps
+
+
+def test_cifar_reference_runs_only_airbenchs_forward_under_autocast(cifar_reference):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    wrapped = cifar_reference.autocast_forward(net, amp=True)
+    assert wrapped is net and net(torch.ones(2, 4)).dtype == torch.float32  # float32 logits either way
+    assert (torch.ones(3, 3) @ torch.ones(3, 3)).dtype == torch.float32  # nothing leaks out of the forward
+    assert isinstance(net[0], torch.nn.Linear)  # indexed as airbench indexes its net
 
 
 def test_cifar_reference_reads_settings_as_json(cifar_reference):
