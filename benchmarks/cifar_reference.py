@@ -346,17 +346,18 @@ def step_profile(airbench, settings: CNNSettings, train: CifarSplit, data_root: 
     hyp = airbench.lib_airbench94.hyp["opt"]
     held = settings.whiten_bias_epochs if settings.whiten_bias_epochs is not None else settings.epochs
     figures["run estimate"] = {
-        "workbook": run_estimate(figures, "workbook", settings.epochs * per_epoch, min(held, settings.epochs)
-                                 * per_epoch),
         "airbench94": run_estimate(figures, "airbench94", math.ceil(per_epoch * hyp["train_epochs"]),
-                                   hyp["whiten_bias_epochs"] * per_epoch)}
+                                   hyp["whiten_bias_epochs"] * per_epoch),
+        **{f"workbook, {e} epochs": run_estimate(figures, "workbook", e * per_epoch, min(held, e) * per_epoch)
+           for e in sorted({settings.epochs - 1, settings.epochs, settings.epochs + 1} - {0})}}
     return figures
 
 
 def run_estimate(figures: dict[str, Any], side: str, steps: int, trained: int) -> dict[str, float]:
-    """Training seconds of a whole run from the profile's CPU medians: ``trained`` steps with the
-    whitening bias training, the rest of ``steps`` with it held, and a batch of data for each."""
-    t = {what: figures[f"{side} {what}"]["cpu"]["median"] for what in WHAT}
+    """Training seconds of a whole run from the profile's wall-time minima (the rounds least disturbed by
+    anything else): ``trained`` steps with the whitening bias training, the rest of ``steps`` with it
+    held, and a batch of data for each."""
+    t = {what: figures[f"{side} {what}"]["wall"]["min"] for what in WHAT}
     seconds = trained * t["step"] + (steps - trained) * t["step, bias held"] + steps * t["data per batch"]
     return {"steps": steps, "trained_bias_steps": min(trained, steps), "seconds": seconds}
 
@@ -368,11 +369,13 @@ def print_profile(figures: dict[str, Any]) -> None:
             continue
         print(f"{name:28s} {f['wall']['min'] * 1e3:10.1f} {f['wall']['median'] * 1e3:12.1f} "
               f"{f['cpu']['min'] * 1e3:10.1f} {f['cpu']['median'] * 1e3:11.1f}")
-    ours, theirs = figures["run estimate"]["workbook"], figures["run estimate"]["airbench94"]
-    print(f"whole runs from the CPU medians: workbook {ours['steps']} steps ({ours['trained_bias_steps']} "
-          f"with the whitening bias training) {ours['seconds']:.0f} s, airbench94 {theirs['steps']} steps "
-          f"({theirs['trained_bias_steps']}) {theirs['seconds']:.0f} s: workbook / airbench94 "
-          f"{ours['seconds'] / theirs['seconds']:.3f}")
+    theirs = figures["run estimate"]["airbench94"]
+    print(f"whole runs from the wall-time minima: airbench94 {theirs['steps']} steps "
+          f"({theirs['trained_bias_steps']} with the whitening bias training) {theirs['seconds']:.0f} s")
+    for name, ours in figures["run estimate"].items():
+        if name != "airbench94":
+            print(f"  {name}: {ours['steps']} steps ({ours['trained_bias_steps']}) {ours['seconds']:.0f} s, "
+                  f"{ours['seconds'] / theirs['seconds']:.3f} of airbench94's")
     for what in WHAT:
         r = figures[f"ratio {what}"]
         print(f"workbook / airbench94, {what}: wall min {r['wall']['min']:.3f}, median "
