@@ -99,24 +99,31 @@ class ReferenceResult:
     epochs: list[dict[str, float]] = field(default_factory=list)
 
 
-def train_reference(corpus: LMCorpus, epochs: int, *, device: torch.device | str = "cpu", seed: int = SEED,
+def train_reference(corpus: LMCorpus, epochs: int, *, train_tokens: int | None = None,
+                    eval_tokens: int | None = None, device: torch.device | str = "cpu", seed: int = SEED,
                     progress: bool | None = None) -> ReferenceResult:
     """Train and test the example's recipe on ``corpus`` for ``epochs`` epochs (see the module's
-    docstring); throughput counts the training tokens over the training loops' time (evaluation left
+    docstring), on the first ``train_tokens`` of its train part and the first ``eval_tokens`` of valid
+    and test (``None``: all; a workbook run's ``train_tokens_used`` and ``eval_tokens_used`` give it the
+    same tokens). Throughput counts the training tokens over the training loops' time (evaluation left
     out), with this process's torch threads. The run draws from its own seeded generator state: the
     caller's random state is the same afterwards."""
     if epochs < 1:
         raise ValueError(f"epochs={epochs!r} is not valid; it must be >= 1")
     device = torch.device(device)
+    parts = {part: ids if n is None else ids[:n] for part, ids, n in (
+        ("train", corpus.train, train_tokens), ("valid", corpus.valid, eval_tokens),
+        ("test", corpus.test, eval_tokens))}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        return _train(corpus, epochs, device, progress)
+        return _train(parts, len(corpus.vocab), epochs, device, progress)
 
 
-def _train(corpus: LMCorpus, epochs: int, device: torch.device, progress: bool | None) -> ReferenceResult:
-    train, valid, test = (lanes(getattr(corpus, part), n, device)
+def _train(parts: dict[str, torch.Tensor], vocab_size: int, epochs: int, device: torch.device,
+           progress: bool | None) -> ReferenceResult:
+    train, valid, test = (lanes(parts[part], n, device)
                           for part, n in (("train", LANES), ("valid", EVAL_LANES), ("test", EVAL_LANES)))
-    model = ReferenceLSTM(len(corpus.vocab)).to(device)
+    model = ReferenceLSTM(vocab_size).to(device)
     lr, best_loss, best_state = LR, math.inf, None
     records, train_s, tokens = [], 0.0, 0
     for epoch in range(1, epochs + 1):

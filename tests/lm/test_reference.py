@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from course_lib.lm.data import UNK, LMCorpus, Vocabulary, tokenize_lines
-from course_lib.lm.reference import ANNEAL, LR, ReferenceLSTM, lanes, train_reference, windows
+from course_lib.lm.reference import ANNEAL, LANES, LR, ReferenceLSTM, lanes, train_reference, windows
 
 LINES = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the mat and the log"] * 300
 
@@ -63,6 +63,9 @@ def test_the_recipe_learns_anneals_without_progress_and_tests_its_best_epoch():
     assert torch.equal(torch.get_rng_state(), state)  # and the caller's random stream is left as it was
     with pytest.raises(ValueError, match="epochs=0"):
         train_reference(corpus, 0)
+    cut = train_reference(corpus, 1, train_tokens=1400, eval_tokens=700, progress=False)
+    trained = cut.metrics["tokens_per_s"] * cut.metrics["train_time_s"]
+    assert trained == pytest.approx((1400 // LANES - 1) * LANES)  # 70 rows of 20 lanes: 69 rows of targets
 
 
 EXAMPLES = os.environ.get("PYTORCH_EXAMPLES")
