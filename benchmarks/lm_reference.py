@@ -1,17 +1,20 @@
 """The laptop LSTM of assignment 03 beside pytorch/examples' ``word_language_model``, on the same tokens.
 
-Writes the offline split (train = official valid, valid / test = the two halves of official test) as the
-workbook reads it, words unseen in train as ``<unk>``, into a temporary folder laid out as the reference
-wants (train.txt, valid.txt, test.txt); runs the reference's ``main.py`` with its defaults (2 x 200 LSTM,
-batch 20, bptt 35, SGD lr 20 divided by 4 on a plateau, clip 0.25, dropout 0.2, untied) for ``--epochs``
-epochs, then the workbook's ``laptop`` LSTM on the same tokens, each with ``--threads`` CPU threads, one
-after the other. Prints both validation perplexities (state carried across windows, as the reference
-measures; the workbook's windowed one too), test perplexities, training tokens/s (the reference's from
-its ms/batch lines) and the ratio of the throughputs.
+In this process, one after the other with ``--threads`` CPU threads: the example's recipe as
+:func:`course_lib.lm.train_reference` trains it (its defaults: 2 x 200 LSTM, untied, batch 20, bptt 35,
+SGD lr 20 divided by 4 on a plateau, clip 0.25, dropout 0.2, seed 1111) and the workbook's ``laptop``
+LSTM, on the offline split (train = official valid, valid / test = the two halves of official test),
+for ``--epochs`` epochs. Prints both validation perplexities (state carried across windows, as the
+example measures; the workbook's windowed one too), test perplexities, training tokens/s and the ratios
+workbook / reference: the same figures notebook 03's laptop profile prints beside its own run.
 
+With ``--examples``, a checkout of github.com/pytorch/examples (its code is run, never copied here), the
+example's own ``main.py`` also runs (a subprocess, same threads) on the same tokens written out as text
+(words unseen in train as ``<unk>``), and its perplexities are printed beside the in-process ones: the
+same ids and the same random draws, so they agree (to the last digit on the same kernels).
+
+    COURSE_DATA_DIR=../shared/data python benchmarks/lm_reference.py
     COURSE_DATA_DIR=../shared/data python benchmarks/lm_reference.py --examples /tmp/examples
-
-``--examples`` is a checkout of github.com/pytorch/examples (its code is run, never copied here).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from course_lib.core.device import seed_everything, set_cpu_threads
 from course_lib.lm.config import LAPTOP
 from course_lib.lm.data import UNK, Vocabulary, load_wikitext2, split_texts, tokenize_lines
 from course_lib.lm.embeddings import vocab_embeddings
+from course_lib.lm.reference import train_reference
 from course_lib.lm.train import train_language_model
 
 VALID = re.compile(r"end of epoch\s+(\d+) \| time:\s*([\d.]+)s \| valid loss\s+[\d.]+ \| "
@@ -81,29 +85,52 @@ def run_workbook(root: Path, epochs: int, threads: int) -> dict[str, float]:
     return {**result.metrics, "minutes": (time.perf_counter() - started) / 60}
 
 
-def main(argv: list[str] | None = None) -> None:
+def run_reference_here(root: Path, epochs: int, threads: int) -> dict[str, float]:
+    """The example's recipe trained in this process (:func:`course_lib.lm.train_reference`)."""
+    set_cpu_threads(threads)
+    corpus = load_wikitext2(LAPTOP.split, folder=root, max_vocab=LAPTOP.max_vocab)
+    started = time.perf_counter()
+    result = train_reference(corpus, epochs)
+    return {**result.metrics, "minutes": (time.perf_counter() - started) / 60}
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the comparison; return ``{"reference": ..., "workbook": ..., "ratios": ...}`` (and
+    ``"examples"``, the example's own run, with ``--examples``)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=Path, required=True, help="a checkout of pytorch/examples")
+    parser.add_argument("--examples", type=Path, default=None,
+                        help="a checkout of pytorch/examples: also run its own main.py")
     parser.add_argument("--data-root", default=None, help="data root (None: $COURSE_DATA_DIR or ./data)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     root = require("wikitext-2", args.data_root)
-    with tempfile.TemporaryDirectory(prefix="wikitext-2-offline-") as tmp:
-        vocab_size = write_offline_split(root, Path(tmp))
-        print(f"offline split, {vocab_size:,} words; {args.epochs} epochs, {args.threads} threads",
+    figures: dict[str, dict[str, float]] = {}
+    if args.examples is not None:
+        with tempfile.TemporaryDirectory(prefix="wikitext-2-offline-") as tmp:
+            vocab_size = write_offline_split(root, Path(tmp))
+            print(f"offline split, {vocab_size:,} words; {args.epochs} epochs, {args.threads} threads",
+                  flush=True)
+            figures["examples"] = ex = run_reference(args.examples, Path(tmp), args.epochs, args.threads)
+        print(f"pytorch/examples main.py (its defaults): valid ppl {ex['valid_ppl']:.2f} (state carried), "
+              f"test {ex['test_ppl']:.2f}, {ex['tokens_per_s']:.0f} tokens/s, {ex['minutes']:.1f} min",
               flush=True)
-        ref = run_reference(args.examples, Path(tmp), args.epochs, args.threads)
-    print(f"reference (pytorch/examples, defaults): valid ppl {ref['valid_ppl']:.1f} (state carried), "
-          f"test {ref['test_ppl']:.1f}, {ref['tokens_per_s']:.0f} tokens/s, {ref['minutes']:.1f} min",
+    figures["reference"] = ref = run_reference_here(root, args.epochs, args.threads)
+    print(f"its recipe in this process: valid ppl {ref['valid_ppl_stateful']:.2f} (state carried), test "
+          f"{ref['test_ppl_stateful']:.2f}, {ref['tokens_per_s']:.0f} tokens/s, {ref['minutes']:.1f} min",
           flush=True)
-    ours = run_workbook(root, args.epochs, args.threads)
+    figures["workbook"] = ours = run_workbook(root, args.epochs, args.threads)
     print(f"workbook laptop LSTM: valid ppl {ours['valid_ppl_stateful']:.1f} (state carried; windowed "
           f"{ours['valid_ppl']:.1f}), test {ours['test_ppl_stateful']:.1f} (windowed "
           f"{ours['test_ppl']:.1f}), {ours['tokens_per_s']:.0f} tokens/s, {ours['minutes']:.1f} min")
-    print(f"valid ppl workbook / reference: {ours['valid_ppl_stateful'] / ref['valid_ppl']:.3f}; "
-          f"throughput workbook / reference: {ours['tokens_per_s'] / ref['tokens_per_s']:.2f}")
+    figures["ratios"] = {"valid_ppl": ours["valid_ppl_stateful"] / ref["valid_ppl_stateful"],
+                         "test_ppl": ours["test_ppl_stateful"] / ref["test_ppl_stateful"],
+                         "throughput": ours["tokens_per_s"] / ref["tokens_per_s"]}
+    r = figures["ratios"]
+    print(f"workbook / reference, same process: valid ppl {r['valid_ppl']:.3f}, test ppl "
+          f"{r['test_ppl']:.3f}, throughput {r['throughput']:.2f}")
+    return figures
 
 
 if __name__ == "__main__":

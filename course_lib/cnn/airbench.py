@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 WHITENING_KERNEL = 2
@@ -69,7 +70,10 @@ class AirbenchNet(nn.Module):
 
     ``widths`` are the three blocks' channels (airbench94: 64, 256, 256); ``whitening_images``
     (N, 3, H, W) uint8 from the training set set the frozen first layer; normalisation with the training
-    set's channel ``mean``/``std`` (0..255 scale) is part of the model.
+    set's channel ``mean``/``std`` (0..255 scale) is part of the model. The first layer's bias trains
+    while ``whiten_bias_trains`` is true; once it is false no gradient reaches the first layer, so the
+    backward pass stops at the first block's convolution (no gradient of its 31x31 input), as in
+    airbench, where the bias stops requiring a gradient.
     """
 
     mean: torch.Tensor
@@ -93,12 +97,17 @@ class AirbenchNet(nn.Module):
             c_in = width
         self.features = nn.Sequential(nn.GELU(), *blocks, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(c_in, num_classes, bias=False)
+        self.whiten_bias_trains: bool = True
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(self.whiten(self.normalise(x)))) * self.logit_scale
+        bias = self.whiten.bias
+        if bias is not None and not self.whiten_bias_trains:
+            bias = bias.detach()
+        x = F.conv2d(self.normalise(x), self.whiten.weight, bias)
+        return self.head(self.features(x)) * self.logit_scale
 
 
 class LookaheadSGD(torch.optim.SGD):

@@ -144,12 +144,13 @@ WHITENING_IMAGES = 5000
 
 def build_model(settings: CNNSettings, train: CifarSplit) -> nn.Module:
     """The network of ``settings.architecture`` (:class:`CifarCNN` for ``"fast"``,
-    :class:`~course_lib.cnn.airbench.AirbenchNet` for ``"airbench"``, whitened with the first
-    :data:`WHITENING_IMAGES` of ``train``, :class:`CourseVGG` at ``vgg_width`` for ``"vgg"``), normalised
-    with ``train``'s channel statistics."""
+    :class:`~course_lib.cnn.airbench.AirbenchNet` for ``"airbench"``, whitened with a seeded random
+    :data:`WHITENING_IMAGES` of ``train`` (not its first ones: the JPEG copy lists the images class by
+    class), :class:`CourseVGG` at ``vgg_width`` for ``"vgg"``), normalised with ``train``'s channel
+    statistics."""
     mean, std = train.channel_stats()
     if settings.architecture == "airbench":
-        images = torch.from_numpy(train.images[:WHITENING_IMAGES]).permute(0, 3, 1, 2)
+        images = torch.from_numpy(train.subset(WHITENING_IMAGES).images).permute(0, 3, 1, 2)
         return AirbenchNet(settings.widths, mean.tolist(), std.tolist(), images, settings.logit_scale,
                            num_classes=len(train.classes))
     if settings.architecture == "vgg":
@@ -234,7 +235,8 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
     ``weight_decay``. Only parameters that train are optimised; with SGD the batch-norm shifts take
     ``bias_lr_scale`` times the rate and the weight decay divided by it, the bias of an
     :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer stops after ``whiten_bias_epochs``
-    (its rate drops to 0), and ``lookahead`` averages the weights over the last ``1 - LOOKAHEAD_START``
+    (its rate drops to 0 and the model's ``whiten_bias_trains`` turns false, so the backward pass no longer
+    computes its gradient), and ``lookahead`` averages the weights over the last ``1 - LOOKAHEAD_START``
     of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
     trained = [p for p in model.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
@@ -248,7 +250,10 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
                    if isinstance(model, AirbenchNet) and settings.whiten_bias_epochs is not None else None)
 
     def whiten_bias_factor(step: int) -> float:
-        return 0.0 if frozen_from is not None and step >= frozen_from else factor(step)
+        trains = frozen_from is None or step < frozen_from
+        if isinstance(model, AirbenchNet):
+            model.whiten_bias_trains = trains  # a held bias takes no gradient (airbench's)
+        return factor(step) if trains else 0.0
 
     bn_shifts = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     whiten_bias = ({id(model.whiten.bias)} if isinstance(model, AirbenchNet) and frozen_from is not None

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -255,8 +254,17 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, *, size:
 
 def reflect_pad(images: torch.Tensor, pad: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, H + 2 pad, W + 2 pad) of the same dtype, the border a mirror image of the
-    inside (torch reflects only floats; uint8 values pass through float32 exactly)."""
-    return F.pad(images.float(), (pad, pad, pad, pad), mode="reflect").to(images.dtype) if pad else images
+    inside (as ``F.pad(mode="reflect")``, which takes only floats): rows and columns picked by index, so
+    uint8 stays uint8 and nothing is converted. ``pad`` must be below H and W."""
+    if not pad:
+        return images
+
+    def mirrored(n: int) -> torch.Tensor:  # -pad .. n - 1 + pad, reflected into 0 .. n - 1
+        i = torch.arange(-pad, n + pad, device=images.device).abs()
+        return (n - 1) - ((n - 1) - i).abs()
+
+    h, w = images.shape[-2:]
+    return images.index_select(-2, mirrored(h)).index_select(-1, mirrored(w))
 
 
 def random_crop_flip(images: torch.Tensor, pad: int = 4, flip: torch.Tensor | None = None) -> torch.Tensor:
@@ -267,17 +275,47 @@ def random_crop_flip(images: torch.Tensor, pad: int = 4, flip: torch.Tensor | No
     half. Random numbers come from torch's global CPU generator, so seeded runs (and resumed ones)
     repeat.
     """
-    n, c, h, w = images.shape
-    device = images.device
+    return crop_flip_padded(reflect_pad(images, pad), None, pad, flip)
+
+
+def crop_flip_padded(padded: torch.Tensor, index: torch.Tensor | None, pad: int,
+                     flip: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`random_crop_flip` of the images ``padded[index]`` (``None``: all), from ``padded`` (N, C,
+    H + 2 pad, W + 2 pad) made by :func:`reflect_pad` beforehand (:class:`DeviceBatches` pads its split
+    once); (B, C, H, W), the same draws and the same pixels either way. On a CPU the images that share a
+    shift are copied as blocks (:func:`crops_by_block`, cheaper than picking every pixel by index); on a
+    GPU one kernel picks every pixel (:func:`crops_by_index`, no host synchronisation per shift)."""
+    n = len(padded) if index is None else len(index)
+    device = padded.device
     shift = torch.randint(0, 2 * pad + 1, (2, n)).to(device)
     flip = (torch.rand(n) < 0.5).to(device) if flip is None else flip.to(device)
-    padded = reflect_pad(images, pad)
-    rows = (shift[0, :, None] + torch.arange(h, device=device))[:, None, :, None]  # (B, 1, H, 1)
-    cols = (shift[1, :, None] + torch.arange(w, device=device))[:, None, None, :]  # (B, 1, 1, W)
-    batch = torch.arange(n, device=device)[:, None, None, None]
-    channel = torch.arange(c, device=device)[None, :, None, None]
-    cropped = padded[batch, channel, rows, cols]
+    index = torch.arange(n, device=device) if index is None else index
+    crops = crops_by_block if device.type == "cpu" else crops_by_index
+    cropped = crops(padded, index, shift, padded.shape[2] - 2 * pad, padded.shape[3] - 2 * pad)
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
+
+
+def crops_by_index(padded: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, h: int,
+                   w: int) -> torch.Tensor:
+    """(B, C, h, w): of image ``index[i]`` of ``padded``, the window at row ``shift[0, i]`` and column
+    ``shift[1, i]``, every pixel picked by index in one gather."""
+    device = padded.device
+    rows = (shift[0, :, None] + torch.arange(h, device=device))[:, None, :, None]  # (B, 1, h, 1)
+    cols = (shift[1, :, None] + torch.arange(w, device=device))[:, None, None, :]  # (B, 1, 1, w)
+    channels = torch.arange(padded.shape[1], device=device)[None, :, None, None]
+    return padded[index[:, None, None, None], channels, rows, cols]
+
+
+def crops_by_block(padded: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, h: int,
+                   w: int) -> torch.Tensor:
+    """What :func:`crops_by_index` returns, one block copy per shift of the images that share it."""
+    cropped = torch.empty((len(index), padded.shape[1], h, w), dtype=padded.dtype, device=padded.device)
+    for dy in range(padded.shape[2] - h + 1):
+        row = shift[0] == dy
+        for dx in range(padded.shape[3] - w + 1):
+            chosen = row & (shift[1] == dx)
+            cropped[chosen] = padded[index[chosen], :, dy:dy + h, dx:dx + w]
+    return cropped
 
 
 class DeviceBatches:
@@ -299,6 +337,7 @@ class DeviceBatches:
         self.images = torch.from_numpy(split.images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(split.labels).to(device)
         self.batch_size, self.shuffle, self.augment, self.crop_pad = batch_size, shuffle, augment, crop_pad
+        self.padded = reflect_pad(self.images, crop_pad) if augment else None  # once, not every batch
         self.channels_last, self.drop_last = channels_last, drop_last
         self.odd_epoch_flips = None
         if alternate_flip_seed is not None:
@@ -323,9 +362,13 @@ class DeviceBatches:
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             stop = start + self.batch_size
             idx = order[start:stop] if order is not None else slice(start, stop)
-            x = self.images[idx]
             if self.augment:
-                x = random_crop_flip(x, self.crop_pad, None if flips is None else flips[idx])
+                assert self.padded is not None  # made with the split when it augments
+                every = torch.arange(n, device=self.labels.device)
+                rows = idx if isinstance(idx, torch.Tensor) else every[idx]
+                x = crop_flip_padded(self.padded, rows, self.crop_pad, None if flips is None else flips[idx])
+            else:
+                x = self.images[idx]
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]

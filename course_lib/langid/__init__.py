@@ -5,7 +5,8 @@
 :mod:`~course_lib.langid.data` loads texts with ISO 639-3 labels and splits them;
 :mod:`~course_lib.langid.model` holds the configurable MLP, the seeded skorch classifier and the
 pipeline; :mod:`~course_lib.langid.experiments` runs hand tuning, GridSearchCV and the strong model;
-:mod:`~course_lib.langid.analysis` reports per-language scores, confusions and predictions.
+:mod:`~course_lib.langid.analysis` reports per-language scores, confusions and predictions;
+:mod:`~course_lib.langid.peers` scores the identifiers a user would install instead on the same sentences.
 """
 
 from course_lib.langid.analysis import (
@@ -58,14 +59,16 @@ from course_lib.langid.model import (
     make_vectorizer,
     to_float32,
 )
+from course_lib.langid.peers import PEERS, PeerMissing, compare_with_peers
 
 __all__ = [
     "ASSIGNMENT", "BASELINE", "COURSE_ADDITIONAL", "COURSE_GRID", "COURSE_GRID_EPOCHS", "COURSE_NET",
     "DEFAULT_LANGUAGES", "EXTENDED_GRID", "GRIDS", "GridResult", "LangIdClassifier", "LangIdData",
-    "LangIdMLP", "LangIdSettings", "MANUAL_SETTINGS", "SUBSTITUTES", "SettingResult", "accuracy",
-    "check_splits", "confused_examples", "course_grid_search", "course_languages_table", "fit_linear_model",
-    "fit_strong_model", "grid_search", "grid_size", "grid_table", "load_langid", "make_net",
-    "make_pipeline", "make_vectorizer", "most_confused_pairs", "per_language_report", "plot_comparison",
-    "plot_per_language", "plot_settings", "predict_language", "readable_params", "run_settings",
-    "scaled_epochs", "settings_frame", "settings_table", "to_float32", "to_iso639_3", "trivial_baselines",
+    "LangIdMLP", "LangIdSettings", "MANUAL_SETTINGS", "PEERS", "PeerMissing", "SUBSTITUTES",
+    "SettingResult", "accuracy", "check_splits", "compare_with_peers", "confused_examples",
+    "course_grid_search", "course_languages_table", "fit_linear_model", "fit_strong_model", "grid_search",
+    "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline", "make_vectorizer",
+    "most_confused_pairs", "per_language_report", "plot_comparison", "plot_per_language", "plot_settings",
+    "predict_language", "readable_params", "run_settings", "scaled_epochs", "settings_frame",
+    "settings_table", "to_float32", "to_iso639_3", "trivial_baselines",
 ]

@@ -7,7 +7,8 @@ vocabulary),
 ``models`` (the two architectures, :func:`build_model`, :func:`matching_gpt`), ``train`` (one run on the
 generic loop),
 ``sampling`` (temperature / top-k text), ``compare`` (comparing finished runs from their files),
-``grid`` (the sweep trained in the notebook's process).
+``grid`` (the sweep trained in the notebook's process), ``reference`` (pytorch/examples'
+``word_language_model`` recipe, trained in the same process).
 """
 
 from course_lib.lm.compare import (
@@ -32,6 +33,7 @@ from course_lib.lm.models import (
     future_influence,
     matching_gpt,
 )
+from course_lib.lm.reference import ReferenceResult, train_reference
 from course_lib.lm.sampling import generate, sample_next
 from course_lib.lm.train import (
     LMResult,
@@ -49,4 +51,9 @@ __all__ = [
     "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "matching_gpt",
     "perplexity", "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown",
     "train_language_model", "unigram_perplexity", "vocab_embeddings",
+    "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "ReferenceResult",
+    "VocabEmbeddings", "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss",
+    "evaluate_stateful_loss", "future_influence", "generate", "history_markdown", "load_wikitext2",
+    "markdown_table", "perplexity", "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown",
+    "train_language_model", "train_reference", "unigram_perplexity", "vocab_embeddings",
 ]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
+from course_lib.cnn import cifar
+from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD, whitening_filters
 from course_lib.cnn.cifar import (
     CifarCNN,
     CourseVGG,
@@ -249,6 +250,33 @@ def test_the_whitening_bias_trains_only_for_its_epochs(whiten_bias_epochs, moves
     seed_everything(0)
     train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
     assert bool(model.whiten.bias.abs().max() > 0) is moves
+
+
+def test_a_held_whitening_bias_takes_no_gradient():
+    train = learnable_split(64, 0)
+    settings = LAPTOP.override(widths=(8, 16, 16), epochs=2, whiten_bias_epochs=1)
+    model = build_model(settings, train)
+    optimizer, scheduler = make_optimizer(model, settings, 4)
+    x = torch.from_numpy(train.images[:4]).permute(0, 3, 1, 2)
+    grads = []
+    for _ in range(8):
+        model.zero_grad(set_to_none=True)
+        model(x).sum().backward()
+        grads.append(model.whiten.bias.grad)
+        optimizer.step()
+        scheduler.after_step()
+    assert all(g is not None for g in grads[:4]) and all(g is None for g in grads[4:])  # held after epoch 1
+    assert model.whiten.bias.requires_grad  # still counted as a trainable parameter
+
+
+def test_the_whitening_layer_is_set_by_a_random_sample_of_the_training_images(monkeypatch):
+    train = learnable_split(64, 0)
+    monkeypatch.setattr(cifar, "WHITENING_IMAGES", 5)
+    model = build_model(LAPTOP.override(widths=(8, 16, 16)), train)
+    sample = train.subset(5)
+    assert not np.array_equal(sample.images, train.images[:5])  # not the first ones (class by class)
+    images = torch.from_numpy(sample.images).permute(0, 3, 1, 2)
+    assert torch.allclose(model.whiten.weight, whitening_filters(model.normalise(images)))
 
 
 def test_lookahead_ends_on_its_average():

@@ -10,7 +10,15 @@ import torch
 from PIL import Image
 
 from course_lib.cnn import cifar_data
-from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches, load_cifar10, random_crop_flip
+from course_lib.cnn.cifar_data import (
+    CifarSplit,
+    DeviceBatches,
+    crops_by_block,
+    crops_by_index,
+    load_cifar10,
+    random_crop_flip,
+    reflect_pad,
+)
 from course_lib.core.data import MissingDataError
 from tests.cnn.synthetic import jpg_image, make_batches_root, make_jpg_root
 
@@ -90,6 +98,34 @@ def test_random_crop_flip_moves_and_mirrors_pixels_with_a_reflected_border():
     assert torch.equal(random_crop_flip(x, pad=0).sort(dim=3).values, x.sort(dim=3).values)
     chosen = random_crop_flip(x, pad=0, flip=torch.tensor([True, False]))
     assert torch.equal(chosen[0], x[0].flip(2)) and torch.equal(chosen[1], x[1])
+
+
+def test_reflect_pad_matches_torch_for_every_dtype_and_crops_agree_by_block_and_by_index():
+    x = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    for pad in (0, 1, 3):
+        expected = torch.nn.functional.pad(x.float(), (pad,) * 4, mode="reflect") if pad else x.float()
+        assert reflect_pad(x, pad).dtype == torch.uint8 and torch.equal(reflect_pad(x, pad).float(), expected)
+    padded, index = reflect_pad(x, 2), torch.tensor([4, 0, 4, 2, 5])
+    shift = torch.randint(0, 5, (2, 5))
+    by_block = crops_by_block(padded, index, shift, 8, 8)
+    assert torch.equal(by_block, crops_by_index(padded, index, shift, 8, 8))  # the GPU's way, the same
+    assert torch.equal(by_block[0], padded[4, :, shift[0, 0]:shift[0, 0] + 8, shift[1, 0]:shift[1, 0] + 8])
+
+
+def test_device_batches_crop_from_the_split_padded_once_as_batch_by_batch():
+    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    split = CifarSplit(images, np.arange(40) % 10, "test")
+    for shuffle in (True, False):
+        batches = DeviceBatches(split, "cpu", 16, shuffle=shuffle, augment=True, crop_pad=2,
+                                alternate_flip_seed=0)
+        torch.manual_seed(3)
+        served = [x for x, _ in batches]
+        torch.manual_seed(3)  # the same draws in the same order: the order, then each batch's shifts
+        order = torch.randperm(40) if shuffle else torch.arange(40)
+        chunks = [order[i:i + 16] for i in range(0, 40, 16)]
+        expected = [random_crop_flip(batches.images[c], 2, batches.odd_epoch_flips[c]) for c in chunks]
+        assert [len(x) for x in served] == [16, 16, 8]
+        assert all(torch.equal(a, b) for a, b in zip(served, expected, strict=True))
 
 
 def test_alternating_flip_mirrors_every_image_in_one_of_two_epochs():

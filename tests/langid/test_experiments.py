@@ -107,8 +107,11 @@ def test_grid_search_is_seeded(small_real):
 def test_strong_and_linear_models_read_the_settings(small_real):
     settings = SMOKE.override(strong_features=500, strong_epochs=2)
     strong = experiments.fit_strong_model(small_real, settings, width=16)
-    assert len(strong.named_steps["vectorizer"].vocabulary_) == 500
+    chars, words = (v for _, v in strong.named_steps["vectorizer"].transformer_list)
+    assert len(chars.vocabulary_) == 500 and chars.ngram_range == experiments.STRONG_NGRAM_RANGE
+    assert 0 < len(words.vocabulary_) <= 500 and words.analyzer == "word"
+    assert strong.named_steps["net"].module_.hidden[0].in_features == 500 + len(words.vocabulary_)
     assert len(strong.named_steps["net"].history) == 2
     linear = experiments.fit_linear_model(small_real, settings)
-    assert linear.named_steps["vectorizer"].ngram_range == experiments.STRONG_NGRAM_RANGE
+    assert [name for name, _ in linear.named_steps["vectorizer"].transformer_list] == ["chars", "words"]
     assert experiments.accuracy(linear, small_real.x_test, small_real.y_test) > 0.9
