@@ -47,6 +47,9 @@ PYTHONS = [c.rpartition(" :: ")[2] for c in PROJECT["classifiers"]
 """The interpreters the unit tests run under, as pyproject.toml's classifiers name them."""
 
 TORCH_INDEX_ENV = "COURSE_TORCH_INDEX"
+TORCH_PACKAGES = ("torch", "torchvision")
+"""Built against one another: both come from the same index (a CPU torch beside PyPI's CUDA torchvision
+would not load its operators)."""
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PYPI = "pypi"
 
@@ -76,16 +79,17 @@ def unreachable(index: str) -> str | None:
 
 
 def install_torch(session: nox.Session, python: str, index: str, *, reinstall: bool) -> str:
-    """Install the locked torch into ``python``'s environment from ``index`` and return the index used.
+    """Install the locked torch and torchvision (:data:`TORCH_PACKAGES`) into ``python``'s environment from
+    ``index`` and return the index used.
 
-    From a package index URL only torch itself is taken (``--no-deps``); its dependencies come with the
+    From a package index URL only those two are taken (``--no-deps``); their dependencies come with the
     project, from PyPI at the locked versions. ``pypi`` installs nothing here: the project's install
-    takes PyPI's torch. An index that cannot be reached falls back to PyPI with a one-line notice, unless
+    takes PyPI's builds. An index that cannot be reached falls back to PyPI with a one-line notice, unless
     ``$COURSE_TORCH_INDEX`` named it (then the session stops, naming the index and the reason).
     """
     if index == PYPI:
         if reinstall:  # e.g. the CPU wheel is installed and a GPU driver appeared: PyPI's replaces it
-            session.run(UV, "pip", "uninstall", "--python", python, "torch", external=True)
+            session.run(UV, "pip", "uninstall", "--python", python, *TORCH_PACKAGES, external=True)
         return PYPI
     reason = unreachable(index)
     if reason is not None:
@@ -96,8 +100,9 @@ def install_torch(session: nox.Session, python: str, index: str, *, reinstall: b
                      "(on Linux its CUDA build, about 3 GB of downloads)")
         return PYPI
     session.run(UV, "pip", "install", "--python", python, "--no-deps", "-c", str(CONSTRAINTS),
-                "--index-url", index, *(["--reinstall-package", "torch"] if reinstall else []), "torch",
-                external=True)
+                "--index-url", index,
+                *[option for name in TORCH_PACKAGES if reinstall for option in ("--reinstall-package", name)],
+                *TORCH_PACKAGES, external=True)
     return index
 
 

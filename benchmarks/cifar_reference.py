@@ -254,7 +254,8 @@ def workbook_stepper(settings: CNNSettings, train: CifarSplit, seed: int) -> tup
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
+        if scheduler is not None:  # the learning rate of the next step
+            scheduler.after_step()
 
     def data_epoch() -> int:
         return sum(1 for _ in loader)

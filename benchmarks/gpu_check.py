@@ -209,7 +209,8 @@ def time_training_steps(settings, train, device, *, compiled: bool, steps: int,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
+        if scheduler is not None:  # the learning rate of the next step
+            scheduler.after_step()
         losses.append(loss.detach())
     torch.cuda.synchronize(device)
     seconds = time.perf_counter() - marks[2]

@@ -146,11 +146,11 @@ class RecordingSession:
         raise SystemExit(message)
 
 
-def _fake_wheel(folder: Path, version: str) -> Path:
-    """A tiny wheel named like PyTorch's: ``torch-<version>-py3-none-any.whl``."""
-    info = f"torch-{version}.dist-info"
-    files = {"torch/__init__.py": f'__version__ = "{version}"\n',
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n",
+def _fake_wheel(folder: Path, name: str, version: str) -> Path:
+    """A tiny wheel named like PyTorch's: ``<name>-<version>-py3-none-any.whl``."""
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f'__version__ = "{version}"\n',
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
                                "Tag: py3-none-any\n"}
 
@@ -159,7 +159,7 @@ def _fake_wheel(folder: Path, version: str) -> Path:
 
     record = [f"{name},sha256={digest(text)},{len(text.encode())}" for name, text in files.items()]
     files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    wheel = folder / f"torch-{version}-py3-none-any.whl"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         for name, text in files.items():
             zf.writestr(name, text)
@@ -168,15 +168,17 @@ def _fake_wheel(folder: Path, version: str) -> Path:
 
 @pytest.fixture
 def cpu_index(tmp_path):
-    """A package index on 127.0.0.1 (PEP 503 layout) serving one fake CPU build of the locked torch, as
-    PyTorch's CPU index serves ``torch-<version>+cpu``; yields its URL and that version."""
-    version = _load_workbook().pinned("torch").split("==")[1].split(";")[0].strip() + "+cpu"
-    (tmp_path / "index" / "torch").mkdir(parents=True)
-    wheel = _fake_wheel(tmp_path / "index" / "torch", version)
-    (tmp_path / "index" / "torch" / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
+    """A package index on 127.0.0.1 (PEP 503 layout) serving one fake CPU build of the locked torch and
+    torchvision, as PyTorch's CPU index serves ``torch-<version>+cpu``; yields its URL and the versions."""
+    versions = {}
+    for name in ("torch", "torchvision"):
+        versions[name] = _load_workbook().pinned(name).split("==")[1].split(";")[0].strip() + "+cpu"
+        (tmp_path / "index" / name).mkdir(parents=True)
+        wheel = _fake_wheel(tmp_path / "index" / name, name, versions[name])
+        (tmp_path / "index" / name / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
 
     with serving(tmp_path / "index") as url:
-        yield url, version
+        yield url, versions
 
 
 def _closed_port_url() -> str:
@@ -189,7 +191,7 @@ def test_torch_comes_from_the_cpu_index_without_a_gpu_driver(cpu_index, tmp_path
     """No NVIDIA driver: the bootstrap installs torch from the CPU index (here a stand-in on 127.0.0.1,
     reached through COURSE_TORCH_INDEX), the CPU wheel and nothing else; with a driver, PyPI's."""
     noxfile = _load_noxfile()
-    url, version = cpu_index
+    url, versions = cpu_index
     for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_FIND_LINKS", "UV_CONSTRAINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UV_NO_CONFIG", "1")  # only the index under test
@@ -206,10 +208,10 @@ def test_torch_comes_from_the_cpu_index_without_a_gpu_driver(cpu_index, tmp_path
     python = str(noxfile.python_in(env))
     session = RecordingSession()
     assert noxfile.install_torch(session, python, noxfile.torch_index(), reinstall=False) == url
-    installed = subprocess.run([python, "-c", "import importlib.metadata as m, torch; "
-                                "print(m.version('torch'), torch.__version__)"],
+    installed = subprocess.run([python, "-c", "import importlib.metadata as m, torch, torchvision; "
+                                "print(m.version('torch'), torch.__version__, m.version('torchvision'))"],
                                capture_output=True, text=True, check=True).stdout.split()
-    assert installed == [version, version]  # the CPU build, e.g. 2.14.1+cpu
+    assert installed == [versions["torch"], versions["torch"], versions["torchvision"]]  # e.g. 2.14.1+cpu
     assert session.commands[0][:3] == [noxfile.UV, "pip", "install"] and "--no-deps" in session.commands[0]
     assert session.notices == []
 
