@@ -62,7 +62,7 @@ class Assignment:
     sweeps: Mapping[str, Sweep] = field(default_factory=dict)
     points: Mapping[str, float] = field(default_factory=dict)
     """Points of each exercise by name (``"zero_pad"``, ``"HighwayMaxout.forward"``), earned in shares by
-    the tests marked ``@pytest.mark.exercise(name)`` (see :mod:`course_lib.instructor.grading`)."""
+    the tests marked ``@pytest.mark.exercise(name)`` (the grader's hidden tests among them)."""
 
     def __post_init__(self) -> None:
         classes = {type(s) for s in self.profiles.values()}

@@ -10,8 +10,8 @@ second process writing into a folder in use (two sweeps into one ``runs/``, two 
 ``output_dir``) is refused, naming the process that holds it; the lock of a process that has ended is
 taken over with a notice.
 
-The tools: ``release`` (``python -m course_lib.instructor release --dest``), ``build`` (the ``run``
-command's ``--build`` folder, and the default ``build/`` of the notebooks), ``runs`` (a sweep's
+The tools: ``release`` (the student release's ``--dest``), ``build`` (the instructor's ``run`` command's
+``--build`` folder, and the default ``build/`` of the notebooks), ``runs`` (a sweep's
 ``--runs-dir``, or a notebook's grid) and ``run`` (one notebook run's ``output_dir``).
 """
 
@@ -37,10 +37,9 @@ MARKER = ".course_lib.json"
 LOCK = ".course_lib.lock"
 """Lock file of the process writing into the folder now."""
 TOOLS: dict[str, tuple[str, str]] = {
-    "release": ("the student release (python -m course_lib.instructor release)", "--dest"),
-    "build": ("the notebooks' build folder (python -m course_lib.instructor run)", "--build"),
-    "runs": ("a sweep's runs folder (python -m course_lib.instructor sweep, or a notebook's grid)",
-             "--runs-dir"),
+    "release": ("the student release (the instructor's release command)", "--dest"),
+    "build": ("the notebooks' build folder (the instructor's run command)", "--build"),
+    "runs": ("a sweep's runs folder (the instructor's sweep command, or a notebook's grid)", "--runs-dir"),
     "run": ("a notebook run's output folder (start_run)", "output_dir"),
 }
 """Each tool: what its folders are, and the option that chooses another folder."""

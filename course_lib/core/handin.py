@@ -5,7 +5,7 @@
 
 - the assignment's exercise modules: the files of its package that hold a ``### YOUR CODE BEGINS``
   region (only what is between the two marker lines is graded; the rest of the file is the release's),
-- its notebook (``notebooks/NN_slug.ipynb``, or ``--notebook``), with the written answers,
+- its notebook (the ``NN_*.ipynb`` in ``notebooks``, or ``--notebook``), with the written answers,
 - ``manifest.json``: the assignment, the release version and the sha256 of every file.
 
 It refuses, naming the file and line, what could not be graded: a module that is not UTF-8 or does not

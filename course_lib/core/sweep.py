@@ -1,14 +1,14 @@
 """The one sweep engine: run a :class:`~course_lib.core.assignment.Sweep`'s configurations one folder each,
 resume what finished with the same key, record failures and go on, then compare the finished runs.
 
-Used by ``nox -s sweep`` (each configuration executes the notebook through papermill, in this process or
-as a cluster job) and by notebook 03's in-notebook grid (each configuration trains in the notebook's
-process). A run folder is taken as finished only when its ``sweep_status.json`` says ``ok`` for the same
-key (profile, settings, seed: whatever the caller says determines the run) and its results load
+Used by the instructor's ``sweep`` command (each configuration executes the notebook through papermill, in
+this process or as a cluster job) and by notebook 03's in-notebook grid (each configuration trains in the
+notebook's process). A run folder is taken as finished only when its ``sweep_status.json`` says ``ok`` for
+the same key (profile, settings, seed: whatever the caller says determines the run) and its results load
 (``Sweep.load``).
 
 :func:`run_sweep` runs the configurations one after another. The parts it is made of serve any other way
-of running them (``course_lib.instructor.executors`` submits each as a job): :func:`plan_sweep` says which
+of running them (the instructor's executors submit each as a job): :func:`plan_sweep` says which
 configurations need running, :func:`run_config` runs one and records its outcome where it runs,
 :func:`record_lost` records one that ended without recording its outcome (a killed job), and :func:`conclude`
 builds the outcome and the comparison from the run folders alone.

@@ -9,7 +9,7 @@ to the weights directly after clipping the gradient norm at 0.25; after each epo
 perplexity (10 lanes, the state carried), the rate divided by 4 after an epoch without a new best, and at
 the end the best epoch's weights tested; seed 1111. With the vocabulary in order of first appearance
 (:class:`~course_lib.lm.data.Vocabulary` without ``max_vocab``), the ids and every random draw are the
-example's own, so it reproduces the example's numbers (``benchmarks/lm_reference.py`` runs both);
+example's own, so it reproduces the example's numbers (the instructor's LM benchmark runs both);
 training throughput is what this process achieves beside the workbook's models.
 """
 

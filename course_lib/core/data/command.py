@@ -1,6 +1,7 @@
 """``python -m course_lib data list|fetch``: see which data sets are present, and fetch them.
 
-In a checkout, ``python3 workbook.py -s data -- list|fetch ...`` runs this in the workbook's environment.
+In a checkout, the bootstrap's ``data`` session (``-s data -- list|fetch ...``) runs this in the workbook's
+environment.
 ``fetch NAME [NAME ...] | --all [--root DIR]`` downloads through the registry (sha256 checked, atomic,
 resumed from what is already verified, retried); ``$COURSE_DATA_MIRROR`` replaces the canonical URLs.
 The data root is ``--root``, else ``$COURSE_DATA_DIR``, else the checkout's ``data/`` (``./data`` for an

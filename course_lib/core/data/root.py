@@ -20,6 +20,8 @@ DATA_ENV = "COURSE_DATA_DIR"
 CACHE_ENV = "COURSE_CACHE_DIR"
 CHECKOUT = Path(__file__).resolve().parents[3]
 """The folder holding ``course_lib/``: a checkout when it has ``pyproject.toml``."""
+BOOTSTRAP = "workbook.py"
+"""A checkout's bootstrap script (the student release has none: then the library's own command)."""
 
 
 def in_checkout() -> bool:
@@ -40,11 +42,11 @@ def resolve_data_root(data_dir: str | os.PathLike | None = None) -> Path:
 
 def fetch_command(name: str, root: Path) -> str:
     """A shell command the user can type that fetches data set ``name`` (or ``--all``) into ``root``: the
-    workbook's ``data`` session in a checkout that has ``workbook.py``, else this interpreter's
-    ``-m course_lib data fetch`` (the library may not be on the PATH's ``python``)."""
+    workbook's ``data`` session in a checkout that has the bootstrap (:data:`BOOTSTRAP`), else this
+    interpreter's ``-m course_lib data fetch`` (the library may not be on the PATH's ``python``)."""
     target = ["--all"] if name == "--all" else [name]
-    if (CHECKOUT / "workbook.py").is_file():
-        script = "workbook.py" if Path.cwd().resolve() == CHECKOUT else str(CHECKOUT / "workbook.py")
+    if (CHECKOUT / BOOTSTRAP).is_file():
+        script = BOOTSTRAP if Path.cwd().resolve() == CHECKOUT else str(CHECKOUT / BOOTSTRAP)
         command = ["python3", script, "-s", "data", "--", "fetch", *target]
     else:
         command = [sys.executable, "-m", "course_lib", "data", "fetch", *target]
