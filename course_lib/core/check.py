@@ -152,8 +152,9 @@ def run_exercise_tests(name: str, root: Path = ROOT, timeout: float = 900) -> Ch
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", PLUGIN,
-                   f"--junitxml={junit}", "--exercise", name, *assignment.exercise_tests]
+        # nbval (the instructor's, when installed) is not needed here and takes seconds to import
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
+                   "-p", PLUGIN, f"--junitxml={junit}", "--exercise", name, *assignment.exercise_tests]
         try:
             done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -118,7 +118,8 @@ def _run_pytest(tests: list[str], cwd: Path, junit: Path) -> ET.Element:
     """``python -m pytest`` from inside ``cwd`` (its course_lib comes first on the path), as the
     student README says."""
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
+         f"--junitxml={junit}", *tests],
         cwd=cwd, env=_python_env(), capture_output=True, text=True, timeout=900,
     )
     return ET.parse(junit).getroot()
@@ -241,7 +242,8 @@ def test_each_exercise_passes_its_check_once_it_and_those_before_it_are_written(
 
 def test_shipped_tests_collect_inside_the_release(release):
     dest, _ = release
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "-p", "no:nbval"],
                           cwd=dest, env=_python_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and " error" not in done.stdout.splitlines()[-1], done.stdout[-3000:]
     assert "workbook.py" not in done.stdout and "test_notebooks.py" not in done.stdout

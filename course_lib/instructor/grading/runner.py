@@ -109,7 +109,8 @@ def main(config: dict) -> int:
         raise CPUTimeExceeded(f"the test used the {config['test_cpu_s']:g} s of CPU time allowed")
 
     signal.signal(signal.SIGPROF, stop_test)
-    args = ["-q", "-p", "no:cacheprovider", "--color=no", "--tb=short", "-o", "addopts=",
+    # nbval is not needed to grade and takes seconds to import (its JSON-schema formats)
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:nbval", "--color=no", "--tb=short", "-o", "addopts=",
             *(["--collect-only"] if config["collect_only"] else []), "--", *config["tests"]]
     return int(pytest.main(args, plugins=[Reporter(config["fd"], config["test_cpu_s"])]))
 
