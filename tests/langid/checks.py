@@ -243,9 +243,9 @@ def check_param_grid_equals(got: Any, expected: Sequence[Mapping[str, Sequence[A
     if got_names != wanted_names:
         missing = [n for n in wanted_names if n not in got_names]
         extra = [n for n in got_names if n not in wanted_names]
-        raise AssertionError(f"{what}: expected the parameter names {wanted_names}, got {got_names}: missing "
-                             f"{missing}, not expected {extra} (a pipeline parameter is <step>__<parameter>; "
-                             f"the steps are {list(PIPELINE_STEPS)})")
+        raise AssertionError(f"{what}: missing the expected parameters {missing}; not expected: {extra} "
+                             f"(a pipeline parameter is <step>__<parameter>; the steps are "
+                             f"{list(PIPELINE_STEPS)})")
     pipe = reference_pipeline()
     for candidate in got_candidates:
         try:

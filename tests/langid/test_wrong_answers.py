@@ -139,13 +139,14 @@ def _flat(grid) -> list:
 
 @pytest.mark.parametrize(("wrong", "match"), [
     (_grid_with(_renamed("net__module__", "module__")),
-     r"expected the parameter names \[.*'net__module__nonlinearity'.*"
-     r"not expected \[.*'module__nonlinearity'"),
-    (_grid_with(_renamed("vect__", "vectorizer__")), r"missing \['vect__analyzer', 'vect__max_features'"),
+     r"missing the expected parameters \[.*'net__module__nonlinearity'.*"
+     r"not expected: \[.*'module__nonlinearity'"),
+    (_grid_with(_renamed("vect__", "vectorizer__")),
+     r"missing the expected parameters \['vect__analyzer', 'vect__max_features'"),
     (_grid_with(_renamed("net__callbacks__EarlyStopping__", "net__callbacks__early_stopping__")),
-     r"missing \['net__callbacks__EarlyStopping__patience'\]"),
+     r"missing the expected parameters \['net__callbacks__EarlyStopping__patience'\]"),
     (_grid_with(lambda d: {k: v for k, v in d.items() if "patience" not in k}),
-     r"missing \['net__callbacks__EarlyStopping__patience'\], not expected \[\]"),
+     r"parameters \['net__callbacks__EarlyStopping__patience'\]; not expected: \[\]"),
     (_grid_with(lambda d: {**d, "vect__ngram_range": [list(r) for r in d["vect__ngram_range"]]}),
      r"expected vect__ngram_range values of type \['tuple'\], got \['list'\]"),
     (_grid_with(lambda d: {**d, "net__optimizer": [c.__name__.lower() for c in d["net__optimizer"]]}),
