@@ -63,13 +63,13 @@ from course_lib.langid.model import (
     make_vectorizer,
     to_float32,
 )
-from course_lib.langid.peers import PEERS, PeerMissing, compare_with_peers
+from course_lib.langid.peers import PEERS, PeerMissing, compare_with_peers, comparison_lines
 
 __all__ = [
     "ASSIGNMENT", "BASELINE", "COURSE_ADDITIONAL", "COURSE_GRID", "COURSE_GRID_EPOCHS", "COURSE_NET",
     "DEFAULT_LANGUAGES", "EXTENDED_GRID", "GRIDS", "GridResult", "LangIdClassifier", "LangIdData",
     "LangIdMLP", "LangIdSettings", "MANUAL_SETTINGS", "PEERS", "PIPELINE_STEPS", "PeerMissing", "SUBSTITUTES",
-    "SettingResult", "VALIDATION_SHARE", "accuracy", "check_splits", "compare_with_peers",
+    "SettingResult", "VALIDATION_SHARE", "accuracy", "check_splits", "compare_with_peers", "comparison_lines",
     "confused_examples", "course_grid_search", "course_languages_table", "describe_net", "fit_linear_model",
     "fit_strong_model", "grid_search", "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline",
     "make_vectorizer", "most_confused_pairs", "param_grid", "per_language_report", "plot_comparison",
