@@ -43,6 +43,7 @@ from course_lib.langid.experiments import (
     grid_search,
     grid_size,
     grid_table,
+    param_grid,
     readable_params,
     run_settings,
     scaled_epochs,
@@ -52,23 +53,26 @@ from course_lib.langid.experiments import (
 )
 from course_lib.langid.grids import COURSE_GRID, EXTENDED_GRID, GRIDS
 from course_lib.langid.model import (
+    PIPELINE_STEPS,
+    VALIDATION_SHARE,
     LangIdClassifier,
     LangIdMLP,
+    describe_net,
     make_net,
     make_pipeline,
     make_vectorizer,
     to_float32,
 )
-from course_lib.langid.peers import PEERS, PeerMissing, compare_with_peers
+from course_lib.langid.peers import PEERS, PeerMissing, compare_with_peers, comparison_lines
 
 __all__ = [
     "ASSIGNMENT", "BASELINE", "COURSE_ADDITIONAL", "COURSE_GRID", "COURSE_GRID_EPOCHS", "COURSE_NET",
     "DEFAULT_LANGUAGES", "EXTENDED_GRID", "GRIDS", "GridResult", "LangIdClassifier", "LangIdData",
-    "LangIdMLP", "LangIdSettings", "MANUAL_SETTINGS", "PEERS", "PeerMissing", "SUBSTITUTES",
-    "SettingResult", "accuracy", "check_splits", "compare_with_peers", "confused_examples",
-    "course_grid_search", "course_languages_table", "fit_linear_model", "fit_strong_model", "grid_search",
-    "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline", "make_vectorizer",
-    "most_confused_pairs", "per_language_report", "plot_comparison", "plot_per_language", "plot_settings",
-    "predict_language", "readable_params", "run_settings", "scaled_epochs", "settings_frame",
-    "settings_table", "to_float32", "to_iso639_3", "trivial_baselines",
+    "LangIdMLP", "LangIdSettings", "MANUAL_SETTINGS", "PEERS", "PIPELINE_STEPS", "PeerMissing", "SUBSTITUTES",
+    "SettingResult", "VALIDATION_SHARE", "accuracy", "check_splits", "compare_with_peers", "comparison_lines",
+    "confused_examples", "course_grid_search", "course_languages_table", "describe_net", "fit_linear_model",
+    "fit_strong_model", "grid_search", "grid_size", "grid_table", "load_langid", "make_net", "make_pipeline",
+    "make_vectorizer", "most_confused_pairs", "param_grid", "per_language_report", "plot_comparison",
+    "plot_per_language", "plot_settings", "predict_language", "readable_params", "run_settings",
+    "scaled_epochs", "settings_frame", "settings_table", "to_float32", "to_iso639_3", "trivial_baselines",
 ]

@@ -85,5 +85,6 @@ ASSIGNMENT = Assignment(
     headline=("n_languages", "test_accuracy_majority", "test_accuracy_baseline", "test_accuracy_course_grid",
               "test_accuracy_grid", "test_accuracy_best"),
     exercise_tests=("tests/langid/test_model.py",),
-    points={"make_vectorizer": 2, "to_float32": 1, "LangIdMLP.forward": 2},
+    points={"make_vectorizer": 2, "to_float32": 1, "LangIdMLP.forward": 2, "make_net": 3, "make_pipeline": 2,
+            "param_grid": 3},
 )

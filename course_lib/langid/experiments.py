@@ -14,7 +14,6 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, StratifiedShuffleSplit, train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
-from skorch.callbacks import EarlyStopping
 from tqdm.auto import tqdm
 
 from course_lib.core.training import accuracy as label_accuracy
@@ -22,7 +21,14 @@ from course_lib.core.training import progress_enabled
 from course_lib.langid.config import LangIdSettings
 from course_lib.langid.data import LangIdData
 from course_lib.langid.grids import GRID_AXES, resolve_grid
-from course_lib.langid.model import OPTIMIZERS, make_net, make_pipeline, make_vectorizer, to_float32
+from course_lib.langid.model import (
+    OPTIMIZERS,
+    VALIDATION_SHARE,
+    make_net,
+    make_pipeline,
+    make_vectorizer,
+    to_float32,
+)
 
 COURSE_GRID_EPOCHS = 20
 """Epochs of each fit in the course's grid search (before ``epoch_scale``)."""
@@ -57,18 +63,6 @@ early stopping. Only the first hidden layer's nonlinearity changes: the 50-unit 
 
 TRIAL_KEYS = ("width", "nonlinearity", "optimizer", "lr", "epochs", "patience")
 """The columns of the hand-tuning tables (the rest of :data:`COURSE_NET` is the same in every trial)."""
-
-GRID_KEYS = {
-    "analyzer": "vectorizer__analyzer",
-    "ngram_range": "vectorizer__ngram_range",
-    "max_features": "vectorizer__max_features",
-    "nonlinearity": "net__module__nonlinearity",
-    "width": "net__module__width",
-    "inner_width": "net__module__inner_width",
-    "inner_nonlinearity": "net__module__inner_nonlinearity",
-    "patience": "net__callbacks__EarlyStopping__patience",
-}
-"""Pipeline parameter of each grid axis but ``optimizer`` (which sets ``net__optimizer`` and ``net__lr``)."""
 
 STRONG_NGRAM_RANGE = (1, 4)
 """Character n-gram lengths of the strong model's TF-IDF features."""
@@ -125,12 +119,10 @@ def run_settings(
     x_test = to_float32(vectorizer.transform(data.x_test).toarray())
     results = []
     for trial in tqdm(trials, desc="settings", disable=not progress_enabled()):
-        options = {k: v for k, v in trial.items() if k not in ("name", "epochs", "patience")}
-        patience = trial.get("patience")
-        callbacks = [EarlyStopping(patience=patience)] if patience else None
+        options = {k: v for k, v in trial.items() if k not in ("name", "epochs")}
         max_epochs = scaled_epochs(trial["epochs"], settings.epoch_scale)
-        net = make_net(**options, max_epochs=max_epochs, batch_size=settings.batch_size,
-                       callbacks=callbacks, device=device, seed=seed)
+        net = make_net(**options, max_epochs=max_epochs, batch_size=settings.batch_size, device=device,
+                       seed=seed)
         started = time.perf_counter()
         net.fit(x_train, data.y_train)
         seconds = time.perf_counter() - started
@@ -159,10 +151,6 @@ def settings_table(results: Sequence[SettingResult]) -> pd.DataFrame:
             "train acc": round(r.train_accuracy, 3), "test acc": round(r.test_accuracy, 3),
         })
     return pd.DataFrame(rows).set_index("run")
-
-
-VALIDATION_SHARE = 0.2
-"""The stratified share of its training texts a net holds out to validate on (skorch's ``ValidSplit``)."""
 
 
 def _validation_split(labels: np.ndarray, seed: int) -> None:
@@ -207,19 +195,45 @@ def check_splits(data: LangIdData, settings: LangIdSettings, *, seed: int = 0) -
 
 
 def param_grid(grid: Mapping[str, Any] | str) -> list[dict[str, list]]:
-    """Turn a grid (the ``grid`` knob) into GridSearchCV's ``param_grid`` (a list of dicts).
+    """GridSearchCV's ``param_grid`` for a grid (the ``grid`` and ``course_grid`` knobs): a list of
+    dicts, each mapping a parameter of :func:`~course_lib.langid.model.make_pipeline`'s pipeline to the
+    list of its values; GridSearchCV tries every combination within each dict.
 
-    ``grid`` maps ``analyzer``, ``ngram_range``, ``max_features``, ``nonlinearity`` and ``width`` to
-    lists of values, and ``optimizer`` to ``{name: [learning rates]}`` (each optimizer gets its own
-    sub-grid, so SGD and Adam may try different rates; no optimizer means SGD at lr 0.1). A grid may
-    also be a name in :data:`~course_lib.langid.grids.GRIDS`.
+    A grid maps axes (:data:`~course_lib.langid.grids.GRID_AXES`) to lists of values, and ``optimizer``
+    to ``{name: [learning rates]}`` (a name may also be a key of
+    :data:`~course_lib.langid.grids.GRIDS`). A pipeline's parameter is named ``<step>__<parameter>``:
+
+    * ``analyzer``, ``ngram_range``, ``max_features``: the vectorizer's (step ``vect``); its
+      ``ngram_range`` must be a tuple ``(lo, hi)`` (a grid gives lists);
+    * ``nonlinearity``, ``width``, ``inner_width``, ``inner_nonlinearity``: arguments of ``LangIdMLP``,
+      which skorch routes from the net (step ``net``) with its ``module__`` prefix;
+    * ``patience``: the net's ``EarlyStopping`` callback, which skorch names by its class
+      (``callbacks__EarlyStopping__patience``);
+    * each optimizer gets a dict of its own: every other axis as above, the net's ``optimizer`` (the
+      class ``OPTIMIZERS[name]``, alone in its list) and ``lr`` (that optimizer's learning rates), so that
+      SGD and Adam may try different rates. A grid without ``optimizer`` means SGD at lr 0.1.
+
+    The course's grid (:data:`~course_lib.langid.grids.COURSE_GRID`) becomes two dicts (SGD, Adam) of
+    8 combinations each: 16 candidates.
     """
-    grid = resolve_grid(grid)
-    shared = {GRID_KEYS[k]: [tuple(v) if k == "ngram_range" else v for v in values]
-              for k, values in grid.items() if k != "optimizer"}
-    optimizers = grid.get("optimizer", {"sgd": [0.1]})
+    axes = resolve_grid(grid)
+    optimizers = axes.pop("optimizer", {"sgd": [0.1]})  # {name: [learning rates]}
+    ### BEGIN SOLUTION
+    routes = {
+        "analyzer": "vect__analyzer",
+        "ngram_range": "vect__ngram_range",
+        "max_features": "vect__max_features",
+        "nonlinearity": "net__module__nonlinearity",
+        "width": "net__module__width",
+        "inner_width": "net__module__inner_width",
+        "inner_nonlinearity": "net__module__inner_nonlinearity",
+        "patience": "net__callbacks__EarlyStopping__patience",
+    }
+    shared = {routes[axis]: [tuple(v) if axis == "ngram_range" else v for v in values]
+              for axis, values in axes.items()}
     return [{**shared, "net__optimizer": [OPTIMIZERS[name]], "net__lr": list(lrs)}
             for name, lrs in optimizers.items()]
+    ### END SOLUTION
 
 
 def grid_size(grid: Mapping[str, Any] | str) -> int:
@@ -275,7 +289,7 @@ def grid_search(
     epochs = settings.grid_epochs if epochs is None else epochs
     early = "patience" in grid
     net = make_net(max_epochs=epochs, batch_size=settings.batch_size, validation=early,
-                   callbacks=[EarlyStopping(patience=5)] if early else None, device=device, seed=seed)
+                   patience=5 if early else None, device=device, seed=seed)
     pipeline = make_pipeline(make_vectorizer(), net)
     folds = StratifiedKFold(cv_folds, shuffle=True, random_state=seed)
     search = GridSearchCV(pipeline, param_grid(grid), cv=folds, scoring="accuracy",
@@ -306,10 +320,11 @@ def course_grid_search(
 
 
 def readable_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """GridSearchCV's ``best_params_`` with short names (in grid order) and optimizer classes as names."""
-    short = {v: k for k, v in GRID_KEYS.items()} | {"net__optimizer": "optimizer", "net__lr": "lr"}
+    """GridSearchCV's ``best_params_`` with short names (the part after the last ``__``, in grid order)
+    and optimizer classes as names."""
     names = {cls: name for name, cls in OPTIMIZERS.items()}
-    readable = {short.get(k, k): names.get(v, v) if k == "net__optimizer" else v for k, v in params.items()}
+    readable = {k.rsplit("__", 1)[-1]: names.get(v, v) if k.endswith("__optimizer") else v
+                for k, v in params.items()}
     order = [*GRID_AXES, "lr"]
     return dict(sorted(readable.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
@@ -348,7 +363,7 @@ def fit_strong_model(
 
 def fit_linear_model(data: LangIdData, settings: LangIdSettings, *, seed: int = 0) -> Pipeline:
     """The same TF-IDF features into a linear SVM, the classic strong baseline beside the net."""
-    pipeline = Pipeline([("vectorizer", strong_vectorizer(settings)),
+    pipeline = Pipeline([("vect", strong_vectorizer(settings)),
                          ("svm", LinearSVC(C=1.0, random_state=seed))])
     return pipeline.fit(data.x_train, data.y_train)
 

@@ -12,6 +12,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -69,16 +70,18 @@ class LangIdMLP(nn.Module):
 
 
 class LangIdClassifier(NeuralNetClassifier):
-    """skorch's ``NeuralNetClassifier`` sized from the data and seeded at every ``fit``.
+    """skorch's ``NeuralNetClassifier`` sized from the data, seeded at every ``fit``, batching small
+    feature matrices densely.
 
-    ``module__n_features`` is taken from ``X.shape[1]`` and ``module__n_classes`` from ``y`` (integer
-    labels 0..K-1), so no size is hard-coded; ``random_state`` seeds torch before the weights are
-    drawn, so each fit (also inside GridSearchCV) is reproducible on its own.
+    It takes every argument of ``NeuralNetClassifier`` (the module, ``criterion``, ``optimizer``, ``lr``,
+    ``train_split``, ``callbacks``, ``module__...``) and adds three things: ``module__n_features`` is
+    taken from ``X.shape[1]`` and ``module__n_classes`` from ``y`` (integer labels 0..K-1), so no size is
+    hard-coded; ``random_state`` seeds torch before the weights are drawn, so each fit (also inside
+    GridSearchCV) is reproducible on its own; a sparse ``X`` of at most :data:`DENSE_MAX_FEATURES`
+    columns is made dense before skorch batches it (see :func:`densify_small`).
     """
 
-    def __init__(self, module=LangIdMLP, *, random_state: int = 0, **kwargs: Any):
-        kwargs.setdefault("criterion", nn.CrossEntropyLoss)
-        kwargs.setdefault("train_split", ValidSplit(0.2, stratified=True, random_state=random_state))
+    def __init__(self, module, *, random_state: int = 0, **kwargs: Any):
         kwargs.setdefault("verbose", 0)
         super().__init__(module, **kwargs)
         self.random_state = random_state
@@ -90,6 +93,10 @@ class LangIdClassifier(NeuralNetClassifier):
         self.set_params(module__n_features=int(X.shape[1]), module__n_classes=n_classes)
         torch.manual_seed(self.random_state)
         return super().fit(X, y, **fit_params)
+
+    def get_dataset(self, X, y=None):
+        """skorch's dataset of ``X`` (N, F), made dense first when it is sparse and small."""
+        return super().get_dataset(densify_small(X), y)
 
 
 def to_float32(X) -> np.ndarray | sparse.csr_matrix:
@@ -126,6 +133,10 @@ def make_vectorizer(
     ### END SOLUTION
 
 
+VALIDATION_SHARE = 0.2
+"""The stratified share of its training texts a validating net holds out (skorch's ``ValidSplit(5)``)."""
+
+
 def make_net(
     *,
     width: int = 64,
@@ -139,27 +150,76 @@ def make_net(
     max_epochs: int = 10,
     batch_size: int = 128,
     validation: bool = True,
-    callbacks: list | None = None,
+    patience: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> LangIdClassifier:
-    """A :class:`LangIdClassifier` around :class:`LangIdMLP`; ``optimizer`` is ``"sgd"`` or ``"adam"``.
+    """The skorch net: a :class:`LangIdClassifier` (skorch's ``NeuralNetClassifier``) that trains a
+    :class:`LangIdMLP` on (N, F) float32 features and integer labels (N,).
 
-    The defaults of skorch are kept where the course relied on them (batches of 128, a stratified 20%
-    validation split, plain SGD without momentum).
+    Its arguments, in skorch's names:
 
-    ``validation=False`` trains on everything it is given (as inside GridSearchCV, whose folds validate).
+    * the module: the class ``LangIdMLP`` itself (skorch builds it at ``fit``, once the sizes are known),
+      with ``width``, ``depth``, ``nonlinearity``, ``inner_width``, ``inner_nonlinearity`` and ``dropout``
+      routed to its constructor as ``module__width=...`` and so on;
+    * ``criterion``: ``nn.CrossEntropyLoss`` (the module returns logits; skorch's default, ``NLLLoss``,
+      expects probabilities);
+    * ``optimizer``: the class ``OPTIMIZERS[optimizer]`` (``torch.optim.SGD`` without momentum, or
+      ``torch.optim.Adam``) and ``lr``, its learning rate;
+    * ``max_epochs``, ``batch_size``; training batches shuffled every epoch (``iterator_train__shuffle``);
+    * ``train_split``: with ``validation``, ``ValidSplit(VALIDATION_SHARE, stratified=True,
+      random_state=seed)`` (a stratified 20% held out, as skorch's default ``ValidSplit(5)``, seeded);
+      without it ``None`` (train on everything, as inside GridSearchCV, whose folds validate);
+    * ``callbacks``: with ``patience``, ``[EarlyStopping(patience=patience)]`` (stop once the validation
+      loss has not improved for that many epochs); without it none;
+    * ``device`` (as a string) and ``random_state=seed``.
+
+    The course's baseline is ``make_net(**COURSE_NET, lr=0.1, max_epochs=20)``: plain SGD at 0.1.
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
-    split = ValidSplit(0.2, stratified=True, random_state=seed) if validation else None
+    if patience is not None and not validation:
+        raise ValueError(f"patience={patience} needs validation=True: early stopping watches the "
+                         "validation loss")
+    ### BEGIN SOLUTION
+    split = ValidSplit(VALIDATION_SHARE, stratified=True, random_state=seed) if validation else None
+    callbacks = [EarlyStopping(patience=patience)] if patience is not None else None
     return LangIdClassifier(
-        module__width=width, module__depth=depth, module__nonlinearity=nonlinearity,
-        module__dropout=dropout, module__inner_width=inner_width,
-        module__inner_nonlinearity=inner_nonlinearity, optimizer=OPTIMIZERS[optimizer], lr=lr,
+        LangIdMLP,
+        module__width=width,
+        module__depth=depth,
+        module__nonlinearity=nonlinearity,
+        module__inner_width=inner_width,
+        module__inner_nonlinearity=inner_nonlinearity,
+        module__dropout=dropout,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=OPTIMIZERS[optimizer],
+        lr=lr,
         max_epochs=max_epochs,
-        batch_size=batch_size, train_split=split, callbacks=callbacks, device=str(device),
-        iterator_train__shuffle=True, random_state=seed,
+        batch_size=batch_size,
+        iterator_train__shuffle=True,
+        train_split=split,
+        callbacks=callbacks,
+        device=str(device),
+        random_state=seed,
     )
+    ### END SOLUTION
+
+
+def describe_net(net: NeuralNetClassifier) -> str:
+    """One line of a skorch net's training set-up: criterion, optimizer, learning rate, epochs, batch size,
+    validation split and early stopping."""
+    def name(value: Any) -> str:
+        return value.__name__ if isinstance(value, type) else type(value).__name__
+
+    split = net.train_split
+    shown = split
+    if isinstance(split, ValidSplit):
+        shown = f"ValidSplit({split.cv}, stratified={split.stratified})"
+    callbacks = [cb[1] if isinstance(cb, tuple) else cb for cb in net.callbacks or []]
+    stoppers = ", ".join(f"EarlyStopping(patience={cb.patience})" for cb in callbacks
+                         if isinstance(cb, EarlyStopping))
+    return (f"criterion {name(net.criterion)}, optimizer {name(net.optimizer)}, lr {net.lr}, max_epochs "
+            f"{net.max_epochs}, batch_size {net.batch_size}, train_split {shown}, callbacks [{stoppers}]")
 
 
 DENSE_MAX_FEATURES = 4096
@@ -178,11 +238,23 @@ def densify_small(X) -> np.ndarray | sparse.csr_matrix:
     return X
 
 
+PIPELINE_STEPS = ("vect", "cast", "net")
+"""The names of the pipeline's steps: GridSearchCV reaches each step's parameters as ``vect__...``,
+``net__...``."""
+
+
 def make_pipeline(vectorizer: CountVectorizer, net: LangIdClassifier) -> Pipeline:
-    """``texts -> vectorizer -> float32 -> (dense if small) -> net``: fit and predict on raw strings."""
+    """A scikit-learn ``Pipeline`` that fits and predicts on raw strings: three steps, named as in
+    :data:`PIPELINE_STEPS`:
+
+    * ``"vect"``: ``vectorizer`` itself (texts -> (N, F) counts);
+    * ``"cast"``: a ``FunctionTransformer`` applying :func:`to_float32` (PyTorch's layers want float32);
+    * ``"net"``: ``net`` itself (a :class:`LangIdClassifier`, or any scikit-learn classifier).
+    """
+    ### BEGIN SOLUTION
     return Pipeline([
-        ("vectorizer", vectorizer),
-        ("cast", FunctionTransformer(to_float32, accept_sparse=True)),
-        ("densify", FunctionTransformer(densify_small, accept_sparse=True)),
+        ("vect", vectorizer),
+        ("cast", FunctionTransformer(to_float32)),
         ("net", net),
     ])
+    ### END SOLUTION

@@ -146,3 +146,17 @@ def compare_with_peers(texts: Sequence[str], labels: np.ndarray, languages: Sequ
     table = pd.DataFrame.from_dict(rows, orient="index")
     table["errors"] = table["errors"].astype("Int64")
     return table
+
+
+def comparison_lines(table: pd.DataFrame, n_texts: int) -> list[str]:
+    """One line per row of :func:`compare_with_peers`'s ``table``: its accuracy, errors of ``n_texts`` and
+    note, or for a missing peer ``not installed (pip install ...)``."""
+    width = max(map(len, table.index)) + 1
+    lines = []
+    for name, row in table.iterrows():
+        if pd.isna(row["accuracy"]):
+            lines.append(f"{name:{width}s} not installed ({row['note'].partition(': ')[2]})")
+        else:
+            lines.append(f"{name:{width}s} accuracy {row['accuracy']:.4f}, {row['errors']} errors of "
+                         f"{n_texts} ({row['note']})")
+    return lines

@@ -252,7 +252,6 @@ def test_shipped_tests_collect_inside_the_release(release):
 SCANNED = ["README.md", "tests/", "course_lib/", "top-level files",
            *(a.notebook.as_posix() for a in ASSIGNMENTS.values())]
 NAMES_MISSING_TOOLS_TODAY = {
-    "notebooks/01_language_identification.ipynb": "nox -s run",
     "course_lib/": "lm/ and core/sweep.py docstrings name `nox -s sweep` and the instructor's package",
     "notebooks/02_cnn.ipynb": "benchmarks/numpy_conv.py, python -m course_lib.instructor run",
     "notebooks/03_language_models.ipynb": "nox -s sweep / run, benchmarks/lm_reference.py",

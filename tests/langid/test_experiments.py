@@ -45,7 +45,7 @@ def test_param_grid_splits_optimizers():
     grid = {"analyzer": ["char"], "ngram_range": [[1, 2]], "width": [8, 16],
             "optimizer": {"sgd": [0.1], "adam": [0.01, 0.001]}}
     pg = experiments.param_grid(grid)
-    assert pg[0]["vectorizer__ngram_range"] == [(1, 2)] and pg[0]["net__optimizer"] == [torch.optim.SGD]
+    assert pg[0]["vect__ngram_range"] == [(1, 2)] and pg[0]["net__optimizer"] == [torch.optim.SGD]
     assert pg[1]["net__lr"] == [0.01, 0.001]
     assert experiments.grid_size(grid) == 6
     with pytest.raises(ValueError, match=r"unknown grid keys \['depthh'\]"):
@@ -58,7 +58,7 @@ def test_course_grid_has_16_candidates_and_early_stopping():
     assert experiments.grid_size("course") == 16 and experiments.grid_size(COURSE_GRID) == 16
     pg = experiments.param_grid("course")
     assert pg[0]["net__callbacks__EarlyStopping__patience"] == [5]
-    assert pg[0]["vectorizer__ngram_range"] == [(1, 1), (2, 2)] and pg[1]["net__lr"] == [0.1, 0.01]
+    assert pg[0]["vect__ngram_range"] == [(1, 1), (2, 2)] and pg[1]["net__lr"] == [0.1, 0.01]
     with pytest.raises(ValueError, match=r"grid='coarse' is not valid; .* named grids \['course'"):
         experiments.param_grid("coarse")
 
@@ -107,11 +107,11 @@ def test_grid_search_is_seeded(small_real):
 def test_strong_and_linear_models_read_the_settings(small_real):
     settings = SMOKE.override(strong_features=500, strong_epochs=2)
     strong = experiments.fit_strong_model(small_real, settings, width=16)
-    chars, words = (v for _, v in strong.named_steps["vectorizer"].transformer_list)
+    chars, words = (v for _, v in strong.named_steps["vect"].transformer_list)
     assert len(chars.vocabulary_) == 500 and chars.ngram_range == experiments.STRONG_NGRAM_RANGE
     assert 0 < len(words.vocabulary_) <= 500 and words.analyzer == "word"
     assert strong.named_steps["net"].module_.hidden[0].in_features == 500 + len(words.vocabulary_)
     assert len(strong.named_steps["net"].history) == 2
     linear = experiments.fit_linear_model(small_real, settings)
-    assert [name for name, _ in linear.named_steps["vectorizer"].transformer_list] == ["chars", "words"]
+    assert [name for name, _ in linear.named_steps["vect"].transformer_list] == ["chars", "words"]
     assert experiments.accuracy(linear, small_real.x_test, small_real.y_test) > 0.9

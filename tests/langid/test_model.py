@@ -1,4 +1,5 @@
-"""Assignment 01 model (the exercises): the MLP's forward, the float32 cast, the vectorizer, the pipeline."""
+"""Assignment 01's exercises: the vectorizer, the float32 cast, the MLP's forward, the skorch net, the
+pipeline and the grid that GridSearchCV takes (the last three through ``tests/langid/checks.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import torch
 from scipy import sparse
 
 from course_lib.langid import experiments, model
+from course_lib.langid.config import SMOKE
+from tests.langid import checks
 
 
 @pytest.mark.exercise("LangIdMLP.forward")
@@ -87,7 +90,27 @@ def test_small_vocabularies_are_densified_large_stay_sparse():
     assert sparse.issparse(model.densify_small(large))
 
 
-@pytest.mark.exercise("LangIdMLP.forward")
+@pytest.mark.exercise("make_net")
+def test_make_net_configures_the_course_nets():
+    """The course's baseline (SGD at 0.1, 20 epochs, a stratified 20% validation split), trial 2 (Adam at
+    0.005, early stopping after 5 epochs without improvement) and a net that does not validate."""
+    checks.check_make_net(model.make_net)
+
+
+@pytest.mark.exercise("make_net")
+def test_make_net_trains_and_stops_early():
+    checks.check_net_trains(model.make_net)
+
+
+@pytest.mark.exercise("make_net")
+def test_make_net_baseline_reference():
+    """The configuration the notebook prints beside its exercise cell."""
+    net = model.make_net(**experiments.COURSE_NET, lr=0.1, max_epochs=20)
+    assert model.describe_net(net) == ("criterion CrossEntropyLoss, optimizer SGD, lr 0.1, max_epochs 20, "
+                                 "batch_size 128, train_split ValidSplit(0.2, stratified=True), callbacks []")
+
+
+@pytest.mark.exercise("make_net")
 def test_classifier_sizes_itself_from_data_and_is_deterministic():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 9)).astype(np.float32)
@@ -98,9 +121,37 @@ def test_classifier_sizes_itself_from_data_and_is_deterministic():
     assert np.mean(nets[0].predict(x) == y) > 0.9
     with pytest.raises(ValueError, match=r"optimizer='rmsprop' is not valid"):
         model.make_net(optimizer="rmsprop")
+    with pytest.raises(ValueError, match=r"patience=5 needs validation=True"):
+        model.make_net(validation=False, patience=5)
 
 
-@pytest.mark.exercise("LangIdMLP.forward")
+@pytest.mark.exercise("make_pipeline")
+def test_make_pipeline_chains_vect_cast_net():
+    checks.check_make_pipeline(model.make_pipeline)
+
+
+@pytest.mark.exercise("make_pipeline")
 def test_pipeline_learns_real_languages(real_pipeline, small_real):
+    assert [name for name, _ in real_pipeline.steps] == ["vect", "cast", "net"]
     assert isinstance(real_pipeline.named_steps["net"].module_, model.LangIdMLP)
     assert experiments.accuracy(real_pipeline, small_real.x_test, small_real.y_test) > 0.9
+
+
+@pytest.mark.exercise("param_grid")
+def test_param_grid_routes_the_course_grid():
+    checks.check_param_grid(experiments.param_grid)
+
+
+@pytest.mark.exercise("param_grid")
+def test_grid_search_sets_what_the_grid_routes(small_real):
+    """GridSearchCV over the library's pipeline with the grid's routing: two candidates that differ in the
+    vectorizer's n-gram range, early stopping after 2 epochs; the refitted winner carries the values."""
+    grid = {"ngram_range": [[1, 1], [1, 2]], "max_features": [200], "width": [16], "patience": [2],
+            "optimizer": {"adam": [0.01]}}
+    settings = SMOKE.override(grid=grid, cv_folds=2, grid_epochs=3, grid_max_train=120)
+    result = experiments.grid_search(small_real, settings)
+    assert len(result.search.cv_results_["params"]) == 2
+    vect, net = result.best.named_steps["vect"], result.best.named_steps["net"]
+    assert vect.ngram_range == result.best_params["ngram_range"] and vect.max_features == 200
+    assert net.module_.hidden[0].out_features == 16 and net.optimizer is torch.optim.Adam and net.lr == 0.01
+    assert [cb.patience for cb in checks.early_stopping(net)] == [2]

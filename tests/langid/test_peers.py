@@ -61,6 +61,10 @@ def test_compare_with_peers_scores_ours_and_says_how_to_install_a_missing_one():
     assert math.isnan(table.loc["fake", "accuracy"]) and table["errors"].isna()["fake"]
     assert table.loc["fake", "note"] == "fake is not installed: pip install no-such-package"
     assert table.loc["almost", "accuracy"] == 7 / 8 and table.loc["almost", "errors"] == 1
+    assert peers.comparison_lines(table, len(TEXTS)) == [
+        "strong net  accuracy 0.7500, 2 errors of 8 (this workbook)",
+        "fake        not installed (pip install no-such-package)",
+        f"almost      accuracy 0.8750, 1 errors of 8 ({table.loc['almost', 'note']})"]
     note = table.loc["almost", "note"]
     assert note.startswith("numpy ") and note.endswith("restricted")
     with pytest.raises(ValueError, match="predictions of 'short'"):
