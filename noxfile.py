@@ -218,11 +218,13 @@ def release(session: nox.Session) -> None:
     session.run(python, "-m", "course_lib.instructor", "release", *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff check over the library, tests, notebooks and scripts."""
-    session.install("-c", str(CONSTRAINTS), "ruff")
-    session.run("ruff", "check", ".")
+    """ruff check over the library, tests, notebooks and scripts; mypy over the library (its settings in
+    pyproject.toml), in the workbook's environment, where the library's dependencies are."""
+    python = _workbook_python(session)
+    session.run(python, "-m", "ruff", "check", ".", external=True)
+    session.run(python, "-m", "mypy", "course_lib", external=True)
 
 
 @nox.session(venv_backend="none", default=False)
