@@ -17,7 +17,7 @@ student's :func:`~course_lib.cnn.loops.train_epoch` inside core ``fit`` and meas
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -156,12 +156,15 @@ def run_key(settings: CNNSettings, seed: int, source: str) -> str:
     return json_digest({"settings": settings.to_dict(), "seed": seed, "source": source})
 
 
-def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit) -> dict:
+def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit,
+                   batches: Iterable | None = None) -> dict:
     """What determines a training run: every knob, the seed, the data (source and a digest of the
-    train and test arrays) and the code of :mod:`course_lib.cnn`."""
-    return {"settings": settings.to_dict(), "seed": seed, "source": train.source,
-            "data": {"train": train.digest(), "test": test.digest()},
-            "code": code_digest("course_lib.cnn", "course_lib.core.training")}
+    train and test arrays), the code of :mod:`course_lib.cnn` and, when :func:`train_cnn` trains on
+    other ``batches`` than its device batches, their kind."""
+    key = {"settings": settings.to_dict(), "seed": seed, "source": train.source,
+           "data": {"train": train.digest(), "test": test.digest()},
+           "code": code_digest("course_lib.cnn", "course_lib.core.training")}
+    return key if batches is None else {**key, "batches": type(batches).__name__}
 
 
 def one_cycle(step: int, total: int, warmup: float, start: float, end: float) -> float:
@@ -226,7 +229,7 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
 
 def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
-              progress: bool | None = None) -> History:
+              progress: bool | None = None, batches: Iterable | None = None) -> History:
     """Train ``model`` with :func:`fit`, each epoch a pass of the student's
     :func:`~course_lib.cnn.loops.train_epoch`; every epoch records (with the student's
     :func:`~course_lib.cnn.loops.evaluate_classifier`) the test accuracy over the whole test split
@@ -246,14 +249,20 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     A loss above :func:`~course_lib.core.training.divergence_limit` of the classes raises
     :class:`~course_lib.core.training.TrainingDiverged`.
     ``progress=None`` shows a progress bar unless the environment sets ``TQDM_DISABLE``.
+    ``batches`` trains on other batches of the same images than the device batches of ``train``: an
+    iterable with a length of ``(images (B, 3, H, W) uint8, labels (B,))``, e.g. a ``DataLoader`` over
+    :func:`~course_lib.cnn.torchvision_data.cifar10_dataset` with
+    :func:`~course_lib.cnn.torchvision_data.course_transform` (the course recipe's route: torchvision
+    decodes and augments every image as it is served); the per-epoch measurements still read ``train``
+    and ``test``.
     """
     device = torch.device(device)
     model.to(device)
     model.to(memory_format=torch.channels_last)
-    loader = DeviceBatches(train, device, settings.batch_size, shuffle=True, augment=settings.augment,
-                           crop_pad=settings.crop_pad, channels_last=True,
-                           drop_last=len(train) > settings.batch_size,
-                           alternate_flip_seed=seed if settings.alternate_flip else None)
+    loader = batches if batches is not None else DeviceBatches(
+        train, device, settings.batch_size, shuffle=True, augment=settings.augment,
+        crop_pad=settings.crop_pad, channels_last=True, drop_last=len(train) > settings.batch_size,
+        alternate_flip_seed=seed if settings.alternate_flip else None)
     eval_size = max(settings.batch_size, 1024)
     train_eval = DeviceBatches(train.subset(settings.train_eval_size), device, eval_size, channels_last=True)
     test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
@@ -272,7 +281,8 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
 
     return fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
                evaluate=evaluate, schedule=schedule, train_epoch=train_epoch,
-               checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key(settings, seed, train, test),
+               checkpoint_path=checkpoint_path,
+               checkpoint_key=checkpoint_key(settings, seed, train, test, batches),
                max_loss=divergence_limit(len(train.classes)), amp=settings.amp, progress=progress,
                desc="CIFAR-10")
 

@@ -281,3 +281,52 @@ def check_overfits(model: nn.Module, epoch_fn: Callable, evaluate_fn: Callable, 
             return epoch
     raise AssertionError(f"expected 100% training accuracy on {n} images within {max_epochs} epochs, "
                          f"got at best {best:.0%}")
+
+
+# ---- the course recipe's transform --------------------------------------------------------------------
+
+
+def _reflect_crops(image: torch.Tensor, pad: int) -> list[torch.Tensor]:
+    """Every 32x32 window of ``image`` (3, 32, 32) padded by ``pad`` with its reflection, and their
+    mirrors."""
+    padded = F.pad(image[None].float(), (pad,) * 4, mode="reflect")[0] if pad else image.float()
+    crops = [padded[:, r:r + 32, c:c + 32] for r in range(2 * pad + 1) for c in range(2 * pad + 1)]
+    return crops + [crop.flip(2) for crop in crops]
+
+
+def check_course_transform(transform_fn: Callable, crop_pad: int = 4, draws: int = 60, seed: int = 0) -> None:
+    """``transform_fn(augment, crop_pad)`` turns a 32x32 PIL image into the uint8 tensor (3, 32, 32) of its
+    pixels; with ``augment``, into a random window of the image padded by ``crop_pad`` with its reflection,
+    mirrored half of the time, drawn anew every call."""
+    from PIL import Image
+
+    pixels = torch.Generator().manual_seed(seed)
+    array = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8, generator=pixels)
+    image, expected = Image.fromarray(array.numpy()), array.permute(2, 0, 1)
+    out = transform_fn(False, crop_pad)(image)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.uint8 and out.shape == (3, 32, 32), (
+        f"expected a uint8 tensor (3, 32, 32) on the 0..255 scale, got "
+        f"{getattr(out, 'dtype', type(out).__name__)} {tuple(getattr(out, 'shape', ()))}")
+    assert torch.equal(out, expected), "expected the image's own pixels, channels first, without augment"
+    torch.manual_seed(seed)
+    augment = transform_fn(True, crop_pad)
+    crops = _reflect_crops(expected, crop_pad)
+    n_crops = len(crops) // 2
+    seen = set()
+    for _ in range(draws):
+        out = augment(image)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.uint8 and out.shape == (3, 32, 32), (
+            f"expected a uint8 tensor (3, 32, 32) with augment too, got {getattr(out, 'dtype', type(out))}")
+        match = next((i for i, crop in enumerate(crops) if torch.equal(out.float(), crop)), None)
+        assert match is not None, (
+            f"expected a 32x32 window of the image padded by {crop_pad} pixels with its reflection "
+            "(padding_mode='reflect', not a black border), possibly mirrored; got an image that is none of "
+            "them")
+        seen.add(match)
+    mirrored = sum(i >= n_crops for i in seen)
+    assert 0 < mirrored < len(seen), (
+        f"expected a mirror image about half of the time over {draws} draws, got "
+        f"{'always' if mirrored == len(seen) else 'never'}")
+    shifts = len({i % n_crops for i in seen})
+    assert shifts > 5, (
+        f"expected random shifts by up to {crop_pad} pixels, got {shifts} distinct ones in {draws} draws")

@@ -14,6 +14,7 @@ from torch import nn
 from course_lib.cnn import course_vgg
 from course_lib.cnn.course_vgg import CourseVGG, course_vgg_block
 from course_lib.cnn.loops import evaluate_classifier, train_epoch
+from course_lib.cnn.torchvision_data import course_transform
 from tests.cnn import checks
 
 
@@ -144,3 +145,9 @@ def test_evaluate_a_model_with_dropout_and_batch_norm():
     assert math.isclose(accuracy, expected), f"expected accuracy {expected:.4f}, got {accuracy:.4f}"
     assert math.isclose(loss, F.cross_entropy(logits, y).item(), rel_tol=1e-5), (
         f"expected the mean loss {F.cross_entropy(logits, y).item():.6f}, got {loss:.6f}")
+
+
+@pytest.mark.exercise("course_transform")
+@pytest.mark.parametrize("crop_pad, seed", [(1, 5), (3, 6)])
+def test_course_transform_other_shifts(crop_pad, seed):
+    checks.check_course_transform(course_transform, crop_pad, draws=80, seed=seed)
