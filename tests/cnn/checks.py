@@ -187,7 +187,8 @@ def check_train_epoch(epoch_fn: Callable, sizes: tuple[int, ...] = (4, 4, 2), se
         "expected the model in training mode for every batch (call model.train()), it was in eval mode")
     assert torch.allclose(model.weight, reference["weight"], atol=1e-6), (
         f"expected the weights after {len(sizes)} SGD steps, each on its own batch's gradient, to be "
-        f"{reference['weight'].flatten().tolist()}, got {model.weight.detach().flatten().tolist()} "
+        f"{[round(v, 4) for v in reference['weight'].flatten().tolist()]}, got "
+        f"{[round(v, 4) for v in model.weight.detach().flatten().tolist()]} "
         "(zero the gradients before every backward)")
     assert isinstance(running, float), f"expected the running loss as a float, got {type(running).__name__}"
     assert math.isclose(running, reference["loss"], rel_tol=1e-5), (
