@@ -17,8 +17,8 @@ student's :func:`~course_lib.cnn.loops.train_epoch` inside core ``fit`` and meas
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,6 +35,15 @@ from course_lib.core.device import autocast
 from course_lib.core.digests import code_digest, json_digest
 from course_lib.core.plots import plot_confusion_matrix, plot_curves
 from course_lib.core.training import History, RateSchedule, divergence_limit, fit
+
+
+class Batches(Protocol):
+    """Training batches with a length (the batches of an epoch), as :class:`DeviceBatches` and a
+    ``DataLoader`` are."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -157,7 +166,7 @@ def run_key(settings: CNNSettings, seed: int, source: str) -> str:
 
 
 def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit,
-                   batches: Iterable | None = None) -> dict:
+                   batches: Batches | None = None) -> dict:
     """What determines a training run: every knob, the seed, the data (source and a digest of the
     train and test arrays), the code of :mod:`course_lib.cnn` and, when :func:`train_cnn` trains on
     other ``batches`` than its device batches, their kind."""
@@ -229,7 +238,7 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
 
 def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
-              progress: bool | None = None, batches: Iterable | None = None) -> History:
+              progress: bool | None = None, batches: Batches | None = None) -> History:
     """Train ``model`` with :func:`fit`, each epoch a pass of the student's
     :func:`~course_lib.cnn.loops.train_epoch`; every epoch records (with the student's
     :func:`~course_lib.cnn.loops.evaluate_classifier`) the test accuracy over the whole test split

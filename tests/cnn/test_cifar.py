@@ -301,3 +301,31 @@ def test_the_laptop_profile_trains_and_predicts_under_cpu_bf16_autocast(monkeypa
     assert np.isfinite(history.last()["train_loss"])
     logits = predict_logits(model, DeviceBatches(test, "cpu", 8), amp=True, tta=True)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+
+
+def test_train_cnn_runs_the_student_loops_on_given_batches(monkeypatch):
+    """The course recipe's route: a DataLoader instead of the device batches; every epoch is a call of
+    the student's train_epoch and every measurement one of evaluate_classifier (spied on here)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    train = learnable_split(64, 0)
+    settings = SMOKE.override(vgg_width=0.125, vgg_batch_size=16, vgg_epochs=2).course_recipe()
+    images = torch.from_numpy(train.images).permute(0, 3, 1, 2)
+    loader = DataLoader(TensorDataset(images, torch.from_numpy(train.labels)), batch_size=16, shuffle=True)
+    calls = {"train_epoch": 0, "evaluate_classifier": 0}
+
+    def spy(name, function):
+        def wrapped(*args):
+            calls[name] += 1
+            return function(*args)
+        monkeypatch.setattr(cifar, name, wrapped)
+
+    spy("train_epoch", cifar.train_epoch)
+    spy("evaluate_classifier", cifar.evaluate_classifier)
+    seed_everything(0)
+    history = train_cnn(build_model(settings, train), train, train, settings, seed=0, device="cpu",
+                        progress=False, batches=loader)
+    assert calls == {"train_epoch": 2, "evaluate_classifier": 4}  # train and test subsets, two epochs
+    assert [len(e["step_losses"]) for e in history.epochs] == [4, 4]
+    assert checkpoint_key(settings, 0, train, train, loader)["batches"] == "DataLoader"
+    assert "batches" not in checkpoint_key(settings, 0, train, train)
