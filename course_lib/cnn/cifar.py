@@ -1,21 +1,24 @@
 """A configurable CNN for CIFAR-10: model, training with :func:`course_lib.core.training.fit`, evaluation,
 plots.
 
-Two networks (``settings.architecture``): :class:`CourseVGG` (``"vgg"``) is the course's VGG-like recipe
-(five conv blocks, a 1024-128-10 head with dropout, trained with Adam); :class:`CifarCNN` (``"fast"``)
+The networks (``settings.architecture``): :class:`~course_lib.cnn.course_vgg.CourseVGG` (``"vgg"``) is the
+course's VGG-like recipe (five conv blocks, a 1024-128-10 head with dropout, trained with Adam), which the
+student builds; :class:`~course_lib.cnn.airbench.AirbenchNet` (``"airbench"``); :class:`CifarCNN` (``"fast"``)
 is the workbook's configurable network, a plain one (blocks of conv-BN-ReLU + max-pool, a dropout head)
 or a ResNet-9-like one (a stem conv and a residual pair of convs in every block).
 Training keeps the data on the device as uint8 (:class:`~course_lib.cnn.cifar_data.DeviceBatches`),
 augments there, uses channels_last and bf16 autocast on CUDA, and either SGD with Nesterov momentum and a
-one-cycle learning-rate schedule stepped every batch, or Adam at a constant rate. The training loss
-of every batch is kept (core ``fit``); the curves show its mean over every ``log_every`` batches.
+one-cycle learning-rate schedule stepped every batch, or Adam at a constant rate. Every epoch runs the
+student's :func:`~course_lib.cnn.loops.train_epoch` inside core ``fit`` and measures with the student's
+:func:`~course_lib.cnn.loops.evaluate_classifier`. The training loss of every batch is kept (core
+``fit``); the curves show its mean over every ``log_every`` batches.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,10 +29,21 @@ from torch import nn
 from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
 from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches, reflect_pad
 from course_lib.cnn.config import CNNSettings
+from course_lib.cnn.course_vgg import CourseVGG
+from course_lib.cnn.loops import evaluate_classifier, train_epoch
 from course_lib.core.device import autocast
 from course_lib.core.digests import code_digest, json_digest
 from course_lib.core.plots import plot_confusion_matrix, plot_curves
-from course_lib.core.training import History, RateSchedule, accuracy, divergence_limit, fit
+from course_lib.core.training import History, RateSchedule, divergence_limit, fit
+
+
+class Batches(Protocol):
+    """Training batches with a length (the batches of an epoch), as :class:`DeviceBatches` and a
+    ``DataLoader`` are."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -85,55 +99,6 @@ class CifarCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x.float() - self.mean) / self.std
         return self.head(self.features(x)) * self.logit_scale
-
-
-COURSE_VGG_BLOCKS = (
-    # (output channels, kernel sizes of the block's convs, padding of its 2x2 max-pool)
-    (64, (3, 3), 0), (128, (3, 3), 1), (128, (3, 3, 1), 1), (256, (3, 1), 1), (512, (3, 1), 1),
-)
-"""The course's five conv blocks; every conv has padding 1, so a 1x1 conv grows H and W by 2."""
-COURSE_VGG_HIDDEN = (1024, 128)
-"""The course's fully connected layers between the last block and the 10 classes."""
-
-
-class CourseVGG(nn.Module):
-    """The course's VGG-like network, images (B, 3, 32, 32) uint8 or float 0..255 to logits (B, 10).
-
-    Each block: its convs back to back (no activation between them, as in the course), a 2x2 max-pool,
-    batch norm, ReLU; the feature map (B, 512, 4, 4) is flattened into Linear-ReLU-Dropout twice and a
-    last Linear. ``width`` scales every channel count (1.0: the course's 64-128-128-256-512); the head
-    keeps 1024 and 128 units. Normalisation with ``mean``/``std`` (0..255 scale) is part of the model.
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], width: float = 1.0, dropout: float = 0.5,
-                 num_classes: int = 10, image_size: int = 32) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
-        blocks, c_in, size = [], 3, image_size
-        for channels, kernels, pool_pad in COURSE_VGG_BLOCKS:
-            c_out = max(1, round(channels * width))
-            convs = []
-            for k in kernels:
-                convs.append(nn.Conv2d(c_in, c_out, k, padding=1))
-                c_in, size = c_out, size + 3 - k
-            size = (size + 2 * pool_pad - 2) // 2 + 1
-            blocks.append(nn.Sequential(*convs, nn.MaxPool2d(2, 2, padding=pool_pad), nn.BatchNorm2d(c_out),
-                                        nn.ReLU(inplace=True)))
-        self.features = nn.Sequential(*blocks)
-        head: list[nn.Module] = [nn.Flatten()]
-        features = c_in * size * size
-        for hidden in COURSE_VGG_HIDDEN:
-            head += [nn.Linear(features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-            features = hidden
-        self.head = nn.Sequential(*head, nn.Linear(features, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.float() - self.mean) / self.std
-        return self.head(self.features(x))
 
 
 LOOKAHEAD_START = 0.3
@@ -195,24 +160,20 @@ def predict_proba(model: nn.Module, split: CifarSplit, device: torch.device | st
     return torch.softmax(predict_logits(model, batches, amp, tta), dim=1).cpu().numpy()
 
 
-def accuracy_and_loss(model: nn.Module, batches: DeviceBatches, amp: bool = False,
-                      tta: bool = False) -> tuple[float, float]:
-    """Accuracy over the whole split (not one batch) and mean cross-entropy."""
-    logits = predict_logits(model, batches, amp, tta)
-    return accuracy(logits.argmax(1), batches.labels), F.cross_entropy(logits, batches.labels).item()
-
-
 def run_key(settings: CNNSettings, seed: int, source: str) -> str:
     """A short fingerprint of what determines a training run (for checkpoint names)."""
     return json_digest({"settings": settings.to_dict(), "seed": seed, "source": source})
 
 
-def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit) -> dict:
+def checkpoint_key(settings: CNNSettings, seed: int, train: CifarSplit, test: CifarSplit,
+                   batches: Batches | None = None) -> dict:
     """What determines a training run: every knob, the seed, the data (source and a digest of the
-    train and test arrays) and the code of :mod:`course_lib.cnn`."""
-    return {"settings": settings.to_dict(), "seed": seed, "source": train.source,
-            "data": {"train": train.digest(), "test": test.digest()},
-            "code": code_digest("course_lib.cnn", "course_lib.core.training")}
+    train and test arrays), the code of :mod:`course_lib.cnn` and, when :func:`train_cnn` trains on
+    other ``batches`` than its device batches, their kind."""
+    key = {"settings": settings.to_dict(), "seed": seed, "source": train.source,
+           "data": {"train": train.digest(), "test": test.digest()},
+           "code": code_digest("course_lib.cnn", "course_lib.core.training")}
+    return key if batches is None else {**key, "batches": type(batches).__name__}
 
 
 def one_cycle(step: int, total: int, warmup: float, start: float, end: float) -> float:
@@ -277,8 +238,10 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
 
 def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: CNNSettings, *, seed: int,
               device: torch.device | str, checkpoint_path: str | os.PathLike | None = None,
-              progress: bool | None = None) -> History:
-    """Train ``model`` with :func:`fit`; every epoch records the test accuracy over the whole test split
+              progress: bool | None = None, batches: Batches | None = None) -> History:
+    """Train ``model`` with :func:`fit`, each epoch a pass of the student's
+    :func:`~course_lib.cnn.loops.train_epoch`; every epoch records (with the student's
+    :func:`~course_lib.cnn.loops.evaluate_classifier`) the test accuracy over the whole test split
     (plain predictions: the test-time augmentation of ``settings.tta`` costs six passes, so it is for
     the final predictions, :func:`predict_proba`) and the training accuracy over ``train_eval_size``
     training images.
@@ -295,14 +258,20 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
     A loss above :func:`~course_lib.core.training.divergence_limit` of the classes raises
     :class:`~course_lib.core.training.TrainingDiverged`.
     ``progress=None`` shows a progress bar unless the environment sets ``TQDM_DISABLE``.
+    ``batches`` trains on other batches of the same images than the device batches of ``train``: an
+    iterable with a length of ``(images (B, 3, H, W) uint8, labels (B,))``, e.g. a ``DataLoader`` over
+    :func:`~course_lib.cnn.torchvision_data.cifar10_dataset` with
+    :func:`~course_lib.cnn.torchvision_data.course_transform` (the course recipe's route: torchvision
+    decodes and augments every image as it is served); the per-epoch measurements still read ``train``
+    and ``test``.
     """
     device = torch.device(device)
     model.to(device)
     model.to(memory_format=torch.channels_last)
-    loader = DeviceBatches(train, device, settings.batch_size, shuffle=True, augment=settings.augment,
-                           crop_pad=settings.crop_pad, channels_last=True,
-                           drop_last=len(train) > settings.batch_size,
-                           alternate_flip_seed=seed if settings.alternate_flip else None)
+    loader = batches if batches is not None else DeviceBatches(
+        train, device, settings.batch_size, shuffle=True, augment=settings.augment,
+        crop_pad=settings.crop_pad, channels_last=True, drop_last=len(train) > settings.batch_size,
+        alternate_flip_seed=seed if settings.alternate_flip else None)
     eval_size = max(settings.batch_size, 1024)
     train_eval = DeviceBatches(train.subset(settings.train_eval_size), device, eval_size, channels_last=True)
     test_eval = DeviceBatches(test, device, eval_size, channels_last=True)
@@ -313,14 +282,16 @@ def train_cnn(model: nn.Module, train: CifarSplit, test: CifarSplit, settings: C
         return F.cross_entropy(m(x), y, label_smoothing=settings.label_smoothing)
 
     def evaluate(m: nn.Module) -> dict[str, Any]:
-        train_acc, train_loss = accuracy_and_loss(m, train_eval, settings.amp)
-        test_acc, test_loss = accuracy_and_loss(m, test_eval, settings.amp)
+        with autocast(device, settings.amp):
+            train_acc, train_loss = evaluate_classifier(m, train_eval)
+            test_acc, test_loss = evaluate_classifier(m, test_eval)
         return {"train_accuracy": train_acc, "train_eval_loss": train_loss,
                 "test_accuracy": test_acc, "test_loss": test_loss}
 
     return fit(model, loader, loss_fn=loss_fn, optimizer=optimizer, epochs=settings.epochs, device=device,
-               evaluate=evaluate, schedule=schedule,
-               checkpoint_path=checkpoint_path, checkpoint_key=checkpoint_key(settings, seed, train, test),
+               evaluate=evaluate, schedule=schedule, train_epoch=train_epoch,
+               checkpoint_path=checkpoint_path,
+               checkpoint_key=checkpoint_key(settings, seed, train, test, batches),
                max_loss=divergence_limit(len(train.classes)), amp=settings.amp, progress=progress,
                desc="CIFAR-10")
 

@@ -19,7 +19,7 @@ OPTIMIZERS = ("sgd_one_cycle", "adam")
 @dataclass(frozen=True)
 class CNNSettings(Settings):
     """Every knob of assignment 02: the CIFAR-10 subset, the network (``architecture``: the workbook's
-    :class:`~course_lib.cnn.cifar.CifarCNN` or the course's :class:`~course_lib.cnn.cifar.CourseVGG`),
+    :class:`~course_lib.cnn.cifar.CifarCNN` or the course's :class:`~course_lib.cnn.course_vgg.CourseVGG`),
     the optimiser (SGD + Nesterov with a one-cycle schedule, or Adam at a constant rate), the course
     recipe's own run (``vgg_*``), the step-level loss curve and the numpy benchmark's batch."""
 
@@ -139,8 +139,11 @@ ASSIGNMENT = Assignment(
     },
     headline=("test_accuracy", "test_accuracy_minus_chance", "vgg_test_accuracy_minus_chance",
               "conv_max_abs_error"),
-    exercise_tests=("tests/cnn/test_numpy_conv.py",),
+    exercise_tests=("tests/cnn/test_numpy_conv.py", "tests/cnn/test_course_vgg.py",
+                    "tests/cnn/test_loops.py", "tests/cnn/test_torchvision_data.py"),
     points={"conv_param_count": 1, "zero_pad": 1, "conv_single_step": 1, "conv_forward": 2, "pool_forward": 2,
             "conv_forward_fast": 3, "pool_forward_fast": 2, "conv_backward": 3, "create_mask_from_window": 1,
-            "distribute_value": 1, "pool_backward": 2},
+            "distribute_value": 1, "pool_backward": 2, "course_vgg_block": 2, "CourseVGG.__init__": 3,
+            "CourseVGG.forward": 2, "train_epoch": 4, "evaluate_classifier": 3,
+            "course_transform": 2},
 )

@@ -103,12 +103,7 @@ def test_full_profile_builds_a_resnet9_like_model_that_trains():
     assert np.isfinite(history.last()["train_loss"])
 
 
-def test_course_vgg_follows_the_course_layout():
-    model = CourseVGG([120.0] * 3, [60.0] * 3)  # the course's widths
-    assert [b[0].out_channels for b in model.features] == [64, 128, 128, 256, 512]
-    assert model.head[1].in_features == 512 * 4 * 4 and model.head[1].out_features == 1024
-    assert [m.out_features for m in model.head if isinstance(m, torch.nn.Linear)] == [1024, 128, 10]
-    assert model(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)).shape == (2, 10)
+def test_build_model_makes_the_course_vgg_at_vgg_width():
     small = build_model(SMOKE.course_recipe(), learnable_split(8, 0))
     assert isinstance(small, CourseVGG) and small.features[4][0].out_channels == 128  # 512 * 0.25
     assert small.head[1].in_features == 128 * 4 * 4
@@ -306,3 +301,31 @@ def test_the_laptop_profile_trains_and_predicts_under_cpu_bf16_autocast(monkeypa
     assert np.isfinite(history.last()["train_loss"])
     logits = predict_logits(model, DeviceBatches(test, "cpu", 8), amp=True, tta=True)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+
+
+def test_train_cnn_runs_the_student_loops_on_given_batches(monkeypatch):
+    """The course recipe's route: a DataLoader instead of the device batches; every epoch is a call of
+    the student's train_epoch and every measurement one of evaluate_classifier (spied on here)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    train = learnable_split(64, 0)
+    settings = SMOKE.override(vgg_width=0.125, vgg_batch_size=16, vgg_epochs=2).course_recipe()
+    images = torch.from_numpy(train.images).permute(0, 3, 1, 2)
+    loader = DataLoader(TensorDataset(images, torch.from_numpy(train.labels)), batch_size=16, shuffle=True)
+    calls = {"train_epoch": 0, "evaluate_classifier": 0}
+
+    def spy(name, function):
+        def wrapped(*args):
+            calls[name] += 1
+            return function(*args)
+        monkeypatch.setattr(cifar, name, wrapped)
+
+    spy("train_epoch", cifar.train_epoch)
+    spy("evaluate_classifier", cifar.evaluate_classifier)
+    seed_everything(0)
+    history = train_cnn(build_model(settings, train), train, train, settings, seed=0, device="cpu",
+                        progress=False, batches=loader)
+    assert calls == {"train_epoch": 2, "evaluate_classifier": 4}  # train and test subsets, two epochs
+    assert [len(e["step_losses"]) for e in history.epochs] == [4, 4]
+    assert checkpoint_key(settings, 0, train, train, loader)["batches"] == "DataLoader"
+    assert "batches" not in checkpoint_key(settings, 0, train, train)

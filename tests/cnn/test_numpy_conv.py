@@ -111,7 +111,7 @@ def test_over_threads_splits_the_range_over_the_blas_threads(threads, n, parts):
     """Contiguous parts that cover range(n), one per BLAS thread (n at most), each on its own thread
     with a one-thread BLAS (a single part keeps the BLAS as it is); the BLAS's threads are back afterwards."""
     calls = []
-    all_parts_started = threading.Barrier(parts, timeout=10)  # raises unless the parts run at once
+    all_parts_started = threading.Barrier(parts, timeout=120)  # raises unless the parts run at once
 
     def record(first: int, stop: int) -> None:
         calls.append((first, stop, threading.get_ident(), _blas_threads()))

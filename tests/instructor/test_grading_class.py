@@ -24,13 +24,15 @@ from pathlib import Path
 import pytest
 
 from course_lib.assignments import get_assignment
-from course_lib.core.exercises import SOLUTION, STUDENT, regions, strip_solutions
+from course_lib.core.exercises import SOLUTION, STUDENT, package_exercises, regions, strip_solutions
 from course_lib.core.handin import MAX_FILE_BYTES, MAX_TOTAL_BYTES, collect, zip_bytes
 from course_lib.instructor.grading.grade import FIRST_UID
 from course_lib.instructor.release import _release_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "course_lib/cnn/numpy_conv.py"
+MODULES = sorted({e.path for e in package_exercises(ROOT / "course_lib" / "cnn", ROOT)})
+"""The exercise modules of assignment 02 (a hand-in holds each; the hostile code goes into MODULE)."""
 NOTEBOOK = "notebooks/02_cnn.ipynb"
 PER_KIND = 8
 LIMITS = ["--timeout", "240", "--test-timeout", "15", "--test-cpu", "2", "--memory-gb", "1.5",
@@ -208,43 +210,51 @@ def _sockets(listener: Listener) -> list[str]:
 
 
 class ClassBuilder:
-    """Writes hand-ins from the release's module and notebook with chosen bodies in the regions."""
+    """Writes hand-ins from the release's exercise modules and notebook with chosen bodies in the regions."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        instructor = (ROOT / MODULE).read_text(encoding="utf-8")
-        self.release, _ = strip_solutions(instructor)
-        self.solutions = {name: [r.text for r in rs]
-                          for name, rs in regions(instructor, fence=SOLUTION).items()}
+        self.release: dict[str, str] = {}
+        self.solutions: dict[str, list[str]] = {}
+        for path in MODULES:
+            instructor = (ROOT / path).read_text(encoding="utf-8")
+            self.release[path] = strip_solutions(instructor)[0]
+            self.solutions |= {name: [r.text for r in rs]
+                               for name, rs in regions(instructor, fence=SOLUTION).items()}
         notebook = folder.parent / "release_notebook.ipynb"
         shutil.copy2(ROOT / NOTEBOOK, notebook)
         _release_notebook(notebook)
         self.notebook = json.loads(notebook.read_text(encoding="utf-8"))
 
-    def module(self, bodies: dict[str, str], default: str = "solution") -> str:
-        """The release module with ``bodies`` in their regions, the solution (or the stub) elsewhere."""
-        lines = self.release.splitlines(keepends=True)
-        student = regions(self.release, fence=STUDENT)
-        for name, blocks in sorted(student.items(), key=lambda kv: -kv[1][0].first):
-            if name in bodies:
-                texts = [bodies[name]]
-            elif default == "solution":
-                texts = self.solutions[name]
-            else:
-                continue
-            for block, text in sorted(zip(blocks, texts, strict=True), key=lambda bt: -bt[0].first):
-                lines[block.first - 1: block.last] = [text]
-        return "".join(lines)
+    def module(self, bodies: dict[str, str], default: str = "solution") -> dict[str, str]:
+        """Each release module (path -> text) with ``bodies`` in their regions, the solution (or the stub)
+        elsewhere."""
+        modules = {}
+        for path, release in self.release.items():
+            lines = release.splitlines(keepends=True)
+            student = regions(release, fence=STUDENT)
+            for name, blocks in sorted(student.items(), key=lambda kv: -kv[1][0].first):
+                if name in bodies:
+                    texts = [bodies[name]]
+                elif default == "solution":
+                    texts = self.solutions[name]
+                else:
+                    continue
+                for block, text in sorted(zip(blocks, texts, strict=True), key=lambda bt: -bt[0].first):
+                    lines[block.first - 1: block.last] = [text]
+            modules[path] = "".join(lines)
+        return modules
 
-    def write(self, name: str, module: str, answers: dict[int, str] | None = None) -> None:
+    def write(self, name: str, modules: dict[str, str], answers: dict[int, str] | None = None) -> None:
         notebook = json.loads(json.dumps(self.notebook))
         cells = [c for c in notebook["cells"] if "answer" in c.get("metadata", {}).get("tags", [])]
         for k, text in (answers or {}).items():
             cells[k]["source"] = text
         work = self.folder.parent / "student" / name
-        (work / "course_lib/cnn").mkdir(parents=True)
-        (work / "notebooks").mkdir()
-        (work / MODULE).write_text(module, encoding="utf-8")
+        (work / "notebooks").mkdir(parents=True)
+        for path, text in modules.items():
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_text(text, encoding="utf-8")
         (work / NOTEBOOK).write_text(json.dumps(notebook, indent=1), encoding="utf-8")
         handin = collect(get_assignment("02"), work)
         (self.folder / f"{name}.zip").write_bytes(zip_bytes(handin.files))
@@ -262,10 +272,10 @@ def _link(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _hostile_archives(folder: Path, module: bytes) -> dict[str, str]:
+def _hostile_archives(folder: Path, modules: dict[str, str]) -> dict[str, str]:
     """Eight archives of each hostile kind; submission name -> a word its reason must hold."""
     expected = {}
-    ok = [(MODULE, module)]
+    ok: list[tuple[zipfile.ZipInfo | str, bytes]] = [(path, text.encode()) for path, text in modules.items()]
     traversal = ["../evil.py", "../../tmp/evil.py", "/tmp/evil.py", "course_lib/../../evil.py", "c:/evil.py",
                  "..\\evil.py", "notebooks/../../../etc/cron.d/x", "a/b/../../../evil.py"]
     links = [("course_lib/cnn/numpy_conv.py", "/etc/passwd"), ("notebooks/02_cnn.ipynb", "../../.."),
@@ -322,7 +332,7 @@ def graded(tmp_path_factory):
             builder.write(f"{kind}-{k}", builder.module({"conv_param_count": _hostile_count(codes[k])}))
             expected[f"{kind}-{k}"] = points
 
-    rejected = _hostile_archives(subs, builder.module({}).encode())
+    rejected = _hostile_archives(subs, builder.module({}))
     trees = (ROOT / "course_lib", ROOT / "tests", ROOT / "notebooks", subs, canary_dir)
     before = _tree_hash(*trees)
     command = [sys.executable, "-m", "course_lib.instructor", "grade", "02", str(subs), "--out", str(out),
@@ -394,7 +404,7 @@ def test_feedback_names_each_test_and_why_it_failed(graded):
             assert "**failed**" in section and any(w in section for w in words), (kind, k, section[:1500])
             assert "| `conv_forward_fast` | 3 / 3 | 13 of 13 |" in text, (kind, k)
     rejected = _feedback(out, "traversal-0")
-    assert "**0 / 19 points**" in rejected and "not graded: rejected archive: path traversal" in rejected
+    assert f"**0 / {FULL:g} points**" in rejected and "not graded: rejected archive: path traversal" in rejected
 
 
 def test_written_answers_are_gathered_per_question(graded):
