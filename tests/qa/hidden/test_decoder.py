@@ -17,14 +17,15 @@ MIN = torch.finfo(torch.float32).min
 
 
 class FixedScorer(nn.Module):
-    """A stand-in scorer: returns fixed ``scores`` (B, m) and records the ``h``, ``u_s``, ``u_e`` it read."""
+    """A stand-in scorer: returns fixed ``scores`` (B, m) and records the ``h``, ``u_s``, ``u_e`` and
+    ``projected`` it read."""
 
     def __init__(self, scores):
         super().__init__()
         self.scores, self.seen = scores, []
 
     def forward(self, U, h, u_s, u_e, projected=None):
-        self.seen.append((h.clone(), u_s.clone(), u_e.clone()))
+        self.seen.append((h.clone(), u_s.clone(), u_e.clone(), projected))
         return self.scores.clone()
 
 
@@ -54,11 +55,14 @@ def test_step_on_other_sizes():
     assert torch.equal(got_alpha, alpha.masked_fill(~mask, MIN))
     assert torch.equal(got_beta, beta.masked_fill(~mask, MIN))
     assert new_s.tolist() == want_s.tolist() and new_e.tolist() == want_e.tolist()
-    (h_s, us_s, ue_s), (h_e, us_e, ue_e) = decoder.hmn_start.seen[0], decoder.hmn_end.seen[0]
+    assert len(decoder.hmn_start.seen) == 1 and len(decoder.hmn_end.seen) == 1
+    (h_s, us_s, ue_s, p_s), (h_e, us_e, ue_e, p_e) = decoder.hmn_start.seen[0], decoder.hmn_end.seen[0]
     torch.testing.assert_close(h_s, want_h)
     torch.testing.assert_close(h_e, want_h)
     assert torch.equal(us_s, U[rows, s]) and torch.equal(ue_s, U[rows, e])
     assert torch.equal(us_e, U[rows, want_s]) and torch.equal(ue_e, U[rows, e])
+    assert p_s is None or torch.equal(p_s, projected[0]), "hmn_start reads projected[0]"
+    assert p_e is None or torch.equal(p_e, projected[1]), "hmn_end reads projected[1]"
 
 
 class Scripted(DynamicPointingDecoder):
