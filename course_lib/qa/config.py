@@ -103,6 +103,8 @@ ASSIGNMENT = Assignment(
     },
     headline=("exact_match", "f1", "baseline_f1", "f1_minus_baseline_f1", "val_f1", "bilstm_f1",
               "bilstm_val_f1", "f1_minus_bilstm_f1"),
-    exercise_tests=("tests/qa/test_models.py",),
-    points={"coattention": 3, "HighwayMaxout.forward": 3},
+    exercise_tests=("tests/qa/test_models.py", "tests/qa/test_decoder.py", "tests/qa/test_decoding.py"),
+    points={"coattention": 3, "DynamicCoattentionNetwork.encode": 3, "HighwayMaxout.forward": 3,
+            "DynamicPointingDecoder.step": 3, "DynamicPointingDecoder.forward": 4, "span_loss": 2,
+            "best_span": 3},
 )

@@ -70,10 +70,17 @@ def _batch_outputs(
     for idx, batch in zip(loader.batch_sampler, loader, strict=True):
         b = {k: v.to(device) for k, v in batch.items()}
         out = model(b["context"], b["context_mask"], b["question"], b["question_mask"])
-        starts, ends = best_span(torch.log_softmax(out.start.float(), 1),
-                                 torch.log_softmax(out.end.float(), 1), b["context_mask"],
-                                 settings.max_answer_len)
+        starts, ends = decode_spans(out.start, out.end, b["context_mask"], settings)
         yield idx, b, out, starts, ends
+
+
+def decode_spans(
+    start: torch.Tensor, end: torch.Tensor, mask: torch.Tensor, settings: QASettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best spans (:func:`~course_lib.qa.decoding.best_span`, at most ``settings.max_answer_len``
+    tokens) under the log-softmax of (B, T) start and end scores: (B,) starts and ends."""
+    return best_span(torch.log_softmax(start.float(), 1), torch.log_softmax(end.float(), 1), mask,
+                     settings.max_answer_len)
 
 
 @torch.no_grad()
@@ -111,6 +118,39 @@ def validate(
     scores = evaluate(articles, spans_to_predictions(examples, spans))
     return {"val_loss": total / max(count, 1), "val_exact_match": scores["exact_match"],
             "val_f1": scores["f1"]}
+
+
+@torch.no_grad()
+def round_scores(
+    model: nn.Module, examples: list[QAExample], encoded: list[EncodedExample],
+    articles: list[dict[str, Any]], settings: QASettings, *, device: torch.device | str,
+    batch_size: int = 64,
+) -> list[dict[str, float]]:
+    """What the DCN's decoder rounds are worth on held-out questions (``encoded`` from ``examples``, on
+    ``articles``): per cap r = 1 .. ``settings.max_iters``, a row with ``rounds`` (r), ``final here``
+    (how many questions take their final scores from round r: converged there, or at the cap still
+    moving), and the official ``exact_match`` and ``f1`` when decoding stops after at most r rounds
+    (each question's scores of round ``min(r, its final round)``, as inference with ``max_iters = r``
+    would give). The last row scores what :func:`predict_spans` predicts."""
+    caps = range(1, settings.max_iters + 1)
+    spans: dict[int, list[tuple[int, int]]] = {r: [(0, 0)] * len(encoded) for r in caps}
+    final_round = [0] * len(encoded)
+    for idx, b, out, _, _ in _batch_outputs(model, encoded, settings, device, batch_size):
+        starts, ends = torch.stack(out.starts), torch.stack(out.ends)  # (R, B, T)
+        rows = torch.arange(len(idx), device=starts.device)
+        for i, r in zip(idx, out.rounds.tolist(), strict=True):
+            final_round[i] = r
+        for r in caps:
+            pick = out.rounds.clamp(max=r) - 1
+            for i, s, e in zip(idx, *(t.tolist() for t in decode_spans(
+                    starts[pick, rows], ends[pick, rows], b["context_mask"], settings)), strict=True):
+                spans[r][i] = (s, e)
+    table = []
+    for r in caps:
+        scores = evaluate(articles, spans_to_predictions(examples, spans[r]))
+        table.append({"rounds": r, "final here": sum(f == r for f in final_round),
+                      "exact_match": scores["exact_match"], "f1": scores["f1"]})
+    return table
 
 
 def spans_to_predictions(examples: list[QAExample], spans: list[tuple[int, int]]) -> dict[str, str]:

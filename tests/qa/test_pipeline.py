@@ -24,6 +24,7 @@ from course_lib.qa.pipeline import (
     make_reader,
     max_span_loss,
     predict_spans,
+    round_scores,
     spans_to_predictions,
     train_reader,
     validate,
@@ -138,6 +139,32 @@ def test_validate_scores_like_evaluate_and_averages_the_final_pointer_losses(dev
     want = F.cross_entropy(out.start, kept["start"]) + F.cross_entropy(out.end, kept["end"])
     assert partial["val_loss"] == pytest.approx(float(want), rel=1e-5)  # unaligned: not in the loss
     assert partial["val_f1"] == metrics["val_f1"]  # but scored
+
+
+def test_round_scores_score_inference_capped_at_each_round(dev_sample):
+    """Row r scores what inference with ``max_iters = r`` predicts; the questions' final rounds add up."""
+    torch.manual_seed(2)
+    settings = TINY.override(max_iters=4)
+    encoded = encode(dev_sample.examples, dev_sample.index)
+    model = make_reader("dcn", torch.randn(len(dev_sample.vocab), 8), settings).eval()
+    with torch.no_grad():  # larger decoder weights: estimates that move for several rounds
+        for weight in model.decoder.parameters():
+            weight.mul_(4)
+    table = round_scores(model, dev_sample.examples, encoded, dev_sample.articles, settings, device="cpu",
+                         batch_size=7)
+    assert [row["rounds"] for row in table] == [1, 2, 3, 4]
+    batch = collate(encoded)
+    with torch.no_grad():
+        out = model(batch["context"], batch["context_mask"], batch["question"], batch["question_mask"])
+    final = out.rounds
+    assert [row["final here"] for row in table] == [int((final == r).sum()) for r in (1, 2, 3, 4)]
+    assert sum(row["final here"] for row in table) == len(encoded)
+    assert len({row["final here"] for row in table}) > 1 and len({row["f1"] for row in table}) > 1
+    for row in table:
+        model.max_iters = row["rounds"]
+        spans = predict_spans(model, encoded, settings, device="cpu", batch_size=7)
+        scores = evaluate(dev_sample.articles, spans_to_predictions(dev_sample.examples, spans))
+        assert (row["exact_match"], row["f1"]) == (scores["exact_match"], scores["f1"]), row
 
 
 def test_early_stopping_keeps_the_best_epoch_and_skips_the_rest(dev_sample, tmp_path):
