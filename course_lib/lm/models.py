@@ -135,12 +135,11 @@ class LSTMLanguageModel(nn.Module):
         self.head = OutputLayer(hidden, vocab_size, self.embed, tie_weights)
 
     def forward(self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """tokens (B, T) -> (logits (B, T, V), (h, c) each (num_layers, B, hidden))."""
-        ### BEGIN SOLUTION
+        """tokens (B, T) -> (logits (B, T, V), (h, c) each (num_layers, B, hidden)), starting from ``state``
+        (zeros when None)."""
         x = self.drop(self.embed(tokens))
         out, state = self.lstm(x, state)
         return self.head(self.drop(out)), state
-        ### END SOLUTION
 
 
 class CausalSelfAttention(nn.Module):

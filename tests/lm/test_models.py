@@ -152,7 +152,6 @@ def test_gpt_block_is_residual_attention_then_mlp(norm_first):
     torch.testing.assert_close(block(x), expected)
 
 
-@pytest.mark.exercise("LSTMLanguageModel.forward")
 def test_lstm_forward_returns_state_and_continues_from_it():
     model = _tiny("lstm", num_layers=2).eval()
     tokens = torch.randint(0, V, (2, 10))

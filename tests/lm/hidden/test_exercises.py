@@ -14,7 +14,7 @@ from torch import nn
 
 from course_lib.lm import models, sampling, train
 from course_lib.lm.data import Vocabulary
-from course_lib.lm.models import CausalSelfAttention, GPTBlock, LSTMLanguageModel, MiniGPT1
+from course_lib.lm.models import CausalSelfAttention, GPTBlock, MiniGPT1
 from course_lib.lm.sampling import generate, sample_next
 from course_lib.lm.train import CarriedState, evaluate_loss, next_token_loss, perplexity, unigram_perplexity
 
@@ -73,21 +73,6 @@ def test_next_token_loss_gradient_is_softmax_minus_one_hot_over_n():
     next_token_loss(logits, targets).backward()
     expected = (logits.detach().softmax(-1) - F.one_hot(targets, 4).float()) / 6
     torch.testing.assert_close(logits.grad, expected, atol=1e-6, rtol=1e-5)
-
-
-# ---------------------------------------------------------------------------------------------- LSTM
-@pytest.mark.exercise("LSTMLanguageModel.forward")
-def test_lstm_forward_two_halves_equal_the_whole():
-    torch.manual_seed(5)
-    lm = LSTMLanguageModel(17, 2, hidden=8, dropout=0.3, emb_dim=6).eval()
-    tokens = torch.randint(0, 17, (3, 10))
-    whole, (h, c) = lm(tokens)
-    first, state = lm(tokens[:, :4])
-    second, (h2, c2) = lm(tokens[:, 4:], state)
-    assert whole.shape == (3, 10, 17) and h.shape == (2, 3, 8)
-    torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
-    torch.testing.assert_close(h2, h)
-    torch.testing.assert_close(c2, c)
 
 
 # ---------------------------------------------------------------------------------------- layer norm
