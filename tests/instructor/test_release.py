@@ -252,7 +252,6 @@ NAMES_MISSING_TOOLS_TODAY = {
     "notebooks/01_language_identification.ipynb": "nox -s run",
     "course_lib/": "lm/ and core/sweep.py docstrings name `nox -s sweep` and the instructor's package",
     "notebooks/02_cnn.ipynb": "benchmarks/numpy_conv.py, python -m course_lib.instructor run",
-    "notebooks/03_language_models.ipynb": "nox -s sweep / run, benchmarks/lm_reference.py",
     "notebooks/04_question_answering.ipynb": "nox -s run",
     "notebooks/05_concern_modularization.ipynb": "nox -s run",
 }
