@@ -56,6 +56,33 @@ def assert_matches(got: torch.Tensor, expected: torch.Tensor, what: str,
     raise AssertionError(message)
 
 
+# ------------------------------------------------------------------------------------------- the windows
+def check_next_token_windows(cls: type) -> None:
+    """``cls(ids, seq_len=4)`` on the stream 100, 101, ..., 113 (14 tokens: 3 windows, one token left over):
+    window i is ``ids[4i : 4i + 4]`` and its targets ``ids[4i + 1 : 4i + 5]``."""
+    ids = torch.arange(100, 114)
+    windows = cls(ids, 4)
+    overlap = "windows that overlap (window i starting at token i, not i * seq_len)"
+    side_by_side = "windows of seq_len + 1 tokens side by side (window i starting at i * (seq_len + 1))"
+    for i in range(3):
+        x, y = windows[i]
+        a = 4 * i
+        where = f"NextTokenWindows(ids = 100, 101, ..., 113, seq_len=4)[{i}]"
+        assert_matches(x, ids[a:a + 4], f"{where} inputs (ids[{a}:{a + 4}])", {
+            overlap: ids[i:i + 4], side_by_side: ids[5 * i:5 * i + 4],
+            "inputs and targets swapped (the inputs are the first T tokens of the window)": ids[a + 1:a + 5],
+        })
+        targets = f"{where} targets (ids[{a + 1}:{a + 5}], the inputs shifted by one)"
+        assert_matches(y, ids[a + 1:a + 5], targets, {
+            "the inputs themselves (the targets are the tokens that follow them)": ids[a:a + 4],
+            overlap: ids[i + 1:i + 5], side_by_side: ids[5 * i + 1:5 * i + 5],
+        })
+        for name, part in (("inputs", x), ("targets", y)):
+            if part.dtype != ids.dtype:
+                raise AssertionError(f"{where} {name}: expected dtype {ids.dtype} (slices of ids), got "
+                                     f"{part.dtype}")
+
+
 # ---------------------------------------------------------------------------------------------- the loss
 LOSS_LOGITS_SEED, LOSS_SHAPE = 0, (2, 4, 7)
 LOSS_REFERENCE = 3.3224263191223145

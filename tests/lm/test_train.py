@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from course_lib.core.training import fit
 from course_lib.lm.config import FULL
-from course_lib.lm.data import LMCorpus
+from course_lib.lm.data import LMCorpus, NextTokenWindows
 from course_lib.lm.models import build_model, model_options
 from course_lib.lm.train import (
     CarriedState,
@@ -32,10 +32,25 @@ from tests.lm.checks import (
     check_carried_state,
     check_evaluate_loss,
     check_next_token_loss,
+    check_next_token_windows,
     check_unigram_perplexity,
     loss_example,
 )
 from tests.lm.synthetic import RANDOM, TRAINED_MODELS, V, tiny
+
+
+@pytest.mark.exercise("NextTokenWindows.__getitem__")
+def test_windows_are_inputs_and_their_shifted_targets():
+    check_next_token_windows(NextTokenWindows)
+
+
+@pytest.mark.exercise("NextTokenWindows.__getitem__")
+def test_a_loader_of_windows_reads_the_stream_once_in_order():
+    ids = torch.randint(0, V, (50,), generator=torch.Generator().manual_seed(3))
+    batches = list(torch.utils.data.DataLoader(NextTokenWindows(ids, 7), batch_size=3))
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    assert x.shape == y.shape == (7, 7)
+    assert torch.equal(x.flatten(), ids[:49]) and torch.equal(y.flatten(), ids[1:50])
 
 
 def test_the_loss_reference_value_is_pytorchs_cross_entropy():

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.lm import models, sampling, train
+from course_lib.lm import data, models, sampling, train
 from course_lib.lm.data import Vocabulary
 from tests.lm import checks
 
@@ -29,6 +29,11 @@ def assert_check_fails(check: Callable[..., None], wrong, *args, match: str) -> 
     message = str(caught.value)
     assert re.search(match, message), f"the message does not say {match!r}:\n{message}"
     assert "expected" in message, message
+
+
+def _reference_window(self, i):
+    start, end = i * self.seq_len, (i + 1) * self.seq_len
+    return self.ids[start:end], self.ids[start + 1:end + 1]
 
 
 def _reference_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -66,6 +71,7 @@ def _reference_sample(logits, *, generator=None, **_):
 @pytest.fixture(autouse=True)
 def references(monkeypatch):
     """Every exercise replaced by a reference (PyTorch's layer norm, the rest written above)."""
+    monkeypatch.setattr(data.NextTokenWindows, "__getitem__", _reference_window)
     monkeypatch.setattr(models, "LayerNorm", nn.LayerNorm)
     monkeypatch.setattr(models.TokenPositionEmbedding, "forward", _reference_embedding)
     monkeypatch.setattr(models.CausalSelfAttention, "attention_weights", checks.attention_reference)
@@ -79,6 +85,7 @@ def references(monkeypatch):
 def test_the_checks_pass_correct_answers():
     """The references above (and nn.LayerNorm itself) pass every check: the checks ask nothing more than
     the contracts the docstrings state."""
+    checks.check_next_token_windows(data.NextTokenWindows)
     checks.check_next_token_loss(_reference_loss)
     checks.check_layer_norm_init(nn.LayerNorm)
     checks.check_layer_norm(nn.LayerNorm)
@@ -87,6 +94,27 @@ def test_the_checks_pass_correct_answers():
     checks.check_attention_forward(models.CausalSelfAttention)
     checks.check_gpt_block(models.GPTBlock)
     checks.check_gpt_forward(models.MiniGPT1)
+
+
+# ------------------------------------------------------------------------------------------ the windows
+def _windows(getitem) -> type:
+    return type("WrongWindows", (data.NextTokenWindows,), {"__getitem__": getitem})
+
+
+@pytest.mark.parametrize(("getitem", "match"), [
+    (lambda self, i: (self.ids[i:i + self.seq_len], self.ids[i + 1:i + self.seq_len + 1]),
+     r"windows that overlap"),
+    (lambda self, i: (self.ids[i * (self.seq_len + 1):i * (self.seq_len + 1) + self.seq_len],
+                      self.ids[i * (self.seq_len + 1) + 1:(i + 1) * (self.seq_len + 1)]), r"side by side"),
+    (lambda self, i: (self.ids[i * self.seq_len:(i + 1) * self.seq_len],) * 2, r"the inputs themselves"),
+    (lambda self, i: _reference_window(self, i)[::-1], r"inputs and targets swapped"),
+    (lambda self, i: tuple(t.float() for t in _reference_window(self, i)), r"expected dtype torch\.int64"),
+    (lambda self, i: (self.ids[i * self.seq_len:(i + 1) * self.seq_len + 1], self.ids[i * self.seq_len + 1:
+                                                                               (i + 1) * self.seq_len + 1]),
+     r"expected shape \(4,\), got \(5,\)"),
+], ids=["overlapping", "side-by-side", "not-shifted", "swapped", "float", "t-plus-one-inputs"])
+def test_wrong_windows_fail(getitem, match):
+    assert_check_fails(checks.check_next_token_windows, _windows(getitem), match=match)
 
 
 # --------------------------------------------------------------------------------------------- the loss

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.lm import models, sampling, train
+from course_lib.lm import data, models, sampling, train
 from course_lib.lm.data import Vocabulary
 from course_lib.lm.models import CausalSelfAttention, GPTBlock, MiniGPT1
 from course_lib.lm.sampling import generate, sample_next
@@ -41,6 +41,27 @@ def test_perplexity_values(loss):
 @pytest.mark.exercise("perplexity")
 def test_perplexity_overflows_to_inf():
     assert perplexity(1e4) == math.inf
+
+
+# ------------------------------------------------------------------------------------------- windows
+class _Windows(data.NextTokenWindows):
+    """The reference windows, for the tests of the exercises that read them."""
+
+    def __getitem__(self, i):
+        t = self.seq_len
+        return self.ids[i * t:(i + 1) * t], self.ids[i * t + 1:(i + 1) * t + 1]
+
+
+@pytest.mark.exercise("NextTokenWindows.__getitem__")
+@pytest.mark.parametrize(("n", "seq_len"), [(23, 5), (9, 1), (12, 11)])
+def test_windows_by_hand(n, seq_len):
+    ids = torch.randint(0, 1000, (n,), generator=torch.Generator().manual_seed(n))
+    windows = data.NextTokenWindows(ids, seq_len)
+    for i in range(len(windows)):
+        x, y = windows[i]
+        assert x.tolist() == ids.tolist()[i * seq_len:(i + 1) * seq_len]
+        assert y.tolist() == ids.tolist()[i * seq_len + 1:(i + 1) * seq_len + 1]
+        assert x.dtype == y.dtype == torch.int64
 
 
 # ------------------------------------------------------------------------------------------------ loss
@@ -264,6 +285,7 @@ class _Bigram(nn.Module):
 @pytest.mark.exercise("evaluate_loss")
 def test_evaluate_loss_weights_every_token_once(monkeypatch):
     monkeypatch.setattr(train, "next_token_loss", _reference_loss)
+    monkeypatch.setattr(train, "NextTokenWindows", _Windows)
     torch.manual_seed(19)
     model = _Bigram(6)
     ids = torch.randint(0, 6, (7 * 3 + 2,), generator=torch.Generator().manual_seed(20))
