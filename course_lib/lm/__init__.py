@@ -27,8 +27,10 @@ from course_lib.lm.grid import run_grid_in_process
 from course_lib.lm.models import (
     CausalSelfAttention,
     GPTBlock,
+    LayerNorm,
     LSTMLanguageModel,
     MiniGPT1,
+    TokenPositionEmbedding,
     build_model,
     future_influence,
     matching_gpt,
@@ -36,24 +38,23 @@ from course_lib.lm.models import (
 from course_lib.lm.reference import ReferenceResult, train_reference
 from course_lib.lm.sampling import generate, sample_next
 from course_lib.lm.train import (
+    CarriedState,
     LMResult,
     evaluate_loss,
     evaluate_stateful_loss,
+    next_token_loss,
     perplexity,
     train_language_model,
     unigram_perplexity,
 )
 
 __all__ = [
-    "ASSIGNMENT", "SPLITS", "CausalSelfAttention", "Comparison", "ContiguousLanes", "GPTBlock", "LMCorpus",
-    "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "VocabEmbeddings",
-    "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss",
+    "ASSIGNMENT", "SPLITS", "CarriedState", "CausalSelfAttention", "Comparison", "ContiguousLanes",
+    "GPTBlock", "LMCorpus", "LMResult", "LMSettings", "LSTMLanguageModel", "LayerNorm", "MiniGPT1",
+    "NextTokenWindows", "ReferenceResult", "TokenPositionEmbedding", "VocabEmbeddings", "Vocabulary",
+    "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss",
     "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "matching_gpt",
-    "perplexity", "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown",
-    "train_language_model", "unigram_perplexity", "vocab_embeddings",
-    "LMResult", "LMSettings", "LSTMLanguageModel", "MiniGPT1", "NextTokenWindows", "ReferenceResult",
-    "VocabEmbeddings", "Vocabulary", "averages", "build_model", "compare_runs", "evaluate_loss",
-    "evaluate_stateful_loss", "future_influence", "generate", "history_markdown", "load_wikitext2",
-    "markdown_table", "perplexity", "plot_run", "run_grid_in_process", "sample_next", "side_by_side_markdown",
-    "train_language_model", "train_reference", "unigram_perplexity", "vocab_embeddings",
+    "next_token_loss", "perplexity", "plot_run", "run_grid_in_process", "sample_next",
+    "side_by_side_markdown", "train_language_model", "train_reference", "unigram_perplexity",
+    "vocab_embeddings",
 ]

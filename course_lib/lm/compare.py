@@ -1,8 +1,8 @@
 """Comparing finished language-model runs from their files alone.
 
 A run folder holds ``args.json``, ``history.json`` and ``metrics.json``; :func:`compare_runs` reads
-only those, so it serves the notebook's tiny grid and ``nox -s sweep -- lm`` alike (the sweep's
-``compare`` hook). It writes the table (best validation perplexity, its epoch, the train perplexity
+only those, so it serves the notebook's in-process grid and a sweep of separate notebook runs alike (the
+sweep's ``compare`` hook). It writes the table (best validation perplexity, its epoch, the train perplexity
 there, test perplexity, time, memory), the averages per optimizer and per depth, the best and the
 fastest configuration, the overlaid curves and each run's six panels (:func:`plot_run`).
 """

@@ -255,9 +255,15 @@ class NextTokenWindows(Dataset):
         return self.n
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window i, 0 <= i < ``len(self)``: ``(x, y)``, both (T,) with T = ``self.seq_len``, slices of
+        ``self.ids`` (same dtype): ``x = ids[i*T : i*T + T]`` and ``y = ids[i*T + 1 : i*T + T + 1]``. The
+        inputs of the windows do not overlap (window i + 1's input starts where window i's ends), and
+        ``y[t]``, the target of position t, is the token that follows ``x[t]`` in the stream."""
+        ### BEGIN SOLUTION
         start = i * self.seq_len
         chunk = self.ids[start : start + self.seq_len + 1]
         return chunk[:-1], chunk[1:]
+        ### END SOLUTION
 
 
 class ContiguousLanes:

@@ -27,9 +27,8 @@ def run_grid_in_process(sweep: Sweep, base: LMSettings, corpus: LMCorpus, embedd
                         device: torch.device | str, runs_dir: str | os.PathLike, seed: int, profile: str,
                         log: Callable[[str], None] | None = None) -> SweepOutcome:
     """Train each configuration of ``sweep`` (``base`` overridden by it; with its ``exp_id`` it reads
-    ``base.grid_train_tokens`` and ``base.grid_eval_tokens`` when set, as in ``nox -s sweep``) into
-    ``runs_dir/<exp_id>/``
-    (args.json, history.json, metrics.json) and compare the finished runs into
+    ``base.grid_train_tokens`` and ``base.grid_eval_tokens`` when set, as any run with an ``exp_id`` does)
+    into ``runs_dir/<exp_id>/`` (args.json, history.json, metrics.json) and compare the finished runs into
     ``runs_dir/<sweep.name>_comparison`` (``outcome.comparison``).
 
     A folder that finished with the same profile and :func:`~course_lib.lm.train.checkpoint_key` (settings,

@@ -62,6 +62,64 @@ class OutputLayer(nn.Module):
         return self.decoder(self.pre(h))
 
 
+class LayerNorm(nn.Module):
+    """Layer normalization (Ba et al., 2016) over the last dimension, written out; the GPT's blocks use it.
+
+    ``x`` (..., D) -> (..., D). Each vector ``x[..., :]`` (the D features of one token) is normalized on
+    its own: ``(x - mean) / sqrt(var + eps) * weight + bias``, where ``mean`` and ``var`` are taken over
+    its D features only (the last dimension, never over the batch or the positions), ``var`` is the
+    *biased* variance (the mean of the squared deviations, divided by D, not D - 1) and ``eps`` sits
+    inside the square root. ``weight`` (the gain) and ``bias``, both (D,), are learnable, one per
+    feature. The same computation as ``nn.LayerNorm(dim, eps)``, whose parameters have the same names.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        """Store ``eps`` as ``self.eps`` and create ``self.weight`` (ones) and ``self.bias`` (zeros), each an
+        ``nn.Parameter`` of shape (dim,), so that they are trained (and saved) with the model."""
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., D) -> (..., D), each vector over its last dimension normalized, scaled and shifted."""
+        ### BEGIN SOLUTION
+        mean = x.mean(dim=-1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=-1, keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+        ### END SOLUTION
+
+
+class TokenPositionEmbedding(nn.Module):
+    """The GPT's input: token ids (B, T) -> vectors (B, T, D), the token's vector plus its position's.
+
+    ``self.tokens`` (a :class:`TokenEmbedding`: ids (B, T) -> (B, T, D)) gives each token's vector;
+    ``self.positions`` (an ``nn.Embedding(max_len, D)``, learned) gives one vector per position 0, 1, ...,
+    max_len - 1. A transformer's attention is blind to order; the position vectors are what tells it
+    where each token stands.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, max_len: int, dropout: float = 0.1,
+                 pretrained: torch.Tensor | None = None, table_dim: int | None = None):
+        super().__init__()
+        self.tokens = TokenEmbedding(vocab_size, dim, pretrained, table_dim)
+        self.positions = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T), T <= max_len -> ``self.drop(self.tokens(tokens) + self.positions(p))`` (B, T, D),
+        where ``p`` holds the positions 0, 1, ..., T - 1 (on the tokens' device): token t of every row of
+        the batch gets the vector of position t added, the first token that of position 0. Dropout acts
+        once, on the sum."""
+        ### BEGIN SOLUTION
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        return self.drop(self.tokens(tokens) + self.positions(positions))
+        ### END SOLUTION
+
+
 class LSTMLanguageModel(nn.Module):
     """Embedding -> dropout -> ``num_layers`` LSTM layers of width ``hidden`` -> dropout -> logits."""
 
@@ -77,12 +135,11 @@ class LSTMLanguageModel(nn.Module):
         self.head = OutputLayer(hidden, vocab_size, self.embed, tie_weights)
 
     def forward(self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """tokens (B, T) -> (logits (B, T, V), (h, c) each (num_layers, B, hidden))."""
-        ### BEGIN SOLUTION
+        """tokens (B, T) -> (logits (B, T, V), (h, c) each (num_layers, B, hidden)), starting from ``state``
+        (zeros when None)."""
         x = self.drop(self.embed(tokens))
         out, state = self.lstm(x, state)
         return self.head(self.drop(out)), state
-        ### END SOLUTION
 
 
 class CausalSelfAttention(nn.Module):
@@ -102,21 +159,33 @@ class CausalSelfAttention(nn.Module):
                              persistent=False)
 
     def attention_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, D) -> (weights (B, H, T, T), values (B, H, T, D/H)).
+        """x (B, T, D) -> (weights (B, H, T, T), values (B, H, T, D/H)), H = ``self.n_heads``.
 
-        weights = softmax(Q K^T / sqrt(D/H)) per head, with every entry above the diagonal (a key
-        after its query) set to -inf before the softmax, so each row sums to 1 over keys <= query.
+        The layout of ``self.qkv(x)`` (B, T, 3D): its last dimension is Q, then K, then V, each D wide:
+        ``q = qkv[..., 0:D]``, ``k = qkv[..., D:2D]``, ``v = qkv[..., 2D:3D]``. Within each, head h owns
+        the d_h = D/H consecutive columns ``h*d_h : (h+1)*d_h`` (head 0 the first d_h, head 1 the next,
+        ...), as ``z.view(B, T, H, d_h)`` splits them; moved to (B, H, T, d_h), one (T, d_h) matrix per
+        head.
+
+        weights[b, h] = softmax over the keys of ``q_h k_h^T / sqrt(d_h)`` (rows: queries, columns: keys),
+        with every entry above the diagonal (a key after its query) set to -inf before the softmax
+        (``self.mask[:T, :T]`` is True on and below the diagonal), so each row sums to 1 over the keys
+        <= its query; values[b, h] = v_h. No dropout here (``forward`` applies it to the weights).
         """
         ### BEGIN SOLUTION
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        heads, width = self.n_heads, d // self.n_heads
+        q, k, v = self.qkv(x).split(d, dim=-1)
+        q, k, v = (z.view(b, t, heads, width).transpose(1, 2) for z in (q, k, v))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(width)
         scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))
         return scores.softmax(dim=-1), v
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D): the heads' weighted values, concatenated and projected."""
+        """x (B, T, D) -> (B, T, D): ``self.attn_drop`` on the weights, weights @ values per head
+        (B, H, T, d_h), the heads concatenated back in their order (head h in columns h*d_h : (h+1)*d_h,
+        as ``attention_weights`` split them) and projected by ``self.out``."""
         ### BEGIN SOLUTION
         b, t, d = x.shape
         weights, v = self.attention_weights(x)
@@ -125,7 +194,7 @@ class CausalSelfAttention(nn.Module):
 
 
 class GPTBlock(nn.Module):
-    """Causal self-attention and a GELU MLP, each in a residual branch with layer norm.
+    """Causal self-attention and a GELU MLP, each in a residual branch with layer norm (:class:`LayerNorm`).
 
     ``norm_first=False`` (the default) is GPT-1's post-norm, as in Radford et al. (2018):
     x = LN(x + f(x)), the layer norm after the residual add; ``True`` is pre-norm (x = x + f(LN(x)),
@@ -136,13 +205,15 @@ class GPTBlock(nn.Module):
                  norm_first: bool = False):
         super().__init__()
         self.norm_first = norm_first
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.ln1, self.ln2 = LayerNorm(d_model), LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, n_heads, dropout, max_len)
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D)."""
+        """x (B, T, D) -> (B, T, D). Post-norm (``norm_first=False``):
+        ``x = ln1(x + drop(attn(x)))``, then ``ln2(x + drop(mlp(x)))``; pre-norm:
+        ``x = x + drop(attn(ln1(x)))``, then ``x + drop(mlp(ln2(x)))``."""
         ### BEGIN SOLUTION
         if self.norm_first:
             x = x + self.drop(self.attn(self.ln1(x)))
@@ -153,8 +224,9 @@ class GPTBlock(nn.Module):
 
 
 class MiniGPT1(nn.Module):
-    """Token embedding + learned positions -> ``num_layers`` GPT blocks -> logits (pre-norm blocks,
-    ``norm_first=True``, add a final layer norm; post-norm blocks already end with one)."""
+    """Token embedding + learned positions (:class:`TokenPositionEmbedding`) -> ``num_layers`` GPT blocks
+    -> logits (pre-norm blocks, ``norm_first=True``, add a final layer norm; post-norm blocks already end
+    with one)."""
 
     def __init__(self, vocab_size: int, num_layers: int = 1, *, d_model: int = 256, n_heads: int = 4,
                  max_len: int = 256, dropout: float = 0.1, tie_weights: bool = False,
@@ -162,25 +234,25 @@ class MiniGPT1(nn.Module):
                  emb_dim: int | None = None):
         super().__init__()
         self.max_len = max_len
-        self.embed = TokenEmbedding(vocab_size, d_model, pretrained, table_dim=emb_dim)
-        self.pos = nn.Embedding(max_len, d_model)
-        nn.init.normal_(self.pos.weight, std=0.02)
-        self.drop = nn.Dropout(dropout)
+        self.embed = TokenPositionEmbedding(vocab_size, d_model, max_len, dropout, pretrained, emb_dim)
         self.blocks = nn.ModuleList(
             GPTBlock(d_model, n_heads, dropout, max_len, norm_first) for _ in range(num_layers)
         )
-        self.ln_f = nn.LayerNorm(d_model) if norm_first else nn.Identity()
-        self.head = OutputLayer(d_model, vocab_size, self.embed, tie_weights)
+        self.ln_f = LayerNorm(d_model) if norm_first else nn.Identity()
+        self.head = OutputLayer(d_model, vocab_size, self.embed.tokens, tie_weights)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T) with T <= max_len -> logits (B, T, V)."""
+        """tokens (B, T) with T <= max_len -> logits (B, T, V): ``self.embed``, every block of
+        ``self.blocks`` in order, ``self.ln_f``, then ``self.head``."""
         t = tokens.shape[1]
         if t > self.max_len:
             raise ValueError(f"sequence length {t} exceeds max_len={self.max_len}")
-        x = self.drop(self.embed(tokens) + self.pos(torch.arange(t, device=tokens.device)))
+        ### BEGIN SOLUTION
+        x = self.embed(tokens)
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln_f(x))
+        ### END SOLUTION
 
 
 def build_model(name: str, vocab_size: int, num_layers: int = 1, **options) -> nn.Module:

@@ -34,15 +34,23 @@ def generate(model: nn.Module, vocab: Vocabulary, prompt: str, *, max_tokens: in
              temperature: float = 1.0, top_k: int | None = None, seed: int = 0,
              context: int | None = None) -> str:
     """Continue ``prompt`` (whitespace-tokenized) by ``max_tokens`` sampled tokens; ``<eos>`` shows as
-    a line break. ``context`` keeps only the last tokens as input (a GPT's ``max_len``)."""
+    a line break. ``context`` keeps only the last tokens as input (a GPT's ``max_len``).
+
+    One token per step, autoregressively: the model reads the ids so far (1, n) (only the last ``limit``
+    of them when ``limit`` is set), its logits at the **last** position (1, V), on the CPU, give the next
+    id through :func:`sample_next` (``temperature``, ``top_k`` and ``generator``), and that id is appended
+    (on the model's ``device``) before the next step reads the ids again.
+    """
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     ids = torch.as_tensor(vocab.encode(prompt.split()), device=device).unsqueeze(0)
     limit = context or getattr(model, "max_len", None)
+    ### BEGIN SOLUTION
     for _ in range(max_tokens):
         window = ids if limit is None else ids[:, -limit:]
         logits = logits_of(model(window))[:, -1].cpu()
         nxt = sample_next(logits, temperature=temperature, top_k=top_k, generator=generator)
         ids = torch.cat([ids, nxt.to(device).unsqueeze(0)], dim=1)
+    ### END SOLUTION
     return " ".join(vocab.decode(ids[0].tolist())).replace(f" {EOS}", "\n")

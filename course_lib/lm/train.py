@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -46,11 +45,29 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, *, m
     raise ValueError(f"optimizer={name!r} is not valid; choose one of {list(OPTIMIZERS)}")
 
 
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The language-model loss: the mean next-token cross-entropy, in nats per token, a scalar tensor.
+
+    ``logits`` (B, T, V): the model's scores at each of the T positions of B windows; ``targets`` (B, T),
+    int64 token ids, **already shifted**: ``targets[b, t]`` is the token that follows input token t of
+    window b (the data pipeline cut each window of T + 1 tokens into inputs and targets), so position t's
+    logits are scored against ``targets[b, t]`` as they are: do not shift again. There is no padding and
+    nothing is ignored: all B x T positions count, each once, and the loss is their **average** (not
+    their sum): ``-1/(B T) sum_{b,t} log softmax(logits[b, t])[targets[b, t]]``. Computed in float32
+    whatever the logits' dtype (``logits.float()``). ``exp`` of it is the batch's perplexity.
+    """
+    ### BEGIN SOLUTION
+    log_probs = logits.float().log_softmax(dim=-1)
+    picked = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return -picked.mean()
+    ### END SOLUTION
+
+
 def lm_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Mean next-token cross-entropy of a batch (x, y), both (B, T), and its token count."""
+    """``fit``'s loss of a batch of windows (x, y), both (B, T): :func:`next_token_loss` of the model's
+    logits against y, and the batch's token count."""
     x, y = batch
-    logits = logits_of(model(x))
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1)), y.numel()
+    return next_token_loss(logits_of(model(x)), y), y.numel()
 
 
 class CarriedState:
@@ -62,33 +79,44 @@ class CarriedState:
     def __init__(self) -> None:
         self.state: tuple[torch.Tensor, ...] | None = None
 
-    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, bool], *,
-                 reduction: str = "mean") -> tuple[torch.Tensor, int]:
-        """Cross-entropy (``reduction`` over the B x T tokens) of a chunk ``(x, y, first)``, x and y
-        (B, T), and its token count; keeps the final state, detached, for the next chunk."""
+    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, bool]
+                 ) -> tuple[torch.Tensor, int]:
+        """A chunk ``(x, y, first)``, x and y (B, T) (row b continues row b of the previous chunk) ->
+        (:func:`next_token_loss` of ``model(x, state)``'s logits against y, the chunk's B x T tokens).
+
+        ``state`` is ``None`` (zeros) when ``first`` is true, else ``self.state``; the state the model
+        returns is kept in ``self.state`` **detached** (each tensor of the tuple), so the next chunk starts
+        from it while the gradient stops at the chunk's edge."""
+        ### BEGIN SOLUTION
         x, y, first = batch
         logits, state = model(x, None if first else self.state)
         self.state = tuple(t.detach() for t in state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
-                               reduction=reduction)
-        return loss, y.numel()
+        return next_token_loss(logits, y), y.numel()
+        ### END SOLUTION
 
 
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int, batch_size: int = 64,
                   device: torch.device | str = "cpu") -> float:
-    """Mean cross-entropy per token (nats) of the stream ``ids`` (N,), read in windows of ``seq_len``."""
+    """The mean cross-entropy per token (nats) of the stream ``ids`` (N,), a float.
+
+    Reads the windows of :class:`~course_lib.lm.data.NextTokenWindows` ``(ids, seq_len)`` in batches of
+    ``batch_size`` (a ``DataLoader``, not shuffled; the last batch may be smaller), each moved to
+    ``device``, and scores them with :func:`next_token_loss` in eval mode (dropout off), then puts the
+    model back in the mode it was in. The result is the average over every **token**, not over batches:
+    each batch's mean weighted by its token count.
+    """
+    ### BEGIN SOLUTION
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for x, y in DataLoader(NextTokenWindows(ids, seq_len), batch_size=batch_size):
         x, y = x.to(device), y.to(device)
-        logits = logits_of(model(x))
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
-                                       reduction="sum"))
+        total += float(next_token_loss(logits_of(model(x)), y)) * y.numel()
         count += y.numel()
     model.train(was_training)
     return total / count
+    ### END SOLUTION
 
 
 @torch.no_grad()
@@ -103,18 +131,26 @@ def evaluate_stateful_loss(model: nn.Module, ids: torch.Tensor, *, seq_len: int,
     model.eval()
     carried, total = CarriedState(), 0.0
     for batch in lanes:
-        loss, _ = carried(model, move_to(batch, torch.device(device)), reduction="sum")
-        total += float(loss)
+        loss, tokens = carried(model, move_to(batch, torch.device(device)))
+        total += float(loss) * tokens
     model.train(was_training)
     return total / lanes.tokens
 
 
 def unigram_perplexity(train_ids: torch.Tensor, eval_ids: torch.Tensor, vocab_size: int) -> float:
-    """Perplexity on ``eval_ids`` of the unigram model of ``train_ids`` (token frequencies, add-one
-    smoothed): the baseline a language model must beat by using the context."""
+    """Perplexity on ``eval_ids`` (M,) of the unigram model of ``train_ids`` (N,), a float: the baseline a
+    language model must beat by using the context.
+
+    The unigram model gives every token w the same probability wherever it stands, its add-one smoothed
+    frequency in the training tokens: ``p(w) = (count(w) + 1) / (N + vocab_size)`` for each of the
+    ``vocab_size`` ids (a word never seen in training keeps a small probability). Its perplexity is
+    ``exp(-mean over the M eval tokens of log p(token))``.
+    """
+    ### BEGIN SOLUTION
     counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1.0
     log_p = (counts / counts.sum()).log()
     return math.exp(-float(log_p[eval_ids].mean()))
+    ### END SOLUTION
 
 
 class PlateauSchedule(Schedule):
@@ -162,7 +198,8 @@ def plateau_schedule(optimizer: torch.optim.Optimizer, factor: float, *, epochs:
 
 
 def perplexity(mean_loss: float) -> float:
-    """exp(mean cross-entropy per token); inf when the loss overflows."""
+    """exp(mean cross-entropy per token in nats), a float; ``math.inf``, never an ``OverflowError``, for a
+    loss too large for the exponential (a diverged run: ``math.exp`` overflows above about 709.78)."""
     ### BEGIN SOLUTION
     return math.exp(mean_loss) if mean_loss < 700 else math.inf
     ### END SOLUTION

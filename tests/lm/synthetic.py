@@ -16,9 +16,13 @@ from course_lib.lm.embeddings import VocabEmbeddings
 from course_lib.lm.grid import run_grid_in_process
 
 V = 20
-MODELS = [pytest.param("lstm", marks=pytest.mark.exercise("LSTMLanguageModel.forward")),
-          pytest.param("gpt1", marks=pytest.mark.exercise("GPTBlock.forward"))]
-"""The two models as parametrize cases, each marked with the exercise that completes it."""
+MODELS = ["lstm", pytest.param("gpt1", marks=pytest.mark.exercise("MiniGPT1.forward"))]
+"""The two models as parametrize cases, the GPT marked with the exercise that completes it (the LSTM is
+given whole)."""
+TRAINED_MODELS = [pytest.param("lstm", marks=pytest.mark.exercise("CarriedState.__call__")),
+                  pytest.param("gpt1", marks=pytest.mark.exercise("evaluate_loss"))]
+"""The two models as parametrize cases of a test that trains them (``train_language_model``), each marked
+with the last exercise the training needs (the LSTM's metrics include its stateful evaluation)."""
 RANDOM = VocabEmbeddings("random", None, None)
 TINY = dict(epochs=2, batch_size=8, seq_len=16, hidden=32, d_model=32, n_heads=2, dropout=0.0, lr=1e-2,
             train_tokens=None, eval_tokens=None, grid=False)

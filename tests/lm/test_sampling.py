@@ -9,6 +9,7 @@ import torch
 
 from course_lib.lm.models import build_model
 from course_lib.lm.sampling import generate, sample_next
+from tests.lm.checks import check_generate
 from tests.lm.synthetic import V
 
 
@@ -30,7 +31,12 @@ def test_sampling_follows_temperature_and_top_k():
         sample_next(logits, top_k=0)
 
 
-@pytest.mark.exercise("sample_next")
+@pytest.mark.exercise("generate")
+def test_generate_feeds_back_the_last_positions_prediction(cyclic):
+    check_generate(generate, cyclic.vocab)
+
+
+@pytest.mark.exercise("generate")
 def test_generate_is_seeded_and_continues_the_prompt(cyclic):
     torch.manual_seed(0)
     model = build_model("gpt1", V, 1, d_model=16, n_heads=2, max_len=8, dropout=0.0)

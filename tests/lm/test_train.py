@@ -1,5 +1,6 @@
-"""Assignment 03 training: one run on the generic loop, its files, evaluation, optimizers (resuming and
-divergence: test_faults)."""
+"""Assignment 03 training: the loss and perplexity, the unigram baseline, the evaluation loops, one run on
+the generic loop and its files, optimizers, the schedule (resuming and divergence: test_faults). The
+checks of the exercises themselves are in ``tests/lm/checks.py``."""
 
 from __future__ import annotations
 
@@ -12,21 +13,81 @@ import torch.nn.functional as F
 
 from course_lib.core.training import fit
 from course_lib.lm.config import FULL
-from course_lib.lm.data import LMCorpus
+from course_lib.lm.data import LMCorpus, NextTokenWindows
 from course_lib.lm.models import build_model, model_options
 from course_lib.lm.train import (
+    CarriedState,
     evaluate_loss,
     evaluate_stateful_loss,
+    lm_loss,
     make_optimizer,
+    next_token_loss,
     perplexity,
     plateau_schedule,
     train_language_model,
     unigram_perplexity,
 )
-from tests.lm.synthetic import MODELS, RANDOM, V, tiny
+from tests.lm.checks import (
+    LOSS_REFERENCE,
+    check_carried_state,
+    check_evaluate_loss,
+    check_next_token_loss,
+    check_next_token_windows,
+    check_unigram_perplexity,
+    loss_example,
+)
+from tests.lm.synthetic import RANDOM, TRAINED_MODELS, V, tiny
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.exercise("NextTokenWindows.__getitem__")
+def test_windows_are_inputs_and_their_shifted_targets():
+    check_next_token_windows(NextTokenWindows)
+
+
+@pytest.mark.exercise("NextTokenWindows.__getitem__")
+def test_a_loader_of_windows_reads_the_stream_once_in_order():
+    ids = torch.randint(0, V, (50,), generator=torch.Generator().manual_seed(3))
+    batches = list(torch.utils.data.DataLoader(NextTokenWindows(ids, 7), batch_size=3))
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    assert x.shape == y.shape == (7, 7)
+    assert torch.equal(x.flatten(), ids[:49]) and torch.equal(y.flatten(), ids[1:50])
+
+
+def test_the_loss_reference_value_is_pytorchs_cross_entropy():
+    logits, targets = loss_example()
+    assert F.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1)).item() == pytest.approx(LOSS_REFERENCE)
+
+
+@pytest.mark.exercise("next_token_loss")
+def test_next_token_loss_is_the_mean_cross_entropy_of_the_shifted_targets():
+    check_next_token_loss(next_token_loss)
+
+
+@pytest.mark.exercise("next_token_loss")
+@pytest.mark.parametrize(("p_right", "vocab"), [(1 / 20, 20), (0.5, 5), (0.9, 3)])
+def test_perplexity_of_the_loss_is_one_over_the_probability_of_the_right_token(p_right, vocab):
+    """Logits that give the right token probability p at every position: loss -ln p, perplexity 1 / p
+    (uniform logits: p = 1 / V, perplexity V)."""
+    targets = torch.randint(0, vocab, (3, 6), generator=torch.Generator().manual_seed(2))
+    others = (1 - p_right) / (vocab - 1)
+    logits = torch.full((3, 6, vocab), math.log(others)).scatter(-1, targets.unsqueeze(-1), math.log(p_right))
+    loss = next_token_loss(logits, targets)
+    assert loss.item() == pytest.approx(-math.log(p_right), rel=1e-5)
+    assert perplexity(loss.item()) == pytest.approx(1 / p_right, rel=1e-5)
+
+
+@pytest.mark.exercise("next_token_loss")
+def test_lm_loss_scores_a_batch_of_windows_and_counts_its_tokens():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(V, 8), torch.nn.Linear(8, V))
+    x, y = torch.randint(0, V, (3, 5)), torch.randint(0, V, (3, 5))
+    loss, count = lm_loss(model, (x, y))
+    assert count == 15
+    expected = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1)).item()
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("model", TRAINED_MODELS)
 def test_training_learns_a_predictable_stream(cyclic, model, tmp_path):
     settings = tiny(model=model, optimizer="adamw", epochs=4)
     result = train_language_model(settings, cyclic, RANDOM, device="cpu", run_dir=tmp_path, progress=False)
@@ -46,7 +107,12 @@ def test_training_learns_a_predictable_stream(cyclic, model, tmp_path):
     assert args["embeddings"] == "random" and args["parameters"] == result.metrics["parameters"]
 
 
-@pytest.mark.exercise("GPTBlock.forward")
+@pytest.mark.exercise("evaluate_loss")
+def test_evaluate_loss_is_the_mean_over_tokens_in_eval_mode():
+    check_evaluate_loss(evaluate_loss)
+
+
+@pytest.mark.exercise("evaluate_loss")
 def test_evaluate_loss_is_mean_token_cross_entropy(cyclic):
     torch.manual_seed(0)
     model = build_model("gpt1", V, 1, d_model=16, n_heads=2, max_len=8, dropout=0.0)
@@ -64,7 +130,12 @@ def test_perplexity_is_exp_of_the_mean_loss_and_inf_on_overflow():
     assert perplexity(1e4) == math.inf
 
 
-@pytest.mark.exercise("LSTMLanguageModel.forward")
+@pytest.mark.exercise("CarriedState.__call__")
+def test_carried_state_continues_each_lane_and_detaches_the_state():
+    check_carried_state(CarriedState)
+
+
+@pytest.mark.exercise("CarriedState.__call__")
 def test_stateful_evaluation_carries_the_lstm_state_across_windows():
     torch.manual_seed(0)
     model = build_model("lstm", V, 1, hidden=8, dropout=0.0, emb_dim=4)
@@ -80,7 +151,9 @@ def test_stateful_evaluation_carries_the_lstm_state_across_windows():
         evaluate_stateful_loss(model, ids, seq_len=5, batch_size=30)
 
 
+@pytest.mark.exercise("unigram_perplexity")
 def test_unigram_perplexity_is_add_one_smoothed_frequency():
+    check_unigram_perplexity(unigram_perplexity)
     train, valid = torch.tensor([0, 0, 1]), torch.tensor([0, 2])
     # counts + 1 = (3, 2, 1) over 6: p(0) = 1/2, p(2) = 1/6
     assert unigram_perplexity(train, valid, 3) == pytest.approx(math.sqrt(12.0))
@@ -98,7 +171,7 @@ def test_optimizers_by_name():
         make_optimizer("rmsprop", params, 0.1)
 
 
-@pytest.mark.exercise("LSTMLanguageModel.forward")
+@pytest.mark.exercise("CarriedState.__call__")
 def test_stateful_training_is_truncated_bptt_over_contiguous_lanes(cyclic, tmp_path):
     """train_language_model with stateful_training gives, step by step, the losses of a hand-rolled
     truncated-BPTT loop: 4 lanes of the stream, windows of 5, the state carried and detached."""
@@ -167,7 +240,7 @@ def test_plateau_schedule_anneals_the_last_epochs(losses, lrs):
     assert (restored.epochs, restored.best) == (5, min(losses))
 
 
-@pytest.mark.exercise("LSTMLanguageModel.forward")
+@pytest.mark.exercise("CarriedState.__call__")
 def test_the_full_profile_runs_on_the_cpu_at_tiny_size(cyclic, tmp_path):
     """FULL's code path (its optimizer, default lr and dropout, batch 32, windows of 64, amp, checkpoint)
     on the CPU for one epoch, only its model sizes shrunk."""
