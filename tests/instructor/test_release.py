@@ -254,7 +254,6 @@ NAMES_MISSING_TOOLS_TODAY = {
     "notebooks/02_cnn.ipynb": "benchmarks/numpy_conv.py, python -m course_lib.instructor run",
     "notebooks/03_language_models.ipynb": "nox -s sweep / run, benchmarks/lm_reference.py",
     "notebooks/04_question_answering.ipynb": "nox -s run",
-    "notebooks/05_concern_modularization.ipynb": "nox -s run",
 }
 """Release files that name tools the release does not ship, until the per-assignment rewrite."""
 
