@@ -22,7 +22,8 @@ from course_lib.core.training import progress_enabled
 
 from .config import ModularizationSettings
 from .data import TopicSplit, concern_indices, concern_samples, encode, trim_padding
-from .pruning import find_layers, overall_sparsity, prune_concern, sparsity_table
+from .masks import overall_sparsity, pruned_sparsity, sparsity_table
+from .pruning import find_layers, prune_concern
 from .similarity import cca_similarity, kernel_cka, linear_cka
 
 
@@ -152,7 +153,8 @@ def evaluate_module(
         "original_concern_f1": base["f1-score"],
         "non_concern_accuracy": float(np.mean(pruned.predictions()[others] == labels[others])),
         "original_non_concern_accuracy": float(np.mean(original.predictions()[others] == labels[others])),
-        "sparsity": overall_sparsity(module, layer_names),
+        "sparsity": pruned_sparsity(module, layer_names),
+        "overall_sparsity": overall_sparsity(module),
     }
     pos, neg = concern_indices(labels, concern, None, seed)
     for tag, index in (("concern", pos), ("non_concern", neg)):
@@ -214,7 +216,7 @@ def modularize(
     cca_components: int = 10,
     progress: bool | None = None,
 ) -> Modularization:
-    """Prune one module per (concern, method) and evaluate it; ``model`` itself is never changed.
+    """Prune one module per (concern, method) and evaluate it; ``model`` (on ``device``) is never changed.
 
     Uses ``settings.concerns`` (see :func:`resolve_concerns`), ``methods``, ``num_samples``,
     ``sparsity_ratio``, ``score``, ``negative_weight``, ``max_length``, ``include`` and ``exclude``.
@@ -235,7 +237,7 @@ def modularize(
         positives, negatives = encode(tokenizer, pos, s.max_length), encode(tokenizer, neg, s.max_length)
         module = prune_concern(model, positives, negatives, sparsity_ratio=s.sparsity_ratio, method=method,
                                score=s.score, negative_weight=s.negative_weight, include=s.include,
-                               exclude=s.exclude, device=device)
+                               exclude=s.exclude)
         pruned = forward(module, test_encoded, device)
         result = evaluate_module(module, concern, test.classes, original, pruned, layer_names=layer_names,
                                  seed=seed, cca_components=cca_components)
@@ -250,11 +252,13 @@ def modularize(
 def headline_metrics(result: Modularization, methods: Sequence[str]) -> dict[str, float]:
     """Flat metrics for ``metrics.json``: means over concerns, unprefixed for ``methods[0]`` and
     prefixed ``<method>_`` for every method, each beside the original model's value on the same
-    questions (``mean_original_*``); ``sparsity`` is the share of zeros in the pruned layers. The
+    questions (``mean_original_*``); ``sparsity`` is the share of zeros among the pruned layers' weights
+    (the ratio asked for), ``overall_sparsity`` the course's figure (over every linear layer). The
     margins (``methods[0]``): ``concern_recall_minus_original``, ``concern_f1_minus_original`` and
     ``concern_recall_minus_non_concern_accuracy`` (a module keeps its class better than the rest)."""
     metrics: dict[str, float] = {"original_accuracy": float(result.original_report["accuracy"])}
-    columns = {"mean_pruned_accuracy": "accuracy", "sparsity": "sparsity"}
+    columns = {"mean_pruned_accuracy": "accuracy", "sparsity": "sparsity",
+               "overall_sparsity": "overall_sparsity"}
     for metric in ("concern_precision", "concern_recall", "concern_f1", "non_concern_accuracy"):
         columns[f"mean_{metric}"] = metric
         columns[f"mean_original_{metric}"] = f"original_{metric}"

@@ -1,11 +1,11 @@
 """Concern identification: score the feed-forward weights by how much they serve one class (the
 concern) rather than the others, and prune the rest, on a deep copy of the model.
 
-The positive samples (the concern's class) and as many negative samples (the other classes) run
-through the model together: the i-th positive and the i-th negative sit in the same batch, padded to
-the same length. For every input feature j of a pruned linear layer y = W x + b this gives, over the
-non-padding tokens, the norm of the concern activations n+_j, that of the non-concern activations
-n-_j and the cosine c_j between the two (token t of positive i against token t of negative i).
+The scores read the statistics of each pruned layer's input that
+:func:`~course_lib.modularization.activations.activation_stats` collects with forward hooks: for every
+input feature j of a layer y = W x + b, over the non-padding tokens, the norm of the concern
+activations n+_j, that of the non-concern activations n-_j and the cosine c_j between the two (token
+t of positive i against token t of negative i).
 
 Scores (``score``):
 
@@ -24,25 +24,23 @@ Methods: ``"unstructured"`` zeroes the lowest-scoring ``sparsity_ratio`` share o
 (each output keeps the same number of inputs); ``"structured"`` drops the lowest ``sparsity_ratio``
 share of the intermediate neurons of every feed-forward block, ranked by the norm of their score
 row: their row (and bias) in ``intermediate.dense`` and their input column in the ``output.dense``
-beside it. Masks are applied in place, so every shape stays as it was.
+beside it. :func:`~course_lib.modularization.masks.apply_masks` zeroes them in a copy, so every shape
+stays as it was.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from course_lib.core.settings import check_choice
 
+from .activations import EPS, ActivationStats, activation_stats, paired_batches
 from .config import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, METHODS, SCORES, check_ratio, compile_patterns
-
-EPS = 1e-8
-"""Floor of the denominators (the cosine and the coefficient), so that silent features score 0."""
+from .masks import apply_masks
 
 
 def find_layers(
@@ -59,88 +57,6 @@ def find_layers(
         raise ValueError(f"no linear layer matches include={list(include)} / exclude={list(exclude)}; "
                          f"linear layers are e.g. {list(linear)[:6]}")
     return chosen
-
-
-@dataclass(frozen=True)
-class ActivationStats:
-    """What one layer's inputs look like on the concern and non-concern samples, per input feature
-    (each tensor (in_features,)): the norms ``pos_norm`` and ``neg_norm`` over the non-padding tokens,
-    their ``cosine``, and the token counts behind them."""
-
-    pos_norm: torch.Tensor
-    neg_norm: torch.Tensor
-    cosine: torch.Tensor
-    pos_tokens: int
-    neg_tokens: int
-
-    @property
-    def rms_pos(self) -> torch.Tensor:
-        """Root-mean-square activation on the concern tokens, (in,)."""
-        return self.pos_norm / math.sqrt(max(self.pos_tokens, 1))
-
-    @property
-    def rms_neg(self) -> torch.Tensor:
-        """Root-mean-square activation on the non-concern tokens, (in,)."""
-        return self.neg_norm / math.sqrt(max(self.neg_tokens, 1))
-
-
-def _pad(batch: dict[str, torch.Tensor], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``input_ids`` and ``attention_mask`` of ``batch`` padded on the right to ``length`` (mask 0)."""
-    extra = length - batch["input_ids"].shape[1]
-    return (nn.functional.pad(batch["input_ids"], (0, extra)),
-            nn.functional.pad(batch["attention_mask"], (0, extra)))
-
-
-@torch.no_grad()
-def activation_stats(
-    model: nn.Module,
-    positives: dict[str, torch.Tensor],
-    negatives: dict[str, torch.Tensor],
-    layers: dict[str, nn.Linear],
-    device: torch.device,
-    batch_size: int = 16,
-) -> dict[str, ActivationStats]:
-    """Per layer, the :class:`ActivationStats` of its input on ``positives`` against ``negatives``
-    (:func:`~course_lib.modularization.data.encode` dicts). The i-th positive is paired with the i-th
-    negative (the longer set is cut to the shorter); padding tokens count for nothing."""
-    n = min(len(positives["input_ids"]), len(negatives["input_ids"]))
-    if n == 0:
-        raise ValueError("activation_stats needs at least one positive and one negative sample")
-    sums = {name: torch.zeros(3, m.in_features, dtype=torch.float64) for name, m in layers.items()}
-    mask: torch.Tensor | None = None
-
-    def hook(name):
-        def record(_module, inputs, _output):
-            assert mask is not None  # set before every forward pass
-            x = inputs[0].detach().to(torch.float64) * mask[..., None]  # (2B, T, in), padding zeroed
-            pos, neg = x.chunk(2)
-            sums[name] += torch.stack([pos.square().sum((0, 1)), neg.square().sum((0, 1)),
-                                       (pos * neg).sum((0, 1))]).cpu()
-        return record
-
-    tokens = [0, 0]
-    handles = [m.register_forward_hook(hook(name)) for name, m in layers.items()]
-    try:
-        model.eval()
-        for start in range(0, n, batch_size):
-            p = {k: positives[k][start:min(start + batch_size, n)] for k in ("input_ids", "attention_mask")}
-            q = {k: negatives[k][start:min(start + batch_size, n)] for k in ("input_ids", "attention_mask")}
-            length = max(p["input_ids"].shape[1], q["input_ids"].shape[1])
-            (p_ids, p_mask), (q_ids, q_mask) = _pad(p, length), _pad(q, length)
-            ids, attention = torch.cat([p_ids, q_ids]).to(device), torch.cat([p_mask, q_mask]).to(device)
-            mask = attention.to(torch.float64)
-            model(input_ids=ids, attention_mask=attention)
-            tokens[0] += int(p_mask.sum())
-            tokens[1] += int(q_mask.sum())
-    finally:
-        for h in handles:
-            h.remove()
-    stats = {}
-    for name, (sq_pos, sq_neg, dot) in sums.items():
-        pos_norm, neg_norm = sq_pos.sqrt(), sq_neg.sqrt()
-        cosine = dot / (pos_norm * neg_norm).clamp(min=EPS)
-        stats[name] = ActivationStats(pos_norm.float(), neg_norm.float(), cosine.float(), *tokens)
-    return stats
 
 
 def ci_coefficient(pos_norm: torch.Tensor, neg_norm: torch.Tensor, cosine: torch.Tensor) -> torch.Tensor:
@@ -251,52 +167,35 @@ def prune_concern(
     negative_weight: float = 0.5,
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
-    device: torch.device | str = "cpu",
     batch_size: int = 16,
 ) -> nn.Module:
     """A pruned deep copy of ``model`` that keeps the weights serving the concern; ``model`` is untouched.
 
     ``positives`` / ``negatives`` are :func:`~course_lib.modularization.data.encode` dicts of the
-    concern's samples and of the other classes' samples (paired row by row, see
-    :func:`activation_stats`). ``score`` and ``method`` as in the module's docstring.
+    concern's samples and of the other classes' samples, paired row by row
+    (:func:`~course_lib.modularization.activations.paired_batches`) and run on the model's device in
+    eval mode. ``score`` and ``method`` as in the module's docstring. The steps: the hooks' statistics
+    (:func:`activation_stats`), the scores (:func:`concern_scores`), the masks (:func:`keep_mask`) and
+    the pruned copy (:func:`apply_masks`).
     """
     check_method(method)
     check_score(score)
     check_ratio(sparsity_ratio)
-    device = torch.device(device)
-    module = copy.deepcopy(model).to(device).eval()
-    layers = find_layers(module, include, exclude)
-    pairs = feed_forward_pairs(module, layers) if method == "structured" else {}
+    layers = find_layers(model, include, exclude)
+    pairs = feed_forward_pairs(model, layers) if method == "structured" else {}
     scored = list(pairs) if method == "structured" else list(layers)
-    stats = activation_stats(module, positives, negatives, {n: layers[n] for n in scored}, device, batch_size)
-    modules = dict(module.named_modules())
+    device = next(model.parameters()).device
+    training = model.training
+    model.eval()
+    try:
+        stats = activation_stats(model, paired_batches(positives, negatives, batch_size, device),
+                                 {name: layers[name] for name in scored})
+    finally:
+        model.train(training)
+    masks: dict[str, torch.Tensor] = {}
     for index, name in enumerate(scored):
-        layer = layers[name]
-        scores = concern_scores(layer.weight, stats[name], score, negative_weight, seed=index)
-        mask = keep_mask(scores, sparsity_ratio, method)
-        if method == "unstructured":
-            layer.weight.mul_(mask)
-            continue
-        kept = mask.all(dim=1)  # (intermediate neurons,)
-        layer.weight.mul_(kept[:, None])
-        if layer.bias is not None:
-            layer.bias.mul_(kept)
-        modules[pairs[name]].weight.mul_(kept[None, :])
-    return module
-
-
-def sparsity_table(model: nn.Module, names: Iterable[str]) -> dict[str, float]:
-    """Share of exact zeros in the weight of each named linear layer."""
-    modules = dict(model.named_modules())
-    return {n: float((modules[n].weight == 0).float().mean()) for n in names}
-
-
-def overall_sparsity(model: nn.Module, names: Iterable[str]) -> float:
-    """Share of exact zeros over all weights of the named linear layers together."""
-    modules = dict(model.named_modules())
-    zeros = total = 0
-    for n in names:
-        w = modules[n].weight
-        zeros += int((w == 0).sum())
-        total += w.numel()
-    return zeros / max(total, 1)
+        scores = concern_scores(layers[name].weight, stats[name], score, negative_weight, seed=index)
+        masks[name] = keep_mask(scores, sparsity_ratio, method)
+        if method == "structured":  # the kept neurons are the input features of the block's output layer
+            masks[pairs[name]] = masks[name].all(dim=1)
+    return apply_masks(model, masks)

@@ -251,11 +251,6 @@ def test_shipped_tests_collect_inside_the_release(release):
 
 SCANNED = ["README.md", "tests/", "course_lib/", "top-level files",
            *(a.notebook.as_posix() for a in ASSIGNMENTS.values())]
-NAMES_MISSING_TOOLS_TODAY = {
-    "course_lib/": "lm/ and core/sweep.py docstrings name `nox -s sweep` and the instructor's package",
-    "notebooks/05_concern_modularization.ipynb": "nox -s run",
-}
-"""Release files that name tools the release does not ship, until the per-assignment rewrite."""
 
 
 @pytest.fixture(scope="module")
@@ -264,9 +259,7 @@ def unshipped(release) -> list:
     return unshipped_references(dest)
 
 
-@pytest.mark.parametrize("group", [
-    pytest.param(g, marks=pytest.mark.xfail(reason=NAMES_MISSING_TOOLS_TODAY[g], strict=False))
-    if g in NAMES_MISSING_TOOLS_TODAY else g for g in SCANNED])
+@pytest.mark.parametrize("group", SCANNED)
 def test_release_names_nothing_it_does_not_ship(unshipped, group):
     def in_group(path: str) -> bool:
         if group == "top-level files":

@@ -1,5 +1,5 @@
 """course_lib.modularization.pruning: the CI and Wanda scores and the masks (the exercises) on
-hand-made activations, layer selection, activation statistics and pruning a copy of the tiny BERT."""
+hand-made activations, layer selection, and pruning a copy of the tiny BERT (every step together)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from course_lib.modularization import (
-    activation_stats,
     ci_coefficient,
     concern_samples,
     concern_scores,
@@ -18,75 +17,39 @@ from course_lib.modularization import (
     wanda_scores,
 )
 from course_lib.modularization.evaluation import forward
-from course_lib.modularization.pruning import feed_forward_pairs, overall_sparsity, pruned_count
+from course_lib.modularization.masks import pruned_sparsity
+from course_lib.modularization.pruning import feed_forward_pairs, pruned_count
 
-from .tiny import CPU, synthetic_split, tiny_bert
+from .checks import HAND_STATS, check_ci_coefficient, check_keep_mask, check_wanda_scores
+from .tiny import CPU, tiny_bert
 
 # -- scores and masks ------------------------------------------------------------------------------
 
 
-class TableModel(torch.nn.Module):
-    """input_ids index a fixed table of 2-d vectors that feed one linear layer: its inputs are known."""
-
-    def __init__(self, table):
-        super().__init__()
-        self.table = torch.tensor(table, dtype=torch.float32)
-        self.ffn = torch.nn.Linear(2, 2)
-
-    def forward(self, input_ids, attention_mask):
-        return self.ffn(self.table[input_ids])
-
-
-def hand_made_stats():
-    # token vectors: 1 -> (1, 0), 2 -> (2, 1), 3 -> (2, 2), 4 -> (1, 0), 5 -> (9, 9) only as padding
-    model = TableModel([[0, 0], [1, 0], [2, 1], [2, 2], [1, 0], [9, 9]])
-    positives = {"input_ids": torch.tensor([[1, 2, 5]]), "attention_mask": torch.tensor([[1, 1, 0]])}
-    negatives = {"input_ids": torch.tensor([[3, 4]]), "attention_mask": torch.tensor([[1, 1]])}
-    return model, activation_stats(model, positives, negatives, {"ffn": model.ffn}, CPU)["ffn"]
-
-
-def test_activation_stats_by_hand():
-    # feature 0: positives (1, 2), negatives (2, 1); feature 1: positives (0, 1), negatives (2, 0)
-    _, stats = hand_made_stats()
-    assert torch.allclose(stats.pos_norm, torch.tensor([5**0.5, 1.0]))
-    assert torch.allclose(stats.neg_norm, torch.tensor([5**0.5, 2.0]))
-    assert torch.allclose(stats.cosine, torch.tensor([0.8, 0.0]))  # (1*2 + 2*1) / 5 and (0*2 + 1*0) / 2
-    assert (stats.pos_tokens, stats.neg_tokens) == (2, 2)  # the padding token (9, 9) does not count
-    assert torch.allclose(stats.rms_neg, torch.tensor([(5 / 2) ** 0.5, 2**0.5]))
-
-
 @pytest.mark.exercise("ci_coefficient")
 def test_ci_coefficient_by_hand():
-    # n+ + sin * (n+ + n-) / sqrt(n+^2 + n-^2)
-    pos, neg, cos = torch.tensor([3.0, 0.0, 1.0, 0.0]), torch.tensor([4.0, 2.0, 0.0, 0.0]), torch.tensor(
-        [0.6, 0.0, 0.0, 0.0])
-    expected = torch.tensor([3 + 0.8 * 7 / 5, 0 + 1.0 * 2 / 2, 1 + 1.0 * 1 / 1, 0.0])  # 4.12, 1, 2, silent: 0
-    assert torch.allclose(ci_coefficient(pos, neg, cos), expected)
-    assert torch.allclose(ci_coefficient(pos, neg, torch.ones(4)), pos)  # same direction: no bonus
+    check_ci_coefficient(ci_coefficient)
 
 
 @pytest.mark.exercise("ci_coefficient")
 def test_ci_scores_on_hand_made_activations():
-    _, stats = hand_made_stats()
     coefficient = torch.tensor([5**0.5 + 0.6 * 2**0.5, 1 + 3 / 5**0.5])  # 3.0846, 2.3416
     w = torch.tensor([[1.0, -2.0], [0.5, 1.0]])
-    scores = concern_scores(w, stats, "ci")
+    scores = concern_scores(w, HAND_STATS, "ci")
     assert torch.allclose(scores, w.abs() * coefficient)
     assert torch.allclose(scores, torch.tensor([[3.0846, 4.6833], [1.5423, 2.3416]]), atol=1e-4)
 
 
 @pytest.mark.exercise("wanda_scores")
 def test_wanda_scores_prefer_features_active_on_positives():
+    check_wanda_scores(wanda_scores)
     w = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
     pos, neg = torch.tensor([2.0, 1.0]), torch.tensor([1.0, 3.0])
-    assert torch.allclose(wanda_scores(w, pos, neg, 1.0), torch.tensor([[1.0, -4.0], [0.5, 0.0]]))
-    assert torch.allclose(wanda_scores(w, pos, neg, 0.5), torch.tensor([[1.5, -1.0], [0.75, 0.0]]))
     assert torch.allclose(wanda_scores(w, pos, neg, 0.0), w.abs() * pos)  # Wanda on the positives
-    _, stats = hand_made_stats()
-    assert torch.allclose(concern_scores(w, stats, "wanda", 1.0),
-                          wanda_scores(w, stats.rms_pos, stats.rms_neg, 1.0))
+    assert torch.allclose(concern_scores(w, HAND_STATS, "wanda", 1.0),
+                          wanda_scores(w, HAND_STATS.rms_pos, HAND_STATS.rms_neg, 1.0))
     with pytest.raises(ValueError, match="'ci'"):
-        concern_scores(w, stats, "magnitude")
+        concern_scores(w, HAND_STATS, "magnitude")
 
 
 @pytest.mark.exercise("keep_mask")
@@ -102,7 +65,8 @@ def test_unstructured_mask_prunes_exactly_the_share_of_every_row(shape, ratio, p
 
 
 @pytest.mark.exercise("keep_mask")
-def test_unstructured_mask_by_hand():
+def test_masks_by_hand():
+    check_keep_mask(keep_mask)
     scores = torch.tensor([[3.0846, 4.6833], [1.5423, 2.3416]])  # the hand-made CI scores
     assert keep_mask(scores, 0.5, "unstructured").tolist() == [[False, True], [False, True]]
 
@@ -140,19 +104,6 @@ def test_find_layers_defaults_to_feed_forward_without_attention(tokenizer):
         find_layers(model, include=r"dense$")
 
 
-def test_activation_stats_ignore_padding(tokenizer, trained):
-    model = trained[0]
-    pos, neg = (encode(tokenizer, s, 10) for s in concern_samples(synthetic_split(12, 5), 0, 4, seed=0))
-    padded = {k: torch.nn.functional.pad(v, (0, 4)) if v.ndim == 2 else v for k, v in pos.items()}
-    padded["input_ids"][:, -4:] = tokenizer.convert_tokens_to_ids("alpha1")  # masked out, must not count
-    layers = find_layers(model)
-    a, b = activation_stats(model, pos, neg, layers, CPU), activation_stats(model, padded, neg, layers, CPU)
-    for name in layers:
-        assert a[name].pos_norm.shape == (layers[name].in_features,)
-        for field in ("pos_norm", "neg_norm", "cosine"):
-            assert torch.allclose(getattr(a[name], field), getattr(b[name], field), atol=1e-4)
-
-
 def test_structured_pruning_pairs_intermediate_and_output_layers(tokenizer):
     model = tiny_bert(tokenizer.vocab_size)
     pairs = feed_forward_pairs(model, find_layers(model))
@@ -162,7 +113,7 @@ def test_structured_pruning_pairs_intermediate_and_output_layers(tokenizer):
         feed_forward_pairs(model, find_layers(model, include=["query"], exclude=[]))
 
 
-@pytest.mark.exercise("keep_mask")
+@pytest.mark.exercise("apply_masks")
 @pytest.mark.parametrize("score", ["ci", "wanda"])
 @pytest.mark.parametrize("method", ["unstructured", "structured"])
 def test_prune_concern_masks_a_copy_in_place_and_keeps_the_original(tokenizer, trained, method, score):
@@ -190,10 +141,10 @@ def test_prune_concern_masks_a_copy_in_place_and_keeps_the_original(tokenizer, t
             assert torch.equal((output.weight == 0).all(dim=0), dead)
             assert int(zeros.sum()) == 25 * zeros.shape[1]
     expected = pruned_count(64, 0.4) / 64 if method == "structured" else 0.4
-    assert overall_sparsity(module, layers) == pytest.approx(expected, abs=0.02)
+    assert pruned_sparsity(module, layers) == pytest.approx(expected, abs=0.02)
 
 
-@pytest.mark.exercise("keep_mask")
+@pytest.mark.exercise("apply_masks")
 @pytest.mark.parametrize("score, ratio", [("ci", 0.8), ("wanda", 0.5)])
 def test_concern_pruning_keeps_the_concern_better_than_anti_concern_pruning(tokenizer, trained, score, ratio):
     """Pruning by the concern score must hurt the concern's own inputs less than pruning by the
@@ -214,13 +165,12 @@ def test_concern_pruning_keeps_the_concern_better_than_anti_concern_pruning(toke
         assert margins["keep", concern] > margins["anti", concern], margins
 
 
-@pytest.mark.exercise("keep_mask")
+@pytest.mark.exercise("apply_masks")
 def test_random_score_is_seeded_concern_blind_and_prunes_the_same_share(tokenizer, trained):
     w = torch.randn(6, 10, generator=torch.Generator().manual_seed(0))
-    _, stats = hand_made_stats()  # ignored by "random"
-    a, b = concern_scores(w, stats, "random", seed=3), concern_scores(w, stats, "random", seed=3)
-    assert torch.equal(a, b) and a.shape == w.shape and ((a >= 0) & (a < 1)).all()
-    assert not torch.equal(a, concern_scores(w, stats, "random", seed=4))
+    a, b = concern_scores(w, HAND_STATS, "random", seed=3), concern_scores(w, HAND_STATS, "random", seed=3)
+    assert torch.equal(a, b) and a.shape == w.shape and ((a >= 0) & (a < 1)).all()  # statistics unused
+    assert not torch.equal(a, concern_scores(w, HAND_STATS, "random", seed=4))
     model = trained[0]
     pos, neg = (encode(tokenizer, s, 10) for s in concern_samples(trained[3], 0, 20, seed=0))
     other_pos, other_neg = (encode(tokenizer, s, 10) for s in concern_samples(trained[3], 2, 20, seed=0))
@@ -231,6 +181,6 @@ def test_random_score_is_seeded_concern_blind_and_prunes_the_same_share(tokenize
         layers = find_layers(blind)
         assert all(torch.equal(blind.state_dict()[k], v) for k, v in again.state_dict().items()), (
             "a random module must not depend on its concern's samples")
-        assert overall_sparsity(blind, layers) == pytest.approx(overall_sparsity(scored, layers))
+        assert pruned_sparsity(blind, layers) == pytest.approx(pruned_sparsity(scored, layers))
         blind_layers, scored_layers = dict(blind.named_modules()), dict(scored.named_modules())
         assert not all(torch.equal(blind_layers[n].weight == 0, scored_layers[n].weight == 0) for n in layers)

@@ -10,8 +10,16 @@ from scipy.stats import ortho_group
 from course_lib.core.exercise_marker import by_exercise
 from course_lib.modularization.similarity import cca_similarity, kernel_cka, linear_cka
 
+from .checks import check_cca_similarity, check_kernel_cka, check_linear_cka
+
 FUNCTIONS = (linear_cka, kernel_cka, cca_similarity)
 MEASURES = by_exercise(*FUNCTIONS)  # each case marked with its exercise
+CHECKS = {linear_cka: check_linear_cka, kernel_cka: check_kernel_cka, cca_similarity: check_cca_similarity}
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_value_of_a_hand_made_pair(measure):
+    CHECKS[measure](measure)
 
 
 @pytest.fixture
