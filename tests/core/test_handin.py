@@ -13,11 +13,20 @@ from pathlib import Path
 import pytest
 
 from course_lib.assignments import get_assignment
-from course_lib.core.exercises import ANSWER_CELL_TAG, ANSWER_PROMPT, STUB, STUDENT, strip_solutions
+from course_lib.core.exercises import (
+    ANSWER_CELL_TAG,
+    ANSWER_PROMPT,
+    STUB,
+    STUDENT,
+    package_exercises,
+    strip_solutions,
+)
 from course_lib.core.handin import MANIFEST, HandinError, collect, main, zip_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "course_lib/cnn/numpy_conv.py"
+MODULES = sorted({e.path for e in package_exercises(ROOT / "course_lib" / "cnn", ROOT)})
+"""Assignment 02's exercise modules (MODULE among them): what a hand-in holds."""
 NOTEBOOK = "notebooks/02_cnn.ipynb"
 
 
@@ -33,11 +42,14 @@ def _notebook(answers: list[str]) -> dict:
 
 @pytest.fixture
 def release(tmp_path) -> Path:
-    """Assignment 02's student files: the released module and a notebook with two questions."""
-    text, _ = strip_solutions((ROOT / MODULE).read_text(encoding="utf-8"))
+    """Assignment 02's student files: the released modules (the first region of MODULE answered) and a
+    notebook with two questions."""
     (tmp_path / "course_lib/cnn").mkdir(parents=True)
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / MODULE).write_text(text.replace(STUB, "return 1", 1), encoding="utf-8")
+    for path in MODULES:
+        text, _ = strip_solutions((ROOT / path).read_text(encoding="utf-8"))
+        (tmp_path / path).write_text(text.replace(STUB, "return 1", 1) if path == MODULE else text,
+                                     encoding="utf-8")
     (tmp_path / NOTEBOOK).write_text(json.dumps(_notebook(["Because.", ANSWER_PROMPT])), encoding="utf-8")
     shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
@@ -45,11 +57,11 @@ def release(tmp_path) -> Path:
 
 def test_handin_holds_the_modules_the_notebook_and_a_manifest(release):
     handin = collect(get_assignment("02"), release)
-    assert list(handin.files) == [MODULE, NOTEBOOK, MANIFEST]
+    assert list(handin.files) == [*MODULES, NOTEBOOK, MANIFEST]
     manifest = json.loads(handin.files[MANIFEST])
     assert manifest["assignment"] == "02" and manifest["release"] == "0.1.0"
     assert manifest["files"] == {p: hashlib.sha256((release / p).read_bytes()).hexdigest()
-                                 for p in (MODULE, NOTEBOOK)}
+                                 for p in (*MODULES, NOTEBOOK)}
     unimplemented = [w for w in handin.warnings if "is not implemented" in w]
     assert len(unimplemented) == len(get_assignment("02").points) - 1  # one region answers `return 1`
     assert "conv_param_count" not in " ".join(unimplemented)

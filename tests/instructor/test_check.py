@@ -42,13 +42,10 @@ def test_check_prints_each_test_and_returns_the_summary(capsys):
 
 
 def test_solutions_pass_the_checks_of_methods_too():
-    result = run_exercise_tests("HighwayMaxout.forward")
-    assert result.passed and result.n_total == 4, result.report()
-    assert {t.name for t in result.tests} == {
-        "test_highway_maxout_matches_its_equations",
-        "test_dcn_loss_sums_iterations_and_the_model_learns_a_batch",
-        "test_readers_ignore_padding[DynamicCoattentionNetwork-options0]",
-        "test_readers_ignore_padding[DynamicCoattentionNetwork-options1]"}
+    result = run_exercise_tests("DynamicPointingDecoder.forward")
+    assert result.passed and result.n_total >= 2, result.report()
+    assert {t.name for t in run_exercise_tests("HighwayMaxout.forward").tests} == {
+        "test_highway_maxout_matches_its_equations"}
 
 
 def test_unknown_name_lists_the_valid_ones():
