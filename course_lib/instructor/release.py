@@ -69,6 +69,9 @@ QUESTION = re.compile(r"^(?:#{1,6}[ \t]*|\*\*)Question[ \t]+\d+", re.MULTILINE)
 """A question cell: a markdown cell with a line that starts with ``**Question N`` or a heading
 ``### Question N``."""
 STUDENT_EXTRA = "student"
+SHARED_EXTRAS = ("peers",)
+"""Extras the release keeps beside the student's: optional for everyone (the programs notebook 01 compares
+with), so a student may install them too."""
 STUDENT_TOOLS = ("pytest", "ipykernel", "jupyterlab")
 """The student's tools among a ``dev`` extra's (a pyproject without a ``student`` extra)."""
 
@@ -251,16 +254,18 @@ def _requirement_name(requirement: str) -> str:
 
 
 def student_requirements(pyproject: dict) -> tuple[list[str], set[str]]:
-    """(the ``student`` extra, the names of the packages only the other extras hold) of a parsed
-    ``pyproject.toml``; a ``dev`` extra alone gives its :data:`STUDENT_TOOLS` to the student."""
+    """(the ``student`` extra, the names of the packages only the instructor's extras hold: not the
+    student's, not :data:`SHARED_EXTRAS`) of a parsed ``pyproject.toml``; a ``dev`` extra alone gives
+    its :data:`STUDENT_TOOLS` to the student."""
     extras = pyproject["project"].get("optional-dependencies", {})
     if STUDENT_EXTRA in extras:
         student = list(extras[STUDENT_EXTRA])
     else:
         student = [r for r in extras.get("dev", []) if _requirement_name(r) in STUDENT_TOOLS]
-    names = {_requirement_name(r) for r in student}
+    names = {_requirement_name(r) for key in SHARED_EXTRAS for r in extras.get(key, [])}
+    names |= {_requirement_name(r) for r in student}
     others = {_requirement_name(r) for key, rs in extras.items() if key != STUDENT_EXTRA for r in rs}
-    return student, others - names
+    return student, others - names - {"course-lib"}
 
 
 def _tables(text: str) -> list[tuple[str, str]]:
@@ -275,11 +280,15 @@ def _tables(text: str) -> list[tuple[str, str]]:
 
 
 def release_pyproject(text: str, root: Path) -> str:
-    """The release's ``pyproject.toml``: the ``student`` extra as the only one, the linter's tables and
-    comment lines that name top-level files the release in ``root`` lacks dropped."""
-    student, _ = student_requirements(tomllib.loads(text))
-    extra = (f"[project.optional-dependencies]\n{STUDENT_EXTRA} = [\n"
-             + "".join(f"    \"{r}\",\n" for r in student) + "]\n\n")
+    """The release's ``pyproject.toml``: the ``student`` extra and :data:`SHARED_EXTRAS` as the only ones,
+    the linter's tables and comment lines that name top-level files the release in ``root`` lacks dropped."""
+    parsed = tomllib.loads(text)
+    student, _ = student_requirements(parsed)
+    extras = parsed["project"].get("optional-dependencies", {})
+    kept = {STUDENT_EXTRA: student, **{key: extras[key] for key in SHARED_EXTRAS if key in extras}}
+    extra = "[project.optional-dependencies]\n" + "".join(
+        f"{key} = [\n" + "".join(f"    \"{r}\",\n" for r in requirements) + "]\n"
+        for key, requirements in kept.items()) + "\n"
     out = []
     for header, body in _tables(text):
         if header == "[project.optional-dependencies]":

@@ -335,7 +335,7 @@ def test_release_pyproject_offers_only_the_student_extra(tmp_path, source, stude
 def test_released_pyproject_and_environment(release):
     dest, _ = release
     pyproject = tomllib.loads((dest / "pyproject.toml").read_text())
-    assert list(pyproject["project"]["optional-dependencies"]) == ["student"]
+    assert list(pyproject["project"]["optional-dependencies"]) == ["student", "peers"]
     _, instructor = student_requirements(tomllib.loads((ROOT / "pyproject.toml").read_text()))
     environment = (dest / "environment.yml").read_text()
     assert instructor and not [p for p in instructor if f"- {p}" in environment]
