@@ -40,8 +40,10 @@ LIMITS = ["--timeout", "240", "--test-timeout", "15", "--test-cpu", "2", "--memo
 POINTS = get_assignment("02").points
 FULL = sum(POINTS.values())
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
-                                reason="needs bubblewrap (apt-get install bubblewrap)")
+# outside the everyday suite: python3 workbook.py -s tests -- -m slow tests/instructor/test_grading_class.py
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="needs bubblewrap (apt-get install bubblewrap)")]
 
 
 def _tree_hash(*folders: Path) -> str:
