@@ -412,7 +412,7 @@ def test_feedback_names_each_test_and_why_it_failed(graded):
 
 def test_written_answers_are_gathered_per_question(graded):
     files = sorted((graded["out"] / "answers").glob("*.md"))
-    assert len(files) == 6 and files[0].name.startswith("01_question-6")
+    assert len(files) == 6 and files[0].name.startswith("01_question-1-pooling")
     first = files[0].read_text(encoding="utf-8")
     assert "## Model answer" in first and "pooling" in first.lower()
     for k in range(PER_KIND):
