@@ -151,7 +151,8 @@ def _cache() -> dict[str, str]:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Unit tests, every notebook executed with papermill (smoke), and nbval on the committed ones.
+    """Unit tests, every notebook executed with papermill (smoke), and nbval on the committed ones; the
+    25 slowest tests are listed at the end, to show where the suite's time goes.
 
     The tests never download: without a data set, the tests that need it are skipped and one line says
     which and how to fetch them (:mod:`tests.data_gate`); the first Quick start command fetches them.
@@ -159,8 +160,8 @@ def tests(session: nox.Session) -> None:
     python = _workbook_python(session)
     args = session.posargs or ["tests", "notebooks"]
     session.run(
-        python, "-m", "pytest", "--nbval", "--nbval-sanitize-with",
-        "tests/nbval_sanitize.cfg", "--nbval-current-env", *args, env=_env(TQDM_DISABLE="1", **_cache()),
+        python, "-m", "pytest", "--nbval", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+        "--nbval-current-env", "--durations=25", *args, env=_env(TQDM_DISABLE="1", **_cache()),
         external=True,
     )
 

@@ -3,7 +3,9 @@
 airbench94 is Keller Jordan's own training code as published on PyPI (``pip install airbench==0.1.8
 torchvision``; it imports torchvision), called unchanged as a library: ``airbench.train94`` with its
 own network, hyper-parameters (9.9 epochs of batch 1024, ...), data loader, lookahead and six-view
-test-time augmentation. What it assumes of a GPU is adapted from outside, for the length of its calls:
+test-time augmentation. The workbook's laptop profile follows its successor, airbench94_muon (8 epochs
+of batch 2000, Muon on the conv filters; see ``course_lib/cnn/config.py``). What airbench94 assumes of
+a GPU is adapted from outside, for the length of its calls:
 
 * its model's ``.half()`` and ``.cuda()`` leave the float32 weights on the CPU, and its images'
   ``.half()`` gives float32 (wider than its fp16, so nothing is rounded away); its network's forward runs
@@ -20,20 +22,22 @@ test-time augmentation. What it assumes of a GPU is adapted from outside, for th
   evaluations), the workbook's the sum of its epochs' training times.
 
 Both run with the same ``--threads`` and seed, one after the other (``--first``). Printed: each side's
-test accuracy (six-view test-time augmentation), epochs, optimizer steps, training seconds, seconds per
-step and the ratios workbook / airbench94. ``--set KEY=VALUE`` (repeatable, the value read as JSON)
-changes one of the workbook's laptop settings, e.g. ``--set epochs=10``.
+test accuracy (six-view test-time augmentation), epochs, optimizer steps, training images seen, training
+seconds, milliseconds per training image and the ratios workbook / airbench94. ``--set KEY=VALUE``
+(repeatable, the value read as JSON) changes one of the workbook's laptop settings, e.g.
+``--set epochs=10``.
 
     COURSE_DATA_DIR=../shared/data python benchmarks/cifar_reference.py --threads 2
     python benchmarks/cifar_reference.py --train-size 2048 --test-size 1000 --epochs 1   # a quick check
     python benchmarks/cifar_reference.py --steps 20 --threads 2    # per-step timing only, interleaved
 
 ``--steps R`` trains neither to the end: it times, interleaved round by round (R rounds after one
-untimed), one training step of each side at the laptop batch (forward, backward, optimizer and its
-schedule; lookahead every fifth step as both do) on a batch each side's own loader served, with the
+untimed), one training step of each side at its own batch (forward, backward, optimizer and its
+schedule; airbench94's lookahead every fifth step) on a batch each side's own loader served, with the
 whitening layer's bias training and held (both sides hold it after 3 epochs, and then no gradient
 reaches that layer), and each side's data pipeline per batch (a whole epoch of its loader, divided by
-its batches), and prints the min and median wall and CPU time of each and their ratios.
+its batches), and prints the min and median wall and CPU time of each and their ratios per training
+image (the batches differ: 2000 against 1024).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from torch import nn
 from course_lib.cnn import LAPTOP, CifarSplit, CNNSettings, DeviceBatches, build_model, load_cifar10
 from course_lib.cnn.cifar import make_optimizer, predict_proba, train_cnn
 from course_lib.core.device import amp_dtype, autocast, cpu_model, seed_everything
+from course_lib.core.settings import UNSET
 from course_lib.core.training import accuracy
 
 AIRBENCH_VERSION = "0.1.8"
@@ -178,7 +183,8 @@ def run_airbench(airbench, data_root: Path, *, epochs: float, seed: int, amp: bo
         started = time.perf_counter()
         test_accuracy = airbench.evaluate(model, test_loader, tta_level=hyp["net"]["tta_level"])
         tta_s = time.perf_counter() - started
-    return {"test_accuracy": test_accuracy, "epochs": epochs, "steps": steps, "train_s": train_s / 1000,
+    return {"test_accuracy": test_accuracy, "epochs": epochs, "steps": steps,
+            "images": steps * min(loader.batch_size, len(loader.images)), "train_s": train_s / 1000,
             "tta_s": tta_s}
 
 
@@ -193,29 +199,31 @@ def run_workbook(settings: CNNSettings, train: CifarSplit, test: CifarSplit, *, 
     per_epoch = len(train) // settings.batch_size if len(train) > settings.batch_size else 1
     steps = len(history.epochs) * per_epoch
     return {"test_accuracy": accuracy(probabilities.argmax(1), test.labels), "epochs": settings.epochs,
-            "steps": steps, "train_s": sum(history.column("epoch_time_s")), "tta_s": tta_s}
+            "steps": steps, "images": steps * min(settings.batch_size, len(train)),
+            "train_s": sum(history.column("epoch_time_s")), "tta_s": tta_s}
 
 
 def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float]:
     """The ratios workbook / airbench94 (accuracy as a difference)."""
     return {"accuracy_difference": ours["test_accuracy"] - theirs["test_accuracy"],
             "train_time_ratio": ours["train_s"] / theirs["train_s"],
-            "step_time_ratio": (ours["train_s"] / ours["steps"]) / (theirs["train_s"] / theirs["steps"]),
-            "steps_ratio": ours["steps"] / theirs["steps"]}
+            "image_time_ratio": (ours["train_s"] / ours["images"]) / (theirs["train_s"] / theirs["images"]),
+            "images_ratio": ours["images"] / theirs["images"]}
 
 
 def print_comparison(ours: dict[str, Any], theirs: dict[str, Any], ratios: dict[str, float]) -> None:
     rows = [("test accuracy (six-view TTA)", "test_accuracy", "{:.4f}"), ("epochs", "epochs", "{:g}"),
-            ("optimizer steps", "steps", "{:d}"), ("training time (s)", "train_s", "{:.1f}"),
+            ("optimizer steps", "steps", "{:d}"), ("training images seen", "images", "{:,d}"),
+            ("training time (s)", "train_s", "{:.1f}"),
             ("TTA evaluation (s)", "tta_s", "{:.1f}")]
     print(f"{'':30s} {'workbook laptop':>16s} {'airbench94':>12s}")
     for label, key, fmt in rows:
         print(f"{label:30s} {fmt.format(ours[key]):>16s} {fmt.format(theirs[key]):>12s}")
-    print(f"{'training time per step (s)':30s} {ours['train_s'] / ours['steps']:16.3f} "
-          f"{theirs['train_s'] / theirs['steps']:12.3f}")
+    print(f"{'training ms per image':30s} {ours['train_s'] / ours['images'] * 1e3:16.3f} "
+          f"{theirs['train_s'] / theirs['images'] * 1e3:12.3f}")
     print(f"accuracy workbook - airbench94: {ratios['accuracy_difference']:+.4f}; training time workbook / "
-          f"airbench94: {ratios['train_time_ratio']:.3f} (per step {ratios['step_time_ratio']:.3f}, "
-          f"steps {ratios['steps_ratio']:.3f})")
+          f"airbench94: {ratios['train_time_ratio']:.3f} (per image {ratios['image_time_ratio']:.3f}, "
+          f"images {ratios['images_ratio']:.3f})")
     verdict = ratios["accuracy_difference"] >= 0 and ratios["train_time_ratio"] <= 1
     print("target (accuracy at least airbench94's in no more training time):",
           "met" if verdict else "NOT met")
@@ -339,16 +347,18 @@ def step_profile(airbench, settings: CNNSettings, train: CifarSplit, data_root: 
                     times[name]["wall"].append(wall / n)
                     times[name]["cpu"].append(cpu / n)
     figures = {name: {kind: summarise(v) for kind, v in t.items()} for name, t in times.items()}
+    hyp = airbench.lib_airbench94.hyp["opt"]
+    per_image = settings.batch_size / hyp["batch_size"]  # our batch over theirs
     for what in WHAT:
         ours, theirs = figures[f"workbook {what}"], figures[f"airbench94 {what}"]
-        figures[f"ratio {what}"] = {kind: {s: ours[kind][s] / theirs[kind][s] for s in ("min", "median")}
-                                    for kind in ("wall", "cpu")}
+        figures[f"ratio {what}"] = {kind: {s: ours[kind][s] / theirs[kind][s] / per_image
+                                           for s in ("min", "median")} for kind in ("wall", "cpu")}
     per_epoch = len(train) // settings.batch_size
-    hyp = airbench.lib_airbench94.hyp["opt"]
+    their_per_epoch = len(train) // hyp["batch_size"]
     held = settings.whiten_bias_epochs if settings.whiten_bias_epochs is not None else settings.epochs
     figures["run estimate"] = {
-        "airbench94": run_estimate(figures, "airbench94", math.ceil(per_epoch * hyp["train_epochs"]),
-                                   hyp["whiten_bias_epochs"] * per_epoch),
+        "airbench94": run_estimate(figures, "airbench94", math.ceil(their_per_epoch * hyp["train_epochs"]),
+                                   hyp["whiten_bias_epochs"] * their_per_epoch),
         **{f"workbook, {e} epochs": run_estimate(figures, "workbook", e * per_epoch, min(held, e) * per_epoch)
            for e in sorted({settings.epochs - 1, settings.epochs, settings.epochs + 1} - {0})}}
     return figures
@@ -379,7 +389,7 @@ def print_profile(figures: dict[str, Any]) -> None:
                   f"{ours['seconds'] / theirs['seconds']:.3f} of airbench94's")
     for what in WHAT:
         r = figures[f"ratio {what}"]
-        print(f"workbook / airbench94, {what}: wall min {r['wall']['min']:.3f}, median "
+        print(f"workbook / airbench94 per training image, {what}: wall min {r['wall']['min']:.3f}, median "
               f"{r['wall']['median']:.3f}; CPU min {r['cpu']['min']:.3f}, median {r['cpu']['median']:.3f}")
 
 
@@ -394,29 +404,41 @@ def parse_setting(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the comparison (or ``--steps``) and return its figures: ``{"workbook": ..., "airbench94": ...,
-    "ratios": ...}`` (or the step profile's)."""
+def chosen_settings(args: argparse.Namespace) -> CNNSettings:
+    """The laptop profile with ``--set`` and then ``--epochs``/``--train-size``/``--test-size`` applied
+    (an option left out keeps the profile's value)."""
+    settings = LAPTOP.override(**dict(args.overrides))
+    return settings.override(epochs=args.epochs, train_size=args.train_size, test_size=args.test_size)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=None, help="data root (None: $COURSE_DATA_DIR or ./data)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch CPU threads of both (default: torch's, %(default)s here)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-size", type=int, default=None, help="training images (None: all 50,000)")
-    parser.add_argument("--test-size", type=int, default=None, help="test images (None: all 10,000)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="the workbook's epochs (None: the profile's)")
+    parser.add_argument("--train-size", type=int, default=UNSET,
+                        help="training images (default: the profile's, all 50,000)")
+    parser.add_argument("--test-size", type=int, default=UNSET,
+                        help="test images (default: the profile's, all 10,000)")
+    parser.add_argument("--epochs", type=int, default=UNSET,
+                        help="the workbook's epochs (default: the profile's)")
     parser.add_argument("--airbench-epochs", type=float, default=None, help="airbench's (None: its 9.9)")
     parser.add_argument("--set", dest="overrides", type=parse_setting, action="append", default=[],
                         metavar="KEY=VALUE", help="another laptop setting of the workbook (repeatable)")
     parser.add_argument("--first", choices=("workbook", "airbench94"), default="workbook")
     parser.add_argument("--steps", type=int, default=None, metavar="ROUNDS",
                         help="only time single steps and the data pipelines, interleaved, for ROUNDS rounds")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the comparison (or ``--steps``) and return its figures: ``{"workbook": ..., "airbench94": ...,
+    "ratios": ...}`` (or the step profile's)."""
+    args = parse_args(argv)
     airbench = import_airbench()
-    settings = LAPTOP.override(**dict(args.overrides))
-    settings = settings.override(epochs=args.epochs, train_size=args.train_size, test_size=args.test_size)
+    settings = chosen_settings(args)
     torch.set_num_threads(args.threads)
     amp = settings.amp
     train = load_cifar10("train", args.data_root, size=settings.train_size, seed=args.seed)

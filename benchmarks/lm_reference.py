@@ -33,7 +33,7 @@ from course_lib.core.device import seed_everything, set_cpu_threads
 from course_lib.lm.config import LAPTOP
 from course_lib.lm.data import UNK, Vocabulary, load_wikitext2, split_texts, tokenize_lines
 from course_lib.lm.embeddings import vocab_embeddings
-from course_lib.lm.reference import train_reference
+from course_lib.lm.reference import ratios_to_reference, train_reference
 from course_lib.lm.train import train_language_model
 
 VALID = re.compile(r"end of epoch\s+(\d+) \| time:\s*([\d.]+)s \| valid loss\s+[\d.]+ \| "
@@ -124,12 +124,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     print(f"workbook laptop LSTM: valid ppl {ours['valid_ppl_stateful']:.1f} (state carried; windowed "
           f"{ours['valid_ppl']:.1f}), test {ours['test_ppl_stateful']:.1f} (windowed "
           f"{ours['test_ppl']:.1f}), {ours['tokens_per_s']:.0f} tokens/s, {ours['minutes']:.1f} min")
-    figures["ratios"] = {"valid_ppl": ours["valid_ppl_stateful"] / ref["valid_ppl_stateful"],
-                         "test_ppl": ours["test_ppl_stateful"] / ref["test_ppl_stateful"],
-                         "throughput": ours["tokens_per_s"] / ref["tokens_per_s"]}
-    r = figures["ratios"]
-    print(f"workbook / reference, same process: valid ppl {r['valid_ppl']:.3f}, test ppl "
-          f"{r['test_ppl']:.3f}, throughput {r['throughput']:.2f}")
+    figures["ratios"] = r = ratios_to_reference(ours, ref)
+    print(f"workbook / reference, same process: valid ppl {r['valid_ppl_ratio_to_reference']:.3f}, test ppl "
+          f"{r['test_ppl_ratio_to_reference']:.3f}, throughput {r['throughput_ratio_to_reference']:.2f}")
     return figures
 
 

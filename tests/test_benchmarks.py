@@ -152,14 +152,16 @@ def test_cifar_reference_trains_both_sides_at_a_tiny_size(cifar_reference, monke
     assert sorted(saved["labels"].tolist()) == sorted(train.labels.tolist())  # the same images, shuffled
     theirs = cifar_reference.run_airbench(airbench, folder, epochs=1.5, seed=0, amp=True)  # bf16 if native
     assert (torch.nn.Module.half, torch.nn.Module.cuda, torch.Tensor.half, torch.cuda.Event) == originals
-    settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=16)
+    settings = LAPTOP.override(batch_size=8, widths=(8, 16, 16), epochs=2, train_eval_size=16)
     ours = cifar_reference.run_workbook(settings, train, test, seed=0)
-    assert theirs["steps"] == 6 and ours["steps"] == 8  # ceil(4 batches x 1.5 epochs); 4 x 2
+    assert theirs["steps"] == 6 and ours["steps"] == 16  # ceil(4 batches x 1.5 epochs); 8 x 2
+    assert theirs["images"] == 96 and ours["images"] == 128
     for side in (ours, theirs):
         assert 0 <= side["test_accuracy"] <= 1 and side["train_s"] > 0 and side["tta_s"] > 0
     ratios = cifar_reference.compare(ours, theirs)
     assert ratios["accuracy_difference"] == pytest.approx(ours["test_accuracy"] - theirs["test_accuracy"])
-    assert ratios["step_time_ratio"] == pytest.approx(ratios["train_time_ratio"] * 6 / 8)
+    assert ratios["image_time_ratio"] == pytest.approx(ratios["train_time_ratio"] * 96 / 128)
+    assert ratios["images_ratio"] == pytest.approx(128 / 96)
     with pytest.raises(FileNotFoundError, match="train.pt is missing"):
         cifar_reference.run_airbench(airbench, tmp_path / "empty", epochs=1, seed=0, amp=False)
     profile = cifar_reference.step_profile(airbench, settings, train, folder, rounds=2, seed=0)
@@ -167,10 +169,11 @@ def test_cifar_reference_trains_both_sides_at_a_tiny_size(cifar_reference, monke
         for side in ("workbook", "airbench94"):
             timing = profile[f"{side} {what}"]
             assert 0 < timing["cpu"]["min"] <= timing["cpu"]["median"]
-        assert profile[f"ratio {what}"]["cpu"]["median"] > 0
+        ours, theirs = (profile[f"{side} {what}"]["wall"]["min"] for side in ("workbook", "airbench94"))
+        assert profile[f"ratio {what}"]["wall"]["min"] == pytest.approx(ours / 8 / (theirs / 16))  # per image
     steps = {side: (e["steps"], e["trained_bias_steps"]) for side, e in profile["run estimate"].items()}
-    assert steps == {"airbench94": (40, 12), "workbook, 1 epochs": (4, 4), "workbook, 2 epochs": (8, 8),
-                     "workbook, 3 epochs": (12, 12)}  # 4 batches x 9.9 epochs; the bias trains 3 epochs
+    assert steps == {"airbench94": (40, 12), "workbook, 1 epochs": (8, 8), "workbook, 2 epochs": (16, 16),
+                     "workbook, 3 epochs": (24, 24)}  # 4 batches x 9.9 epochs (8 of ours); bias: 3 epochs
 
 
 def test_cifar_reference_runs_only_airbenchs_forward_under_autocast(cifar_reference):
@@ -181,6 +184,15 @@ def test_cifar_reference_runs_only_airbenchs_forward_under_autocast(cifar_refere
     assert wrapped is net and net(torch.ones(2, 4)).dtype == torch.float32  # float32 logits either way
     assert (torch.ones(3, 3) @ torch.ones(3, 3)).dtype == torch.float32  # nothing leaks out of the forward
     assert isinstance(net[0], torch.nn.Linear)  # indexed as airbench indexes its net
+
+
+def test_cifar_reference_keeps_the_profiles_values_unless_an_option_is_given(cifar_reference):
+    from course_lib.cnn import LAPTOP
+
+    assert cifar_reference.chosen_settings(cifar_reference.parse_args([])) == LAPTOP
+    chosen = cifar_reference.chosen_settings(cifar_reference.parse_args(
+        ["--epochs", "3", "--train-size", "500", "--set", "lr=0.5", "--set", "optimizer=sgd_one_cycle"]))
+    assert chosen == LAPTOP.override(epochs=3, train_size=500, lr=0.5, optimizer="sgd_one_cycle")
 
 
 def test_cifar_reference_reads_settings_as_json(cifar_reference):

@@ -9,7 +9,9 @@ linear layer whose logits are scaled by ``logit_scale`` (airbench: 1/9). Batch n
 fixed at 1 and learn only their shift, with a momentum of 0.4 (airbench's 0.6 in its convention);
 every conv starts as an identity on its first input channels (Dirac init). Training reuses
 :func:`~course_lib.cnn.cifar.train_cnn`; the batch-norm shifts get ``bias_lr_scale`` times the
-learning rate there (:func:`~course_lib.cnn.cifar.make_optimizer`).
+learning rate there (:func:`~course_lib.cnn.cifar.make_optimizer`). The two optimisers of the airbench
+recipes live here: airbench94's SGD with lookahead (:class:`LookaheadSGD`) and airbench94_muon's Muon on
+the conv filters (:class:`Muon`, :func:`orthogonalise`), which the laptop profile trains with.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from course_lib.core.device import amp_dtype
 
 WHITENING_KERNEL = 2
 BN_MOMENTUM = 0.4
@@ -144,4 +148,58 @@ class LookaheadSGD(torch.optim.SGD):
             for p in params:
                 if "lookahead_average" in self.state[p]:
                     p.copy_(self.state[p]["lookahead_average"])
+        return loss
+
+
+NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)
+"""Coefficients (a, b, c) of the quintic Newton-Schulz step X <- a X + (b A + c A^2) X, A = X X^T."""
+
+
+def orthogonalise(matrix: torch.Tensor, steps: int = 3, eps: float = 1e-7) -> torch.Tensor:
+    """About U V^T of ``matrix`` (m, n) = U S V^T, same shape and dtype: Jordan's quintic Newton-Schulz
+    iteration after scaling the top singular value below 1. Three steps leave the singular values
+    between about 0.5 and 1.5 rather than at 1, which trains as well (Jordan 2024). Computed in bf16 where
+    it is native (CUDA, a CPU with native bf16), else in float32."""
+    a, b, c = NEWTON_SCHULZ
+    x = matrix.to(amp_dtype(matrix.device, amp=True))
+    x = x / (x.norm() + eps)
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x.T if tall else x).to(matrix.dtype)
+
+
+class Muon(torch.optim.Optimizer):
+    """Nesterov momentum in every group; a group with ``orthogonalise=True`` (conv filters) steps by
+    Muon (Jordan 2024, as in airbench94_muon): the weight is first rescaled to norm sqrt(out channels),
+    then moved by ``lr`` times the orthogonalised momentum of its (out, in * kh * kw) reshape; the other
+    groups step as ``torch.optim.SGD(nesterov=True)`` with its coupled ``weight_decay``. The momentum
+    buffers live in the state dict, so a resumed run continues exactly."""
+
+    def __init__(self, params, *, lr: float, momentum: float, weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+                                  "orthogonalise": False})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            momentum = group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = grad.clone()
+                else:
+                    state["momentum_buffer"].mul_(momentum).add_(grad)
+                update = grad.add(state["momentum_buffer"], alpha=momentum)
+                if group["orthogonalise"]:
+                    p.mul_(len(p) ** 0.5 / p.norm())
+                    update = orthogonalise(update.reshape(len(update), -1)).view_as(p)
+                p.add_(update, alpha=-group["lr"])
         return loss

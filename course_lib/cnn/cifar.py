@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD
+from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD, Muon
 from course_lib.cnn.cifar_data import CifarSplit, DeviceBatches, reflect_pad
 from course_lib.cnn.config import CNNSettings
 from course_lib.cnn.course_vgg import CourseVGG
@@ -192,17 +192,21 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
     """``(optimizer, per-step learning-rate schedule or None)`` for ``settings.optimizer``, the one place
     a run's learning rate is set: SGD with Nesterov momentum and a one-cycle schedule (:func:`one_cycle`:
     from ``lr_start`` to the peak ``lr`` over the ``warmup`` share of the steps, then down to ``lr_end``)
-    (``"sgd_one_cycle"``), or Adam at a constant ``lr`` (``"adam"``, the course's choice); both with
-    ``weight_decay``. Only parameters that train are optimised; with SGD the batch-norm shifts take
-    ``bias_lr_scale`` times the rate and the weight decay divided by it, the bias of an
-    :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer stops after ``whiten_bias_epochs``
-    (its rate drops to 0 and the model's ``whiten_bias_trains`` turns false, so the backward pass no longer
-    computes its gradient), and ``lookahead`` averages the weights over the last ``1 - LOOKAHEAD_START``
-    of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
+    (``"sgd_one_cycle"``); the same for everything but the conv filters, which step by Muon at
+    ``muon_lr`` with ``muon_momentum`` on the same schedule (``"muon"``, airbench94_muon's recipe,
+    :class:`~course_lib.cnn.airbench.Muon`); or Adam at a constant ``lr`` (``"adam"``, the course's
+    choice); SGD and Adam with ``weight_decay``. Only parameters that train are optimised; with SGD the
+    batch-norm shifts take ``bias_lr_scale`` times the rate and the weight decay divided by it, the bias
+    of an :class:`~course_lib.cnn.airbench.AirbenchNet`'s whitening layer stops after
+    ``whiten_bias_epochs`` (its rate drops to 0 and the model's ``whiten_bias_trains`` turns false, so the
+    backward pass no longer computes its gradient; with Muon it trains as a shift does, its rate falling
+    linearly to 0 by then, as in airbench94_muon), and ``lookahead`` averages the weights over the last
+    ``1 - LOOKAHEAD_START`` of the steps (:class:`~course_lib.cnn.airbench.LookaheadSGD`)."""
     trained = [p for p in model.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
         return torch.optim.Adam(trained, lr=settings.lr, weight_decay=settings.weight_decay), None
     total = max(settings.epochs * steps_per_epoch, 1)
+    muon = settings.optimizer == "muon"
 
     def factor(step: int) -> float:
         return one_cycle(step, total, settings.warmup, settings.lr_start, settings.lr_end)
@@ -214,21 +218,29 @@ def make_optimizer(model: nn.Module, settings: CNNSettings,
         trains = frozen_from is None or step < frozen_from
         if isinstance(model, AirbenchNet):
             model.whiten_bias_trains = trains  # a held bias takes no gradient (airbench's)
-        return factor(step) if trains else 0.0
+        if not trains:
+            return 0.0
+        return 1 - step / frozen_from if muon and frozen_from else factor(step)
 
     bn_shifts = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     whiten_bias = ({id(model.whiten.bias)} if isinstance(model, AirbenchNet) and frozen_from is not None
                    else set())
+    filters = {id(p) for p in trained if p.dim() == 4} if muon else set()
     scale, wd = settings.bias_lr_scale, settings.weight_decay
-    groups = [({"params": [p for p in trained if id(p) not in bn_shifts | whiten_bias], "lr": settings.lr,
-                "weight_decay": wd}, factor),
+    bias_scale = scale if muon else 1.0  # airbench94_muon's bias rate; airbench94's main rate
+    groups = [({"params": [p for p in trained if id(p) not in bn_shifts | whiten_bias | filters],
+                "lr": settings.lr, "weight_decay": wd}, factor),
               ({"params": [p for p in trained if id(p) in bn_shifts], "lr": settings.lr * scale,
                 "weight_decay": wd / scale}, factor),
-              ({"params": [p for p in trained if id(p) in whiten_bias], "lr": settings.lr,
-                "weight_decay": wd}, whiten_bias_factor)]
+              ({"params": [p for p in trained if id(p) in whiten_bias], "lr": settings.lr * bias_scale,
+                "weight_decay": wd / bias_scale}, whiten_bias_factor),
+              ({"params": [p for p in trained if id(p) in filters], "lr": settings.muon_lr,
+                "momentum": settings.muon_momentum, "weight_decay": 0.0, "orthogonalise": True}, factor)]
     groups = [(g, f) for g, f in groups if g["params"]]
-    optimizer: torch.optim.SGD
-    if settings.lookahead:
+    optimizer: torch.optim.Optimizer
+    if muon:
+        optimizer = Muon([g for g, _ in groups], lr=settings.lr, momentum=settings.momentum)
+    elif settings.lookahead:
         optimizer = LookaheadSGD([g for g, _ in groups], total=total, start=round(LOOKAHEAD_START * total),
                                  momentum=settings.momentum, nesterov=True)
     else:

@@ -35,7 +35,7 @@ from course_lib.lm.models import (
     future_influence,
     matching_gpt,
 )
-from course_lib.lm.reference import ReferenceResult, train_reference
+from course_lib.lm.reference import ReferenceResult, ratios_to_reference, train_reference
 from course_lib.lm.sampling import generate, sample_next
 from course_lib.lm.train import (
     CarriedState,
@@ -55,6 +55,6 @@ __all__ = [
     "averages", "build_model", "compare_runs", "evaluate_loss", "evaluate_stateful_loss",
     "future_influence", "generate", "history_markdown", "load_wikitext2", "markdown_table", "matching_gpt",
     "next_token_loss", "perplexity", "plot_run", "run_grid_in_process", "sample_next",
-    "side_by_side_markdown", "train_language_model", "train_reference", "unigram_perplexity",
-    "vocab_embeddings",
+    "ratios_to_reference", "side_by_side_markdown", "train_language_model", "train_reference",
+    "unigram_perplexity", "vocab_embeddings",
 ]

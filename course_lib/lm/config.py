@@ -93,6 +93,9 @@ class LMSettings(Settings):
                                                                  "configuration (None: eval_tokens)")
     gpt_beside: bool = knob(default=False, doc="also train a GPT of the LSTM's parameter count on the same "
                                                "tokens, and compare")
+    reference_beside: bool = knob(default=False,
+                                  doc="also train pytorch/examples' word_language_model recipe on the same "
+                                      "tokens (lm.train_reference), and print the ratios to it")
     cpu_threads: int | None = knob(default=None, min=1, doc="torch CPU threads (None: torch's default)")
 
     def check(self) -> None:
@@ -213,8 +216,8 @@ GRID = tuple([(m, o, 1) for m in MODELS for o in OPTIMIZERS]
 
 # The course's twelve, exactly as set: lr 1e-3 for every optimizer, constant, momentum 0.9 (not Nesterov),
 # weight decay 5e-4 (adamw, sgd, momentum), batch 16, ten epochs, shuffled windows; grid=False and
-# gpt_beside=False: a sweep run trains only itself.
-ALONE = dict(grid=False, gpt_beside=False)
+# gpt_beside=False, reference_beside=False: a sweep run trains only itself.
+ALONE = dict(grid=False, gpt_beside=False, reference_beside=False)
 COURSE = dict(lr=1e-3, lr_plateau_factor=1.0, lr_anneal_epochs=0, stateful_training=False, momentum=0.9,
               nesterov=False, weight_decay=5e-4, batch_size=16, epochs=10, **ALONE)
 # The workbook's tuned variant: each optimizer at its own learning rate (DEFAULT_LR: sgd 1.0, momentum 0.1),
@@ -244,13 +247,13 @@ SMOKE = LMSettings(
 # with its whole vocabulary, trained its way (plain SGD at 20, lr / 4 on a plateau, clip 0.25, the state
 # carried across windows), with tied weights and a last epoch at lr / 4 (valid 175.3 against 191.3
 # without it, state carried), five epochs on two CPU cores; beside it a GPT of the same size (d_model
-# 156: the LSTM's parameter count at 2 blocks, also the width of the sweep's GPTs); the sweep on 32k
-# train and 32k eval tokens per configuration
+# 156: the LSTM's parameter count at 2 blocks, also the width of the sweep's GPTs) and pytorch/examples'
+# recipe itself on the same tokens; the sweep on 32k train and 32k eval tokens per configuration
 LAPTOP = LMSettings(
     split="offline", optimizer="sgd", num_layers=2, epochs=5, batch_size=20, seq_len=35, lr=20.0,
     weight_decay=0.0, grad_clip=0.25, hidden=200, d_model=156, lr_plateau_factor=4.0, lr_anneal_epochs=1,
     stateful_training=True, dropout=0.2, embeddings="random", emb_dim=200, tie_weights=True, amp=False,
-    grid_train_tokens=32768, grid_eval_tokens=32768, gpt_beside=True, cpu_threads=2,
+    grid_train_tokens=32768, grid_eval_tokens=32768, gpt_beside=True, reference_beside=True, cpu_threads=2,
 )
 # The GPT beside the LSTM (gpt_beside): the workbook's recipe for it (AdamW 1e-3, weight decay 0.01, clip 1,
 # its default dropout 0.2, lr / 4 on a plateau and in the last epoch), on shuffled windows; its width

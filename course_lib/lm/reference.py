@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,3 +160,11 @@ def _train(parts: dict[str, torch.Tensor], vocab_size: int, epochs: int, device:
                "test_ppl_stateful": math.exp(evaluate(model, test)), "tokens_per_s": tokens / train_s,
                "train_time_s": train_s}
     return ReferenceResult(metrics, records)
+
+
+def ratios_to_reference(ours: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float]:
+    """Workbook run / reference run, both runs' flat metrics: validation and test perplexity with the
+    state carried (below 1: the workbook's is lower) and training throughput (above 1: it is faster)."""
+    return {"valid_ppl_ratio_to_reference": ours["valid_ppl_stateful"] / reference["valid_ppl_stateful"],
+            "test_ppl_ratio_to_reference": ours["test_ppl_stateful"] / reference["test_ppl_stateful"],
+            "throughput_ratio_to_reference": ours["tokens_per_s"] / reference["tokens_per_s"]}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course_lib.cnn import cifar
-from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD, whitening_filters
+from course_lib.cnn.airbench import AirbenchNet, LookaheadSGD, Muon, orthogonalise, whitening_filters
 from course_lib.cnn.cifar import (
     CifarCNN,
     CourseVGG,
@@ -31,6 +31,10 @@ from course_lib.core.device import seed_everything
 from course_lib.core.digests import code_digest
 from course_lib.core.training import count_parameters
 from tests.cnn.synthetic import learnable_split
+
+AIRBENCH94 = LAPTOP.override(optimizer="sgd_one_cycle", lookahead=True, warmup=0.23, lr_start=0.2,
+                             lr_end=0.07, bias_lr_scale=64.0)
+"""The laptop network under airbench94's one-cycle SGD with lookahead (the laptop profile trains by Muon)."""
 
 
 @pytest.mark.parametrize(("architecture", "params"), [
@@ -165,15 +169,26 @@ def test_airbench_whitening_layer_decorrelates_the_patches():
 
 def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_augmentation():
     train, test = learnable_split(64, 0), learnable_split(16, 1)
-    settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=32, lr=0.2)
+    settings = LAPTOP.override(batch_size=16, widths=(8, 16, 16), epochs=2, train_eval_size=32)
     model = build_model(settings, train)
     assert isinstance(model, AirbenchNet)
     optimizer, _ = make_optimizer(model, settings, 4)
-    weights, shifts, whiten_bias = optimizer.param_groups
-    assert shifts["lr"] == pytest.approx(64 * weights["lr"])
-    assert shifts["weight_decay"] == pytest.approx(weights["weight_decay"] / 64)
+    assert isinstance(optimizer, Muon)
+    head, shifts, whiten_bias, filters = optimizer.param_groups
+    assert head["params"] == [model.head.weight] and not head["orthogonalise"]
+    assert shifts["lr"] == pytest.approx(settings.bias_lr_scale * head["lr"]) == pytest.approx(106.0)
+    for group in (shifts, whiten_bias):  # every bias loses the head's share of itself per step
+        assert group["lr"] * group["weight_decay"] == pytest.approx(head["lr"] * head["weight_decay"])
+    assert head["lr"] * head["weight_decay"] == pytest.approx(0.004)  # airbench94_muon: 2e-6 x 2000
     assert len(shifts["params"]) == 6  # one batch norm shift per conv: two per block
-    assert whiten_bias["params"] == [model.whiten.bias]
+    assert whiten_bias["params"] == [model.whiten.bias] and whiten_bias["lr"] == shifts["lr"]
+    assert filters["orthogonalise"] and len(filters["params"]) == 6 and filters["weight_decay"] == 0
+    assert (filters["lr"], filters["momentum"], head["momentum"]) == (0.24, 0.6, 0.85)
+    sgd, _ = make_optimizer(model, AIRBENCH94.override(widths=(8, 16, 16)), 4)
+    weights, shifts, whiten_bias = sgd.param_groups
+    assert isinstance(sgd, LookaheadSGD) and shifts["lr"] == pytest.approx(64 * weights["lr"])
+    assert shifts["weight_decay"] == pytest.approx(weights["weight_decay"] / 64)
+    assert whiten_bias["params"] == [model.whiten.bias] and whiten_bias["lr"] == weights["lr"]
     seed_everything(0)
     history = train_cnn(model, train, test, settings, seed=0, device="cpu", progress=False)
     assert len(history.epochs) == 2 and np.isfinite(history.last()["train_loss"])
@@ -190,6 +205,66 @@ def test_laptop_profile_trains_at_tiny_size_with_bias_groups_and_test_time_augme
     expected = (views[0] + views[1]) / 4 + (views[2] + views[3] + views[4] + views[5]) / 8
     assert torch.allclose(augmented, expected, atol=1e-5)
     assert not torch.allclose(augmented, predict_logits(model, batches), atol=1e-3)
+
+
+def test_muon_rates_fall_linearly_and_the_whitening_bias_reaches_zero_when_it_is_frozen():
+    train = learnable_split(64, 0)
+    settings = LAPTOP.override(widths=(8, 16, 16), epochs=5, whiten_bias_epochs=2)
+    model = build_model(settings, train)
+    optimizer, schedule = make_optimizer(model, settings, 4)
+    rates = []
+    for _ in range(20):
+        rates.append([g["lr"] for g in optimizer.param_groups])
+        model.zero_grad(set_to_none=True)
+        schedule.after_step()
+    head, whiten, filters = ([r[i] for r in rates] for i in (0, 2, 3))
+    assert head == pytest.approx([settings.lr * (1 - k / 19) for k in range(20)])  # to 0 at the last step
+    assert filters == pytest.approx([0.24 * (1 - k / 19) for k in range(20)])
+    assert whiten == pytest.approx([106.0 * (1 - k / 8) for k in range(8)] + [0.0] * 12)
+    assert not model.whiten_bias_trains
+
+
+def test_orthogonalise_keeps_the_singular_vectors_and_evens_out_the_singular_values():
+    torch.manual_seed(0)
+    for shape in ((16, 72), (72, 16)):
+        matrix = 100 * torch.randn(*shape) * torch.linspace(0.5, 2, shape[1])  # singular values spread 10x
+        out = orthogonalise(matrix)
+        assert out.shape == matrix.shape and out.dtype == matrix.dtype
+        u, _, vh = torch.linalg.svd(matrix, full_matrices=False)
+        values = torch.linalg.svdvals(out.double())
+        assert 0.3 < values.min() and values.max() < 1.6  # about U V^T: every value near 1 (not exactly)
+        cosine = (out.double() * (u @ vh).double()).sum() / (out.double().norm() * (u @ vh).double().norm())
+        assert cosine > 0.9
+
+
+def test_muon_steps_filters_by_their_orthogonalised_momentum_and_the_rest_as_sgd():
+    torch.manual_seed(0)
+    head, filters = torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(8, 2, 3, 3))
+    reference = torch.nn.Parameter(head.detach().clone())
+    muon = Muon([{"params": [head]},
+                 {"params": [filters], "lr": 0.5, "momentum": 0.6, "weight_decay": 0.0,
+                  "orthogonalise": True}],
+                lr=0.1, momentum=0.85, weight_decay=0.01)
+    sgd = torch.optim.SGD([reference], lr=0.1, momentum=0.85, nesterov=True, weight_decay=0.01)
+    grads = [(torch.randn(3, 4), torch.randn(8, 2, 3, 3)) for _ in range(3)]
+    buffer, expected = None, filters.detach().clone()
+    for head_grad, filter_grad in grads:
+        head.grad, reference.grad, filters.grad = head_grad, head_grad.clone(), filter_grad
+        muon.step()
+        sgd.step()
+        buffer = filter_grad.clone() if buffer is None else 0.6 * buffer + filter_grad
+        expected = expected * 8 ** 0.5 / expected.norm()  # rescaled to norm sqrt(out channels), then moved
+        nesterov = filter_grad.add(buffer, alpha=0.6)  # as Muon adds (bf16 rounds any other order apart)
+        expected -= 0.5 * orthogonalise(nesterov.reshape(8, -1)).view_as(expected)
+    assert torch.allclose(head, reference, atol=1e-6)  # torch's Nesterov SGD with coupled weight decay
+    assert torch.allclose(filters, expected, atol=1e-4)
+    resumed = Muon([{"params": [torch.nn.Parameter(head.detach().clone())]},
+                    {"params": [torch.nn.Parameter(filters.detach().clone())], "orthogonalise": True}],
+                   lr=1.0, momentum=0.0)
+    resumed.load_state_dict(muon.state_dict())
+    assert resumed.param_groups[1]["orthogonalise"] and resumed.param_groups[1]["momentum"] == 0.6
+    assert torch.equal(next(iter(resumed.state.values()))["momentum_buffer"],
+                       next(iter(muon.state.values()))["momentum_buffer"])
 
 
 def test_lookahead_averages_late_and_resumes_from_its_state():
@@ -218,7 +293,7 @@ def test_one_cycle_rises_from_lr_start_to_the_peak_and_falls_to_lr_end():
     assert one_cycle(20, 21, 0.25, 0.2, 0.07) == pytest.approx(0.07)
     assert one_cycle(21, 21, 0.25, 0.2, 0.07) == pytest.approx(0.07)  # after the last step it stays
     train = learnable_split(64, 0)
-    settings = LAPTOP.override(widths=(8, 16, 16), epochs=5, lr=0.2, whiten_bias_epochs=2)
+    settings = AIRBENCH94.override(widths=(8, 16, 16), epochs=5, lr=0.2, whiten_bias_epochs=2)
     model = build_model(settings, train)
     optimizer, schedule = make_optimizer(model, settings, 4)
     rates = []

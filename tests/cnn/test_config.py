@@ -19,6 +19,8 @@ def test_profiles_are_checked_settings_instances():
     assert SMOKE.widths == (16, 32, 64) and SMOKE.cpu_threads == 1 and SMOKE.stem is None
     assert FULL.train_size is None and FULL.residual and FULL.stem == 64
     assert LAPTOP.train_size is None and LAPTOP.architecture == "airbench" and LAPTOP.tta
+    assert (LAPTOP.optimizer, LAPTOP.epochs, LAPTOP.batch_size) == ("muon", 8, 2000)  # airbench94_muon's
+    assert not LAPTOP.course_recipe().lookahead
     assert ASSIGNMENT.knobs[:2] == ("train_size", "test_size") and "momentum" in ASSIGNMENT.knobs
     assert set(ASSIGNMENT.expected["smoke"]) == set(ASSIGNMENT.headline)
     assert all((ROOT / path).is_file() for path in ASSIGNMENT.exercise_tests)
@@ -37,6 +39,9 @@ def test_profiles_are_checked_settings_instances():
     (dict(residual="yes"), TypeError, r"residual='yes' has the wrong type"),
     (dict(batch_size=32.0), TypeError, r"batch_size=32.0 has the wrong type"),
     (dict(widths=(16, "a")), TypeError, r"widths\[1\]='a' has the wrong type"),
+    (dict(optimizer="muon", lookahead=True), ValueError,
+     r"lookahead=True works with optimizer='sgd_one_cycle' only, not optimizer='muon'"),
+    (dict(optimizer="lion"), ValueError, r"optimizer='lion' is not valid.*'muon'"),
 ])
 def test_bad_values_are_refused_naming_the_knob(values, error, message):
     with pytest.raises(error, match=message):

@@ -98,8 +98,8 @@ def test_the_default_sweep_is_the_course_settings_in_every_profile(profile):
         s = ASSIGNMENT.settings(profile, config)
         assert (s.learning_rate, s.momentum, s.nesterov, s.weight_decay, s.batch_size, s.epochs) == (
             1e-3, 0.9, False, 5e-4, 16, 10)
-        assert (s.lr_plateau_factor, s.lr_anneal_epochs, s.stateful_training, s.grid, s.gpt_beside) == (
-            1.0, 0, False, False, False)
+        assert (s.lr_plateau_factor, s.lr_anneal_epochs, s.stateful_training, s.grid, s.gpt_beside,
+                s.reference_beside) == (1.0, 0, False, False, False, False)
 
 
 def test_the_laptop_profile_is_the_reference_lstm_on_the_offline_split():
@@ -107,6 +107,7 @@ def test_the_laptop_profile_is_the_reference_lstm_on_the_offline_split():
     assert (s.model, s.num_layers, s.hidden, s.epochs, s.batch_size, s.seq_len) == ("lstm", 2, 200, 5, 20, 35)
     assert (s.split, s.max_vocab, s.train_tokens, s.eval_tokens) == ("offline", None, None, None)
     assert s.stateful_training and s.lr_plateau_factor > 1 and s.gpt_beside and not s.grid
+    assert s.reference_beside  # pytorch/examples' recipe on the same tokens, the ratios printed
     assert s.lr_anneal_epochs == 1  # the fifth epoch at lr / 4
     assert ASSIGNMENT.expected["laptop"]["valid_ppl_stateful"][1] <= 190.0
 

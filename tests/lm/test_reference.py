@@ -18,7 +18,16 @@ import pytest
 import torch
 
 from course_lib.lm.data import UNK, LMCorpus, Vocabulary, tokenize_lines
-from course_lib.lm.reference import ANNEAL, LANES, LR, ReferenceLSTM, lanes, train_reference, windows
+from course_lib.lm.reference import (
+    ANNEAL,
+    LANES,
+    LR,
+    ReferenceLSTM,
+    lanes,
+    ratios_to_reference,
+    train_reference,
+    windows,
+)
 
 LINES = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the mat and the log"] * 300
 
@@ -27,6 +36,14 @@ def line_corpus(lines: list[str] = LINES) -> LMCorpus:
     vocab = Vocabulary.from_tokens(tokenize_lines(lines))
     ids = torch.from_numpy(vocab.encode(tokenize_lines(lines)))
     return LMCorpus("offline", vocab, ids, ids[:1000], ids[1000:2000])
+
+
+def test_ratios_to_the_reference_are_workbook_over_reference():
+    ours = {"valid_ppl_stateful": 150.0, "test_ppl_stateful": 140.0, "tokens_per_s": 4500.0}
+    theirs = {"valid_ppl_stateful": 200.0, "test_ppl_stateful": 175.0, "tokens_per_s": 5000.0}
+    assert ratios_to_reference(ours, theirs) == {"valid_ppl_ratio_to_reference": 0.75,
+                                                 "test_ppl_ratio_to_reference": 0.8,
+                                                 "throughput_ratio_to_reference": 0.9}
 
 
 def test_lanes_and_windows_cut_the_ids_as_the_example_does():
