@@ -119,21 +119,22 @@ SMOKE = CNNSettings(
 )
 # airbench94_muon's recipe (Jordan 2024) at its widths (64/256/256) on all 50,000 images for 8 epochs, on
 # a CPU, in bf16 where the CPU has it natively: batch 2000, Muon on the conv filters (rate 0.24, momentum
-# 0.6), Nesterov SGD (momentum 0.85) on the head, the batch-norm shifts and the whitening bias, every rate
-# falling linearly to 0 (the whitening bias's by epoch 3, when it is frozen), label smoothing 0.2, 2-pixel
-# crops with a reflected border, alternating flips, six-view test-time augmentation; the course's VGG at
-# a quarter of its widths for one epoch. airbench94_muon's SGD rates are for the summed loss of its batch
-# and a head rescaled to weights of std 1 whose logits are divided by 256; here the loss is the batch mean
-# and the head keeps PyTorch's init (std 1/sqrt(3 * 256)) with its logits scaled by sqrt(768) / 256, which
-# trains the same at these rates: the head's 0.67 * 2000 / 768, the biases' 0.053 * 2000, and a weight
-# decay that takes 2e-6 * 2000 of each weight per step
+# 0.6: the knobs' defaults), Nesterov SGD (momentum 0.85) on the head, the batch-norm shifts and the
+# whitening bias, every rate falling linearly to 0 (the whitening bias's by epoch 3, when it is frozen),
+# label smoothing 0.2, 2-pixel crops with a reflected border, alternating flips, six-view test-time
+# augmentation; the course's VGG at a quarter of its widths for one epoch. airbench94_muon's SGD rates
+# are for the summed loss of its batch and a head rescaled to weights of std 1 whose logits are divided
+# by 256; here the loss is the batch mean and the head keeps PyTorch's init (std 1/sqrt(3 * 256)) with
+# its logits scaled by sqrt(768) / 256, which trains the same at these rates: the head's
+# 0.67 * 2000 / 768, the biases' 0.053 * 2000, and a weight decay that takes 2e-6 * 2000 of each weight
+# per step
 _MUON_BATCH = 2000
 _HEAD_LR = 0.67 * _MUON_BATCH / 768
 _BIAS_LR = 0.053 * _MUON_BATCH
 _DECAY_PER_STEP = 2e-6 * _MUON_BATCH
 LAPTOP = CNNSettings(
-    epochs=8, batch_size=_MUON_BATCH, optimizer="muon", lr=_HEAD_LR, muon_lr=0.24, muon_momentum=0.6,
-    momentum=0.85, weight_decay=_DECAY_PER_STEP / _HEAD_LR, bias_lr_scale=_BIAS_LR / _HEAD_LR,
+    epochs=8, batch_size=_MUON_BATCH, optimizer="muon", lr=_HEAD_LR, momentum=0.85,
+    weight_decay=_DECAY_PER_STEP / _HEAD_LR, bias_lr_scale=_BIAS_LR / _HEAD_LR,
     architecture="airbench", widths=(64, 256, 256), stem=None, residual=False, logit_scale=768 ** 0.5 / 256,
     warmup=0.0, lr_start=1.0, lr_end=0.0, whiten_bias_epochs=3, crop_pad=2, train_eval_size=5000,
     vgg_width=0.25, vgg_epochs=1, log_every=2,
